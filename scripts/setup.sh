@@ -51,6 +51,8 @@ mkdir -p "$brownie_home"
 cat > "$brownie_home/network-config.yaml" <<YAML
 # Written by scripts/setup.sh. 'development' is a Ganache that brownie starts for the
 # contract tests; 'c2d-rpc' is any running chain at \$C2D_RPC_URL (used by the deploy script).
+# c2d-rpc's chainid is only a label for brownie's own deployment records, which
+# contracts/scripts/deploy.py turns off (addresses.json is c2d's record).
 development:
   - name: Ganache (c2d)
     id: development
@@ -69,7 +71,7 @@ live:
       - name: c2d chain at \$C2D_RPC_URL
         id: c2d-rpc
         host: \$C2D_RPC_URL
-        chainid: 1337
+        chainid: c2d
         timeout: 60
 YAML
 
