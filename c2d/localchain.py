@@ -76,7 +76,11 @@ class Ganache:
     def start(self, timeout: float = 30.0) -> "Ganache":
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -109,13 +113,11 @@ class Ganache:
 
 def deploy_contracts(rpc_url: str, addresses_file: Path, deployer_key: str | None = None) -> Deployment:
     """Runs the brownie deploy script (contracts/scripts/deploy.py) against `rpc_url`, which
-    deploys what addresses_file lacks for that chain, and returns the deployment."""
-    env = {
-        **os.environ,
-        "C2D_RPC_URL": rpc_url,
-        "C2D_ADDRESSES_FILE": str(Path(addresses_file).resolve()),
-        "C2D_DEPLOYER_KEY": deployer_key or dev_keys(1)[0],
-    }
+    deploys what addresses_file lacks for that chain, and returns the deployment. Without
+    `deployer_key` (or C2D_DEPLOYER_KEY) the node's first unlocked account deploys."""
+    env = {**os.environ, "C2D_RPC_URL": rpc_url, "C2D_ADDRESSES_FILE": str(Path(addresses_file).resolve())}
+    if deployer_key:
+        env["C2D_DEPLOYER_KEY"] = deployer_key
     result = subprocess.run(
         [str(REPO / "scripts" / "brownie.sh"), "run", "scripts/deploy.py", "--network", "c2d-rpc"],
         env=env,

@@ -30,7 +30,7 @@ from c2d.chain.errors import (
     TransactionReverted,
 )
 from c2d.chain.metadata import MetadataRecord, latest_metadata, metadata_history
-from c2d.chain.orders import VerifiedOrder, community_fee, verify_order
+from c2d.chain.orders import VerifiedOrder, community_fee, order_amount, verify_order
 from c2d.chain.wallet import Wallet
 
 __all__ = [
@@ -68,5 +68,6 @@ __all__ = [
     "latest_metadata",
     "load_artifact",
     "metadata_history",
+    "order_amount",
     "verify_order",
 ]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_typing import ChecksumAddress
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3.types import TxReceipt
 
@@ -90,10 +91,15 @@ class ChainClient:
         return self.wallet.send(self.chain.dispenser.functions.dispense(datatoken, amount))
 
     def start_order(
-        self, datatoken: str, amount: int, service_id: int, consumer: str | None = None, fee_collector: str = ZERO_ADDRESS
+        self,
+        datatoken: str,
+        amount: int,
+        service_id: int,
+        consumer: str | None = None,
+        fee_collector: str = ZERO_ADDRESS,
     ) -> Order:
         fn = self.chain.datatoken(datatoken).functions.startOrder(
             consumer or self.address, amount, service_id, fee_collector
         )
         receipt = self.wallet.send(fn)
-        return Order(tx_hex(receipt), ChecksumAddress(datatoken), service_id, amount)
+        return Order(tx_hex(receipt), to_checksum_address(datatoken), service_id, amount)

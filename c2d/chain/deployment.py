@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eth_typing import ChecksumAddress
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from c2d.chain.errors import DeploymentMissing
 

@@ -1,7 +1,7 @@
 """Asset identifiers: `did:op:` followed by the datatoken's checksummed address without 0x."""
 
 from eth_typing import ChecksumAddress
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from c2d.chain.errors import InvalidDid
 

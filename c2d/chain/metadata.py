@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from eth_typing import ChecksumAddress
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from c2d.chain.connection import Chain
 from c2d.chain.did import datatoken_for
@@ -26,7 +26,10 @@ def metadata_history(chain: Chain, did: str, to_block: int | str = "latest") -> 
     """Every MetadataCreated/MetadataUpdated of the DID's datatoken, oldest first."""
     token = datatoken_for(did)
     records: list[MetadataRecord] = []
-    for kind, event in (("created", chain.metadata.events.MetadataCreated), ("updated", chain.metadata.events.MetadataUpdated)):
+    for kind, event in (
+        ("created", chain.metadata.events.MetadataCreated),
+        ("updated", chain.metadata.events.MetadataUpdated),
+    ):
         logs = event().get_logs(
             from_block=chain.deployment.start_block, to_block=to_block, argument_filters={"dataToken": token}
         )

@@ -4,7 +4,8 @@ import time
 from dataclasses import dataclass
 
 from eth_typing import ChecksumAddress
-from eth_utils import is_hex, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.hexadecimal import is_hex
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
@@ -50,8 +51,25 @@ def community_fee(amount: int) -> int:
     return amount * COMMUNITY_FEE_BPS // _BPS
 
 
+def order_amount(cost: int, market_fee_bps: int = 0) -> int:
+    """The smallest order amount that leaves the publisher `cost` after the community fee and
+    a market fee of `market_fee_bps`."""
+    amount = -(-cost * _BPS // (_BPS - COMMUNITY_FEE_BPS - market_fee_bps))
+    while amount > 0 and _net(amount - 1, market_fee_bps) >= cost:
+        amount -= 1
+    while _net(amount, market_fee_bps) < cost:
+        amount += 1
+    return amount
+
+
+def _net(amount: int, market_fee_bps: int) -> int:
+    return amount - community_fee(amount) - amount * market_fee_bps // _BPS
+
+
 def _order_started_topic() -> HexBytes:
-    abi = next(e for e in load_artifact("DataToken").abi if e.get("type") == "event" and e["name"] == "OrderStarted")
+    abi = next(
+        e for e in load_artifact("DataToken").abi if e.get("type") == "event" and e["name"] == "OrderStarted"
+    )
     signature = "OrderStarted(" + ",".join(i["type"] for i in abi["inputs"]) + ")"
     return HexBytes(Web3.keccak(text=signature))
 

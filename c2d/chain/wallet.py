@@ -30,14 +30,17 @@ class Wallet:
         """Signs and sends `call`, waits for its receipt; raises TransactionReverted when the
         chain rejects it. With `gas` given, no estimate is made, so a reverting call is mined
         (and its receipt, with status 0, returned)."""
-        params: TxParams = {"from": self.address, "nonce": self.w3.eth.get_transaction_count(self.address, "pending")}
+        params: TxParams = {
+            "from": self.address,
+            "nonce": self.w3.eth.get_transaction_count(self.address, "pending"),
+        }
         if gas is not None:
             params["gas"] = gas
         try:
             tx = call.build_transaction(params)
         except ContractLogicError as exc:
             raise TransactionReverted(_reason(exc)) from None
-        signed = self._account.sign_transaction(tx)
+        signed = self._account.sign_transaction(tx)  # type: ignore[arg-type]
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
         if receipt["status"] != 1 and gas is None:

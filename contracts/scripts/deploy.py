@@ -17,6 +17,7 @@ otherwise it is deployed again. Running the script twice therefore sends no tran
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import brownie.network.contract
 from brownie import (
@@ -41,7 +42,7 @@ brownie.network.contract._add_deployment = lambda *args, **kwargs: None
 brownie.network.contract.ProjectContract._save_deployment = lambda self: None
 
 
-def _deployer():
+def _deployer() -> Any:
     key = os.environ.get("C2D_DEPLOYER_KEY")
     if key:
         return accounts.add(key)
@@ -63,13 +64,13 @@ def _code_hash(address: str) -> str:
 class Deployment:
     """One chain's entry of addresses.json, deploying what is missing or outdated."""
 
-    def __init__(self, record: dict, deployer) -> None:
+    def __init__(self, record: dict, deployer: Any) -> None:
         self.record = record
         self.deployer = deployer
         self.reused: list[str] = []
         self.deployed: list[str] = []
 
-    def ensure(self, key: str, container, *args) -> str:
+    def ensure(self, key: str, container: Any, *args: Any) -> str:
         entry = self.record.get("contracts", {}).get(key)
         build_hash = container._build["bytecodeSha1"]
         if entry and entry["build"] == build_hash and _code_hash(entry["address"]) == entry["codeHash"]:
@@ -111,5 +112,6 @@ def main() -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(all_chains, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
-    print(f"chain {chain_id}: deployed {deployment.deployed or 'nothing'}, reused {deployment.reused or 'nothing'}")
+    deployed, reused = deployment.deployed or "nothing", deployment.reused or "nothing"
+    print(f"chain {chain_id}: deployed {deployed}, reused {reused}")
     print(f"addresses written to {path}")

@@ -13,7 +13,11 @@ def active(dispenser, datatoken, publisher):
 def test_activate_emits_and_stores_the_limits(dispenser, datatoken, publisher):
     datatoken.setMinterRole(dispenser, True, {"from": publisher})
     tx = dispenser.activate(datatoken, 2 * ONE, 3 * ONE, {"from": publisher})
-    assert dict(tx.events["Activated"]) == {"dataToken": datatoken, "maxTokens": 2 * ONE, "maxBalance": 3 * ONE}
+    assert dict(tx.events["Activated"]) == {
+        "dataToken": datatoken,
+        "maxTokens": 2 * ONE,
+        "maxBalance": 3 * ONE,
+    }
     assert tuple(dispenser.status(datatoken)) == (True, 2 * ONE, 3 * ONE)
 
 
@@ -83,7 +87,9 @@ def test_dispense_for_a_token_never_activated_is_rejected(dispenser, create_toke
         dispenser.dispense(other, ONE, {"from": consumer})
 
 
-def test_dispense_after_the_minter_role_is_revoked_is_rejected(dispenser, datatoken, publisher, consumer, active):
+def test_dispense_after_the_minter_role_is_revoked_is_rejected(
+    dispenser, datatoken, publisher, consumer, active
+):
     datatoken.setMinterRole(dispenser, False, {"from": publisher})
     with brownie.reverts("DataToken: caller is not a minter"):
         dispenser.dispense(datatoken, ONE, {"from": consumer})

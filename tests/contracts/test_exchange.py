@@ -76,7 +76,9 @@ def test_swap_rounds_the_price_up(exchange, datatoken, base_token, publisher, co
     assert datatoken.balanceOf(consumer) == 1
 
 
-def test_swap_of_one_wei_below_rate_one_still_costs_one_wei(exchange, datatoken, base_token, publisher, consumer, deployer):
+def test_swap_of_one_wei_below_rate_one_still_costs_one_wei(
+    exchange, datatoken, base_token, publisher, consumer, deployer
+):
     datatoken.mint(publisher, 10, {"from": publisher})
     datatoken.approve(exchange, 10, {"from": publisher})
     base_token.transfer(consumer, 1, {"from": deployer})
@@ -93,7 +95,9 @@ def test_swap_above_the_buyers_maximum_is_rejected(exchange, base_token, consume
         exchange.swap(listed, 5 * ONE, 10 * ONE - 1, {"from": consumer})
 
 
-def test_swap_with_insufficient_base_token_allowance_is_rejected(exchange, datatoken, base_token, consumer, listed):
+def test_swap_with_insufficient_base_token_allowance_is_rejected(
+    exchange, datatoken, base_token, consumer, listed
+):
     base_token.approve(exchange, 10 * ONE - 1, {"from": consumer})
     with brownie.reverts("ERC20: insufficient allowance"):
         exchange.swap(listed, 5 * ONE, 10 * ONE, {"from": consumer})
@@ -106,7 +110,9 @@ def test_swap_with_insufficient_base_token_balance_is_rejected(exchange, base_to
         exchange.swap(listed, ONE, 2 * ONE, {"from": stranger})
 
 
-def test_swap_beyond_the_owners_datatoken_allowance_is_rejected(exchange, datatoken, base_token, publisher, consumer, listed):
+def test_swap_beyond_the_owners_datatoken_allowance_is_rejected(
+    exchange, datatoken, base_token, publisher, consumer, listed
+):
     datatoken.approve(exchange, ONE, {"from": publisher})
     base_token.approve(exchange, 10 * ONE, {"from": consumer})
     with brownie.reverts("DataToken: insufficient allowance"):

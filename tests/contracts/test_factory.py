@@ -19,7 +19,9 @@ def test_token_is_a_minimal_proxy_of_the_template(factory, template, publisher, 
     tx = factory.createToken("A", "A", CAP, {"from": publisher})
     code = bytes(web3.eth.get_code(tx.events["TokenCreated"]["token"]))
     # EIP-1167: 363d3d373d3d3d363d73 <template> 5af43d82803e903d91602b57fd5bf3
-    assert code == bytes.fromhex("363d3d373d3d3d363d73" + template.address[2:].lower() + "5af43d82803e903d91602b57fd5bf3")
+    assert code == bytes.fromhex(
+        "363d3d373d3d3d363d73" + template.address[2:].lower() + "5af43d82803e903d91602b57fd5bf3"
+    )
 
 
 def test_tokens_are_independent(create_token, publisher, stranger):

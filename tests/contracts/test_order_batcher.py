@@ -15,7 +15,9 @@ def test_orders_for_two_tokens_in_one_transaction(batcher, create_token, publish
     for token in (dataset, algorithm):
         token.mint(consumer, ONE, {"from": publisher})
         token.approve(batcher, ONE, {"from": consumer})
-    tx = batcher.startOrders([(dataset, consumer, ONE, 1, ZERO), (algorithm, consumer, ONE, 2, ZERO)], {"from": consumer})
+    tx = batcher.startOrders(
+        [(dataset, consumer, ONE, 1, ZERO), (algorithm, consumer, ONE, 2, ZERO)], {"from": consumer}
+    )
     orders = tx.events["OrderStarted"]
     assert [(o.address, o["consumer"], o["payer"], o["serviceId"]) for o in orders] == [
         (dataset, consumer, batcher, 1),
@@ -29,7 +31,9 @@ def test_batch_without_allowance_is_rejected_whole(batcher, datatoken, publisher
     datatoken.mint(consumer, 2 * ONE, {"from": publisher})
     datatoken.approve(batcher, ONE, {"from": consumer})
     with brownie.reverts("DataToken: insufficient allowance"):
-        batcher.startOrders([(datatoken, consumer, ONE, 1, ZERO), (datatoken, consumer, ONE, 1, ZERO)], {"from": consumer})
+        batcher.startOrders(
+            [(datatoken, consumer, ONE, 1, ZERO), (datatoken, consumer, ONE, 1, ZERO)], {"from": consumer}
+        )
     assert datatoken.balanceOf(consumer) == 2 * ONE
 
 

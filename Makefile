@@ -1,0 +1,57 @@
+# c2d developer targets. Every target sets up what it needs first (scripts/setup.sh is
+# idempotent and takes well under a second when nothing changed).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv/bin
+
+.PHONY: help setup contracts lint test test-contracts test-python demo bench lock lock-brownie clean
+
+help:
+	@echo "make demo    set up, then run the demo on a local Ganache chain"
+	@echo "make test    set up, then lint and run every test (contracts on Ganache, Python)"
+	@echo "make bench   gas of the contract operations against Ocean v3 and a full deployment"
+	@echo "make setup   only set up: npm tools, brownie and c2d environments"
+
+setup:
+	@scripts/setup.sh
+
+contracts: setup
+	@scripts/brownie.sh compile | grep -E "^(Compiling|Project has been compiled)" || true
+	@test -f contracts/build/contracts/DataToken.json
+
+lint: setup
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/mypy c2d bench
+
+test-contracts: contracts
+	scripts/brownie.sh pytest tests -q
+
+test-python: contracts
+	$(VENV)/pytest -q
+
+test: lint test-contracts test-python
+
+demo: contracts
+	$(VENV)/c2d demo
+
+bench: contracts
+	$(VENV)/python bench/gas.py
+
+# Re-resolve an environment in one pip run and record the result.
+lock:
+	rm -rf .toolchain/lock-venv && python3 -m venv .toolchain/lock-venv
+	.toolchain/lock-venv/bin/pip install -q -e '.[dev]' 'setuptools>=69'
+	{ echo "# c2d's own environment (.venv), resolved in one pip run; no brownie pins here."; \
+	  echo "# Regenerate: make lock"; \
+	  .toolchain/lock-venv/bin/pip freeze --all --exclude-editable | grep -v '^pip=='; } > requirements/c2d.lock
+
+lock-brownie:
+	rm -rf .toolchain/lock-venv && python3 -m venv .toolchain/lock-venv
+	.toolchain/lock-venv/bin/pip install -q eth-brownie==1.22.2
+	{ echo "# eth-brownie's environment (compile, test, deploy the contracts), resolved in one pip run."; \
+	  echo "# Regenerate: make lock-brownie"; \
+	  .toolchain/lock-venv/bin/pip freeze | grep -v '^-e'; } > requirements/brownie.lock
+
+clean:
+	rm -rf .toolchain .venv node_modules contracts/build
