@@ -22,7 +22,8 @@ contracts: setup
 lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
-	$(VENV)/mypy c2d bench
+	scripts/typecheck.sh
+	$(VENV)/mypy bench
 
 test-contracts: contracts
 	scripts/brownie.sh pytest tests -q

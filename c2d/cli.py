@@ -47,5 +47,23 @@ def deploy(
         console.print(f"{name:<18} {address}")
 
 
+@app.command()
+def provider(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8030,
+) -> None:
+    """Run the provider (settings from C2D_* environment variables; see c2d.provider.settings)."""
+    import uvicorn
+
+    from c2d.provider import SettingsError, create_app, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
 def main() -> None:
     app()

@@ -1,1 +1,7 @@
-"""c2d.provider: the consumer-facing HTTP service (orders, signatures, encryption, compute API)."""
+"""c2d.provider: the consumer-facing HTTP service (orders, signatures, encryption, downloads,
+the compute API)."""
+
+from c2d.provider.app import create_app
+from c2d.provider.settings import ProviderSettings, SettingsError, load_settings
+
+__all__ = ["ProviderSettings", "SettingsError", "create_app", "load_settings"]

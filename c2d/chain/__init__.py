@@ -30,7 +30,14 @@ from c2d.chain.errors import (
     TransactionReverted,
 )
 from c2d.chain.metadata import MetadataRecord, latest_metadata, metadata_history
-from c2d.chain.orders import VerifiedOrder, community_fee, order_amount, verify_order
+from c2d.chain.orders import (
+    VerifiedOrder,
+    check_order,
+    community_fee,
+    normalize_tx_hash,
+    order_amount,
+    verify_order,
+)
 from c2d.chain.wallet import Wallet
 
 __all__ = [
@@ -61,6 +68,7 @@ __all__ = [
     "VerifiedOrder",
     "Wallet",
     "artifacts_dir",
+    "check_order",
     "community_fee",
     "connect",
     "datatoken_for",
@@ -68,6 +76,7 @@ __all__ = [
     "latest_metadata",
     "load_artifact",
     "metadata_history",
+    "normalize_tx_hash",
     "order_amount",
     "verify_order",
 ]

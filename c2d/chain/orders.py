@@ -137,6 +137,27 @@ def verify_order(
         timestamp=args["timestamp"],
         block_number=receipt["blockNumber"],
     )
+    check_order(
+        order,
+        service_id=service_id,
+        consumer=consumer,
+        min_net_amount=min_net_amount,
+        timeout=timeout,
+        now=now,
+    )
+    return order
+
+
+def check_order(
+    order: VerifiedOrder,
+    *,
+    service_id: int | None = None,
+    consumer: str | None = None,
+    min_net_amount: int = 0,
+    timeout: int = 0,
+    now: float | None = None,
+) -> None:
+    """The checks of verify_order that need no chain: for an order verified before."""
     if service_id is not None and order.service_id != service_id:
         raise OrderWrongService(f"order is for service {order.service_id}, not {service_id}")
     if consumer is not None and to_checksum_address(consumer) not in (order.consumer, order.payer):
@@ -145,4 +166,3 @@ def verify_order(
         raise OrderUnderpaid(f"order pays {order.net_amount} after fees, the service costs {min_net_amount}")
     if timeout and (time.time() if now is None else now) > order.timestamp + timeout:
         raise OrderExpired(f"order expired {timeout} s after it started")
-    return order

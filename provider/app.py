@@ -1,0 +1,86 @@
+"""The provider's FastAPI application and its error handling."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import requests
+from c2d.provider.errors import ProviderError, from_chain_error
+from c2d.provider.routes import router, services
+from c2d.provider.service import Provider
+from c2d.provider.settings import ProviderSettings
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from web3.exceptions import Web3Exception
+
+from c2d import __version__
+from c2d.chain import ChainError
+
+log = logging.getLogger("c2d.provider")
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+def create_app(settings: ProviderSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        provider = Provider(settings)
+        app.state.provider = provider
+        await provider.start()
+        try:
+            yield
+        finally:
+            await provider.close()
+
+    app = FastAPI(
+        title="c2d provider",
+        version=__version__,
+        description="Orders, downloads and compute jobs of c2d's Compute-to-Data.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    app.include_router(services)
+
+    @app.exception_handler(ProviderError)
+    async def provider_error(_: Request, exc: ProviderError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(ChainError)
+    async def chain_error(_: Request, exc: ChainError) -> JSONResponse:
+        mapped = from_chain_error(exc)
+        return _error(mapped.status, mapped.code, mapped.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "header"))
+            problems.append(f"{where or 'request'}: {error['msg'].removeprefix('Value error, ')}")
+        return _error(422, "invalid_request", "; ".join(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(requests.RequestException)
+    async def chain_down(_: Request, exc: requests.RequestException) -> JSONResponse:
+        log.warning("chain request failed: %s", type(exc).__name__)
+        return _error(503, "chain_unavailable", "the chain does not answer; try again later")
+
+    @app.exception_handler(Web3Exception)
+    async def chain_odd(_: Request, exc: Web3Exception) -> JSONResponse:
+        log.warning("unexpected chain answer: %s", type(exc).__name__)
+        return _error(503, "chain_error", "the chain gave an unexpected answer; try again later")
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        # The type only: a message or traceback could carry a URL or a key.
+        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return _error(500, "internal_error", "the provider failed; the error was logged")
+
+    return app

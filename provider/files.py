@@ -1,0 +1,205 @@
+"""Reading an asset's files for a consumer without ever showing where they are.
+
+Allowed: http(s) URLs (redirects followed only to http(s), at most five, never to a link-local
+address such as the cloud metadata service) and file:// URLs of regular files inside the
+configured data root (after resolving symlinks). Files are streamed in chunks, never loaded
+whole; a single byte range (`Range: bytes=…`) is honoured."""
+
+import hashlib
+import ipaddress
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+from c2d.provider.crypto import FileSpec
+from c2d.provider.errors import BadGateway, Forbidden, InvalidRequest, RangeNotSatisfiable
+from starlette.responses import Response, StreamingResponse
+
+CHUNK = 1 << 20
+MAX_REDIRECTS = 5
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class FileNotAllowed(Forbidden):
+    code = "file_not_allowed"
+
+
+class FileUnavailable(BadGateway):
+    code = "file_unavailable"
+
+
+@dataclass(frozen=True)
+class FileStat:
+    content_length: int | None
+    content_type: str | None
+
+
+def check_url(url: str, data_root: Path) -> None:
+    """Rejects URLs the provider would refuse to read (for /encrypt, before anything is stored)."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "file":
+        local_path(url, data_root, must_exist=False)
+    elif scheme in ("http", "https"):
+        _check_host(url, resolve=False)
+    else:
+        raise InvalidRequest("only http, https and file URLs are allowed", code="url_scheme_not_allowed")
+
+
+def local_path(url: str, data_root: Path, must_exist: bool = True) -> Path:
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise FileNotAllowed("a file URL names no host")
+    path = Path(unquote(parts.path))
+    if not path.is_absolute():
+        raise FileNotAllowed("a file URL needs an absolute path")
+    resolved = path.resolve()
+    if not resolved.is_relative_to(data_root):
+        raise FileNotAllowed("the file is outside the provider's data root")
+    if must_exist and not resolved.is_file():
+        raise FileUnavailable("the file is not there", status=404)
+    return resolved
+
+
+def _check_host(url: str, resolve: bool = True) -> None:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise FileNotAllowed("a redirect led to a URL scheme that is not allowed")
+    host = parts.hostname
+    if not host:
+        raise InvalidRequest("the URL names no host", code="url_invalid")
+    addresses: list[str] = [host]
+    if resolve:
+        try:
+            addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, parts.port or 80)]
+        except OSError:
+            raise FileUnavailable("the file's host cannot be resolved") from None
+    for address in addresses:
+        try:
+            ip = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            continue  # a name, checked once resolved
+        if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+            raise FileNotAllowed("the file's host is not allowed")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The (start, end exclusive) of a single satisfiable byte range, or None to send the whole
+    file (no header, a malformed one, or several ranges: RFC 9110 lets a server ignore those)."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if first == "":
+        start, end = max(size - int(last), 0), size
+    else:
+        start = int(first)
+        end = size if last == "" else min(int(last) + 1, size)
+    if start >= size or start >= end:
+        raise RangeNotSatisfiable(f"the file has {size} bytes", headers={"content-range": f"bytes */{size}"})
+    return start, end
+
+
+def _read_chunks(path: Path, start: int, end: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        remaining = end - start
+        while remaining > 0:
+            chunk = handle.read(min(CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
+
+
+class FileReader:
+    """Opens published files for the routes (responses, sizes, checksums)."""
+
+    def __init__(self, data_root: Path, client: httpx.AsyncClient) -> None:
+        self.data_root = data_root
+        self.client = client
+
+    async def response(self, spec: FileSpec, range_header: str | None, filename: str) -> Response:
+        headers = {"content-disposition": f'attachment; filename="{filename}"', "accept-ranges": "bytes"}
+        media_type = spec.contentType or "application/octet-stream"
+        if urlsplit(spec.url).scheme.lower() == "file":
+            path = local_path(spec.url, self.data_root)
+            size = path.stat().st_size
+            span = parse_range(range_header, size)
+            start, end = span or (0, size)
+            headers["content-length"] = str(end - start)
+            status = 200
+            if span:
+                status = 206
+                headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+            return StreamingResponse(_read_chunks(path, start, end), status, headers, media_type)
+
+        upstream = await self._open_http(spec.url, range_header)
+        if upstream.status_code == 416:
+            await upstream.aclose()
+            raise RangeNotSatisfiable("the requested range is outside the file")
+        for name in ("content-length", "content-range"):
+            if name in upstream.headers:
+                headers[name] = upstream.headers[name]
+        media_type = spec.contentType or upstream.headers.get("content-type", media_type)
+
+        async def relay() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in upstream.aiter_raw(CHUNK):
+                    yield chunk
+            finally:
+                await upstream.aclose()
+
+        return StreamingResponse(relay(), upstream.status_code, headers, media_type)
+
+    async def stat(self, spec: FileSpec) -> FileStat:
+        if urlsplit(spec.url).scheme.lower() == "file":
+            path = local_path(spec.url, self.data_root)
+            return FileStat(path.stat().st_size, spec.contentType)
+        upstream = await self._open_http(spec.url, None, method="HEAD")
+        await upstream.aclose()
+        length = upstream.headers.get("content-length")
+        return FileStat(
+            int(length) if length and length.isdigit() else None,
+            spec.contentType or upstream.headers.get("content-type"),
+        )
+
+    async def sha256(self, spec: FileSpec) -> str:
+        digest = hashlib.sha256()
+        if urlsplit(spec.url).scheme.lower() == "file":
+            path = local_path(spec.url, self.data_root)
+            for chunk in _read_chunks(path, 0, os.path.getsize(path)):
+                digest.update(chunk)
+            return digest.hexdigest()
+        upstream = await self._open_http(spec.url, None)
+        try:
+            async for chunk in upstream.aiter_bytes(CHUNK):
+                digest.update(chunk)
+        finally:
+            await upstream.aclose()
+        return digest.hexdigest()
+
+    async def _open_http(self, url: str, range_header: str | None, method: str = "GET") -> httpx.Response:
+        headers = {"range": range_header} if range_header else {}
+        for _ in range(MAX_REDIRECTS + 1):
+            _check_host(url)
+            try:
+                request = self.client.build_request(method, url, headers=headers)
+                response = await self.client.send(request, stream=True, follow_redirects=False)
+            except httpx.HTTPError:
+                raise FileUnavailable("the file's server did not answer") from None
+            if response.is_redirect and "location" in response.headers:
+                await response.aclose()
+                url = urljoin(url, response.headers["location"])
+                continue
+            if response.status_code >= 400 and response.status_code != 416:
+                await response.aclose()
+                raise FileUnavailable(f"the file's server answered {response.status_code}")
+            return response
+        raise FileUnavailable("too many redirects")

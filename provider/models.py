@@ -1,0 +1,131 @@
+"""Request and response bodies of the provider's HTTP API (they make its OpenAPI schema)."""
+
+from typing import Annotated, Any
+
+from c2d.provider.crypto import FileSpec
+from c2d.provider.ddo import Container
+from eth_utils.address import is_address, to_checksum_address
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from c2d.signing import MAX_NONCE
+
+
+def _checksummed(value: str) -> str:
+    if not is_address(value):
+        raise ValueError("not an Ethereum address (mixed case must be a valid checksum)")
+    return str(to_checksum_address(value))
+
+
+Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$"), AfterValidator(_checksummed)]
+Did = Annotated[
+    str,
+    Field(pattern=r"^did:op:[0-9a-fA-F]{40}$", examples=["did:op:3c63250aFA2470359482d98749f2d60D2971c818"]),
+]
+TxHash = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
+Signature = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{130}$")]
+Nonce = Annotated[int, Field(ge=1, le=MAX_NONCE)]
+ServiceIndex = Annotated[int, Field(ge=0, le=2**32)]
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="stable error code")
+    message: str
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NonceResponse(BaseModel):
+    nonce: int
+
+
+class EncryptRequest(_Body):
+    documentId: Did
+    document: list[FileSpec] = Field(min_length=1, max_length=100)
+    publisherAddress: Address
+    nonce: Nonce
+    signature: Signature
+
+
+class EncryptResponse(BaseModel):
+    encryptedDocument: str
+
+
+class FileInfoRequest(_Body):
+    did: Did
+    serviceId: ServiceIndex | None = None
+
+
+class FileInfo(BaseModel):
+    index: int
+    contentType: str | None
+    contentLength: int | None
+    valid: bool
+
+
+class InitializeResponse(BaseModel):
+    datatoken: str
+    serviceId: int
+    serviceType: str
+    cost: str = Field(description="what the publisher must receive, in datatoken wei")
+    amount: str = Field(description="what to pass to startOrder: the cost plus the community fee")
+    receiver: str
+    timeout: int
+    nonce: int
+    computeAddress: str
+
+
+class DatasetInput(_Body):
+    documentId: Did
+    serviceId: ServiceIndex
+    transferTxId: TxHash
+
+
+class RawAlgorithmMeta(_Body):
+    rawcode: str = Field(min_length=1)
+    container: Container
+    language: str | None = None
+
+
+class AlgorithmInput(_Body):
+    documentId: Did | None = None
+    serviceId: ServiceIndex | None = None
+    transferTxId: TxHash | None = None
+    meta: RawAlgorithmMeta | None = None
+
+
+class ComputeStartRequest(_Body):
+    consumerAddress: Address
+    nonce: Nonce
+    signature: Signature
+    dataset: DatasetInput
+    additionalDatasets: list[DatasetInput] = Field(default=[], max_length=10)
+    algorithm: AlgorithmInput
+    environment: str | None = Field(default=None, max_length=100)
+
+
+class ComputeJobRequest(_Body):
+    consumerAddress: Address
+    nonce: Nonce
+    signature: Signature
+    jobId: str | None = Field(default=None, max_length=100)
+    documentId: Did | None = None
+
+
+class JobStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    jobId: str
+    owner: str
+    status: int
+    statusText: str
+
+
+class RootInfo(BaseModel):
+    software: str
+    version: str
+    chainId: int
+    providerAddress: str
+    computeAddress: str
+    serviceEndpoints: dict[str, list[str]]
+    computeLimits: dict[str, Any]

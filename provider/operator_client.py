@@ -1,0 +1,81 @@
+"""Calls to the operator service, each signed with the provider's key.
+
+Headers: C2D-Signer (the provider's address), C2D-Nonce (strictly increasing) and C2D-Signature,
+an EIP-191 signature of c2d.signing.request_message(method, path with query, nonce, body)."""
+
+import threading
+import time
+from typing import Any
+
+import httpx
+from c2d.provider.crypto import ProviderKey
+from c2d.provider.errors import BadGateway, ProviderError, Unavailable
+
+from c2d.signing import request_message, sign
+
+PREFIX = "/api/v1/operator"
+
+
+class OperatorUnavailable(Unavailable):
+    code = "operator_unavailable"
+
+
+class OperatorClient:
+    def __init__(self, base_url: str, key: ProviderKey, client: httpx.AsyncClient) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.client = client
+        self._lock = threading.Lock()
+        self._last_nonce = 0
+
+    def _nonce(self) -> int:
+        with self._lock:
+            self._last_nonce = max(time.time_ns(), self._last_nonce + 1)
+            return self._last_nonce
+
+    def _signed(self, method: str, path: str, params: dict[str, Any] | None, body: Any) -> httpx.Request:
+        request = self.client.build_request(method, self.base_url + PREFIX + path, params=params, json=body)
+        nonce = self._nonce()
+        message = request_message(method, request.url.raw_path.decode(), nonce, request.content)
+        request.headers["C2D-Signer"] = self.key.address
+        request.headers["C2D-Nonce"] = str(nonce)
+        request.headers["C2D-Signature"] = sign(self.key.private_key, message)
+        return request
+
+    async def call(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+    ) -> Any:
+        """Sends a signed request and returns its JSON; the operator's own errors are passed on."""
+        response = await self.send(method, path, params, body, stream=False)
+        return response.json()
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        stream: bool = True,
+    ) -> httpx.Response:
+        request = self._signed(method, path, params, body)
+        try:
+            response = await self.client.send(request, stream=stream)
+        except httpx.HTTPError:
+            raise OperatorUnavailable("the operator service does not answer; try again later") from None
+        if response.status_code >= 400:
+            if stream:
+                await response.aread()
+                await response.aclose()
+            raise _operator_error(response)
+        return response
+
+
+def _operator_error(response: httpx.Response) -> ProviderError:
+    try:
+        data = response.json()
+        code, message = str(data["error"]), str(data["message"])
+    except (ValueError, KeyError, TypeError):
+        return BadGateway(f"the operator service answered {response.status_code}", code="operator_failed")
+    if response.status_code >= 500:
+        return BadGateway(message, code=code)
+    return ProviderError(message, code=code, status=response.status_code)

@@ -1,0 +1,68 @@
+"""Order checks for a service, with verified orders remembered and their uses counted durably."""
+
+from c2d.provider.ddo import PaidService
+from c2d.provider.errors import PaymentRequired, from_chain_error
+from c2d.provider.store import Asset, Store
+
+from c2d.chain import (
+    Chain,
+    ChainError,
+    VerifiedOrder,
+    check_order,
+    normalize_tx_hash,
+    verify_order,
+)
+
+
+class OrderUsedUp(PaymentRequired):
+    code = "order_used_up"
+
+
+class OrderChecker:
+    def __init__(self, chain: Chain, store: Store, confirmations: int = 0, max_uses: int = 1) -> None:
+        self.chain = chain
+        self.store = store
+        self.confirmations = confirmations
+        self.max_uses = max_uses
+
+    def check(
+        self, tx_hash: str, asset: Asset, service: PaidService, consumer: str
+    ) -> tuple[VerifiedOrder, int]:
+        """The order `tx_hash` for `service` of `asset` by (or paid by) `consumer`, and how many
+        times it was used; raises a ProviderError otherwise. Looks on chain only the first time."""
+        main = service.attributes.main
+        try:
+            tx = normalize_tx_hash(tx_hash)
+            cached = self.store.cached_order(tx, asset.datatoken)
+            if cached:
+                order, uses = cached
+                check_order(
+                    order,
+                    service_id=service.index,
+                    consumer=consumer,
+                    min_net_amount=main.cost,
+                    timeout=main.timeout,
+                )
+                return order, uses
+            order = verify_order(
+                self.chain.w3,
+                tx,
+                datatoken=asset.datatoken,
+                service_id=service.index,
+                consumer=consumer,
+                min_net_amount=main.cost,
+                timeout=main.timeout,
+                confirmations=self.confirmations,
+            )
+        except ChainError as exc:
+            raise from_chain_error(exc) from None
+        self.store.remember_order(order)
+        return order, 0
+
+    def take(self, order: VerifiedOrder) -> None:
+        """Takes one use of the order; raises OrderUsedUp when none is left."""
+        if not self.store.use_order(order.tx_hash, order.datatoken, self.max_uses):
+            raise OrderUsedUp(f"this order was already used {self.max_uses} time(s); start a new order")
+
+    def give_back(self, order: VerifiedOrder) -> None:
+        self.store.release_order(order.tx_hash, order.datatoken)

@@ -1,0 +1,165 @@
+"""HTTP routes under /api/services: parse, call the Provider, return."""
+
+from typing import Annotated, Any
+
+from c2d.provider import models
+from c2d.provider.service import Provider
+from fastapi import APIRouter, Body, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": models.ErrorBody} for code in (400, 401, 402, 403, 404, 409, 416, 422, 502, 503)
+}
+
+router = APIRouter(responses=ERRORS)
+services = APIRouter(prefix="/api/services", responses=ERRORS)
+
+ConsumerQ = Annotated[models.Address, Query(description="the consumer's address")]
+DidQ = Annotated[models.Did, Query(description="the asset's DID")]
+NonceQ = Annotated[models.Nonce, Query(description="larger than the last nonce used by this address")]
+SignatureQ = Annotated[models.Signature, Query(description="EIP-191 signature of the documented message")]
+
+
+def provider(request: Request) -> Provider:
+    return request.app.state.provider  # type: ignore[no-any-return]
+
+
+@router.get("/", response_model=models.RootInfo)
+def root(request: Request) -> models.RootInfo:
+    """What this provider is, its addresses and endpoints."""
+    return provider(request).info()
+
+
+@services.get("/nonce", response_model=models.NonceResponse)
+async def nonce(request: Request, userAddress: Annotated[models.Address, Query()]) -> models.NonceResponse:
+    """The last nonce recorded for an address (0 if none): sign the next request with a larger one."""
+    return models.NonceResponse(nonce=await run_in_threadpool(provider(request).nonce, userAddress))
+
+
+@services.post("/encrypt", response_model=models.EncryptResponse)
+async def encrypt(request: Request, body: models.EncryptRequest) -> models.EncryptResponse:
+    """Encrypts an asset's file list to this provider (the datatoken's minter only; signed
+    message: did + nonce). The result goes into the DDO as `encryptedFiles`."""
+    return models.EncryptResponse(encryptedDocument=await provider(request).encrypt(body))
+
+
+@services.post("/fileinfo", response_model=list[models.FileInfo])
+async def fileinfo(request: Request, body: models.FileInfoRequest) -> list[models.FileInfo]:
+    """Type and size of an asset's files; their URLs are never shown."""
+    return await provider(request).fileinfo(body)
+
+
+@services.get("/initialize", response_model=models.InitializeResponse)
+async def initialize(
+    request: Request,
+    documentId: DidQ,
+    serviceId: Annotated[models.ServiceIndex, Query()],
+    consumerAddress: ConsumerQ,
+) -> models.InitializeResponse:
+    """What to order: datatoken, amount (cost plus fees), receiver, the consumer's nonce."""
+    return await run_in_threadpool(provider(request).initialize, documentId, serviceId, consumerAddress)
+
+
+@services.get(
+    "/download",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "a byte range"}},
+)
+async def download(
+    request: Request,
+    documentId: DidQ,
+    serviceId: Annotated[models.ServiceIndex, Query()],
+    fileIndex: Annotated[int, Query(ge=0, le=10_000)],
+    consumerAddress: ConsumerQ,
+    transferTxId: Annotated[models.TxHash, Query()],
+    nonce: NonceQ,
+    signature: SignatureQ,
+    range: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """Streams file `fileIndex` of an access service to the consumer who ordered it
+    (signed message: did + nonce). Supports a single `Range: bytes=…`."""
+    return await provider(request).download(
+        documentId, serviceId, fileIndex, consumerAddress, transferTxId, nonce, signature, range
+    )
+
+
+@services.post("/compute", response_model=list[models.JobStatus])
+async def compute_start(request: Request, body: models.ComputeStartRequest) -> Any:
+    """Starts a job: checks the signature (consumer + did + nonce), every order and the
+    algorithm policy of every dataset, then asks the operator service to run it."""
+    return await provider(request).compute_start(body)
+
+
+@services.get("/compute", response_model=list[models.JobStatus])
+async def compute_status(
+    request: Request,
+    consumerAddress: ConsumerQ,
+    nonce: NonceQ,
+    signature: SignatureQ,
+    jobId: Annotated[str | None, Query(max_length=100)] = None,
+    documentId: Annotated[models.Did | None, Query()] = None,
+) -> Any:
+    """Status of the consumer's jobs (signed message: consumer + jobId + did + nonce)."""
+    req = models.ComputeJobRequest(
+        consumerAddress=consumerAddress, nonce=nonce, signature=signature, jobId=jobId, documentId=documentId
+    )
+    return await provider(request).compute_status(req)
+
+
+@services.put("/compute", response_model=list[models.JobStatus])
+async def compute_stop(request: Request, body: Annotated[models.ComputeJobRequest, Body()]) -> Any:
+    """Stops a running job (signed message: consumer + jobId + did + nonce)."""
+    return await provider(request).compute_stop(body)
+
+
+@services.delete("/compute", response_model=list[models.JobStatus])
+async def compute_delete(
+    request: Request,
+    consumerAddress: ConsumerQ,
+    nonce: NonceQ,
+    signature: SignatureQ,
+    jobId: Annotated[str, Query(min_length=1, max_length=100)],
+    documentId: Annotated[models.Did | None, Query()] = None,
+) -> Any:
+    """Deletes a finished job and its results (signed message: consumer + jobId + did + nonce)."""
+    req = models.ComputeJobRequest(
+        consumerAddress=consumerAddress, nonce=nonce, signature=signature, jobId=jobId, documentId=documentId
+    )
+    return await provider(request).compute_delete(req)
+
+
+@services.get(
+    "/computeResult", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}}
+)
+async def compute_result(
+    request: Request,
+    consumerAddress: ConsumerQ,
+    jobId: Annotated[str, Query(min_length=1, max_length=100)],
+    index: Annotated[int, Query(ge=0, le=10_000)],
+    nonce: NonceQ,
+    signature: SignatureQ,
+) -> Response:
+    """Streams result `index` of a job (signed message: consumer + jobId + index + nonce)."""
+    return await provider(request).compute_result(consumerAddress, jobId, index, nonce, signature)
+
+
+@services.get("/computeLogs", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def compute_logs(
+    request: Request,
+    consumerAddress: ConsumerQ,
+    jobId: Annotated[str, Query(min_length=1, max_length=100)],
+    nonce: NonceQ,
+    signature: SignatureQ,
+) -> Response:
+    """Streams a job's algorithm log while it runs (signed message: consumer + jobId + nonce)."""
+    req = models.ComputeJobRequest(
+        consumerAddress=consumerAddress, nonce=nonce, signature=signature, jobId=jobId
+    )
+    return await provider(request).compute_logs(req)
+
+
+@services.get("/computeEnvironments")
+async def compute_environments(request: Request) -> Any:
+    """The operator's environments: resources, limits, price, free or busy."""
+    return await provider(request).environments()

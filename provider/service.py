@@ -1,0 +1,386 @@
+"""What the provider does, route by route; the HTTP layer (routes.py) only parses and maps."""
+
+import logging
+from typing import Any
+
+import httpx
+from c2d.provider import models
+from c2d.provider.auth import Auth
+from c2d.provider.catalog import Catalog
+from c2d.provider.crypto import FileSpec, ProviderKey
+from c2d.provider.ddo import DDO, PaidService, parse_ddo
+from c2d.provider.errors import Forbidden, InvalidRequest, NotFound, from_chain_error
+from c2d.provider.files import FileNotAllowed, FileReader, FileUnavailable, check_url
+from c2d.provider.operator_client import OperatorClient
+from c2d.provider.orders import OrderChecker
+from c2d.provider.policy import (
+    Algorithm,
+    PublishedAlgorithm,
+    RawAlgorithm,
+    check_checksums,
+    container_of,
+    trust_decision,
+)
+from c2d.provider.settings import ProviderSettings
+from c2d.provider.store import Asset, Store
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+from web3 import HTTPProvider, Web3
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
+
+from c2d import __version__
+from c2d.chain import Chain, ChainError, Deployment, VerifiedOrder, datatoken_for, order_amount
+from c2d.signing import compute_message, download_message, result_message
+
+log = logging.getLogger("c2d.provider")
+
+
+class Provider:
+    """The provider's state and operations, shared by every request."""
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        self.settings = settings
+        self.key = ProviderKey(settings.provider_key.get_secret_value())
+        self.store = Store(settings.provider_database_url)
+        w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.http_timeout}))
+        self.chain = Chain(w3, Deployment.load(settings.addresses_file, settings.chain_id))
+        self.catalog = Catalog(self.chain, self.store, settings.index_interval)
+        self.auth = Auth(self.store)
+        self.orders = OrderChecker(self.chain, self.store, settings.order_confirmations, settings.order_uses)
+        self.http = httpx.AsyncClient(timeout=settings.http_timeout)
+        self.files = FileReader(settings.data_root, self.http)
+        self.operator = OperatorClient(settings.operator_url, self.key, self.http)
+
+    async def start(self) -> None:
+        self.catalog.start()
+
+    async def close(self) -> None:
+        self.catalog.stop()
+        await self.http.aclose()
+        self.store.close()
+
+    # ---- lookups ----
+
+    def asset(self, did: str) -> tuple[Asset, DDO]:
+        """The indexed asset of `did`; an asset not indexed yet gets one fresh look at the chain."""
+        try:
+            datatoken_for(did)
+        except ChainError as exc:
+            raise from_chain_error(exc) from None
+        asset = self.store.asset(did)
+        if asset is None:
+            self.catalog.sync_if_stale()
+            asset = self.store.asset(did)
+        if asset is None:
+            raise NotFound(f"no asset {did} is published", code="unknown_asset")
+        return asset, parse_ddo(asset.ddo)
+
+    def decrypted_files(self, asset: Asset, ddo: DDO) -> list[FileSpec]:
+        blob = ddo.metadata.attributes.encryptedFiles
+        if not blob:
+            raise NotFound("the asset has no files", code="no_files")
+        return self.key.decrypt_files(asset.did, blob)
+
+    def file(self, asset: Asset, ddo: DDO, index: int) -> FileSpec:
+        for spec in self.decrypted_files(asset, ddo):
+            if spec.index == index:
+                return spec
+        raise NotFound(f"the asset has no file {index}", code="unknown_file")
+
+    # ---- routes ----
+
+    def info(self) -> models.RootInfo:
+        base = self.settings.provider_url
+        routes = {
+            "nonce": ["GET", "/api/services/nonce"],
+            "encrypt": ["POST", "/api/services/encrypt"],
+            "fileinfo": ["POST", "/api/services/fileinfo"],
+            "initialize": ["GET", "/api/services/initialize"],
+            "download": ["GET", "/api/services/download"],
+            "computeStart": ["POST", "/api/services/compute"],
+            "computeStatus": ["GET", "/api/services/compute"],
+            "computeStop": ["PUT", "/api/services/compute"],
+            "computeDelete": ["DELETE", "/api/services/compute"],
+            "computeResult": ["GET", "/api/services/computeResult"],
+            "computeLogs": ["GET", "/api/services/computeLogs"],
+            "computeEnvironments": ["GET", "/api/services/computeEnvironments"],
+        }
+        return models.RootInfo(
+            software="c2d-provider",
+            version=__version__,
+            chainId=self.settings.chain_id,
+            providerAddress=self.key.address,
+            computeAddress=self.key.address,
+            serviceEndpoints={name: [method, base + path] for name, (method, path) in routes.items()},
+            computeLimits={
+                "orderUses": self.settings.order_uses,
+                "maxRawAlgorithmBytes": self.settings.max_raw_algorithm_bytes,
+            },
+        )
+
+    def nonce(self, address: str) -> int:
+        return self.store.nonce(address)
+
+    async def encrypt(self, req: models.EncryptRequest) -> str:
+        datatoken = await run_in_threadpool(_datatoken, req.documentId)
+        await run_in_threadpool(
+            self.auth.verify,
+            req.publisherAddress,
+            req.nonce,
+            req.signature,
+            download_message(req.documentId, req.nonce),
+            "publisherAddress",
+        )
+        minter = await run_in_threadpool(self._minter, datatoken)
+        if minter != req.publisherAddress:
+            raise Forbidden(
+                "only the datatoken's minter may encrypt files for its asset", code="not_publisher"
+            )
+        for spec in req.document:
+            check_url(spec.url, self.settings.data_root)
+        return self.key.encrypt_files(req.documentId, req.document)
+
+    def _minter(self, datatoken: str) -> str:
+        try:
+            return str(self.chain.datatoken(datatoken).functions.minter().call())
+        except (BadFunctionCallOutput, ContractLogicError):
+            raise NotFound("no datatoken at the DID's address", code="unknown_datatoken") from None
+
+    async def fileinfo(self, req: models.FileInfoRequest) -> list[models.FileInfo]:
+        asset, ddo = await run_in_threadpool(self.asset, req.did)
+        if req.serviceId is not None and not any(s.index == req.serviceId for s in ddo.service):
+            raise NotFound(f"the asset has no service {req.serviceId}", code="unknown_service")
+        declared = {f.index: f for f in ddo.main.files}
+        out = []
+        for spec in self.decrypted_files(asset, ddo):
+            content_type = spec.contentType or (
+                declared[spec.index].contentType if spec.index in declared else None
+            )
+            try:
+                stat = await self.files.stat(spec)
+                out.append(models.FileInfo(index=spec.index, contentType=content_type or stat.content_type,
+                                           contentLength=stat.content_length, valid=True))  # fmt: skip
+            except (FileUnavailable, FileNotAllowed):
+                out.append(
+                    models.FileInfo(
+                        index=spec.index, contentType=content_type, contentLength=None, valid=False
+                    )
+                )
+        return out
+
+    def initialize(self, did: str, service_id: int, consumer: str) -> models.InitializeResponse:
+        asset, ddo = self.asset(did)
+        service = next((s for s in ddo.service if s.index == service_id and isinstance(s, PaidService)), None)
+        if service is None:
+            raise NotFound(f"the asset has no access or compute service {service_id}", code="unknown_service")
+        cost = service.attributes.main.cost
+        return models.InitializeResponse(
+            datatoken=asset.datatoken,
+            serviceId=service.index,
+            serviceType=service.type,
+            cost=str(cost),
+            amount=str(order_amount(cost)),
+            receiver=asset.publisher,
+            timeout=service.attributes.main.timeout,
+            nonce=self.store.nonce(consumer),
+            computeAddress=self.key.address,
+        )
+
+    async def download(
+        self,
+        did: str,
+        service_id: int,
+        file_index: int,
+        consumer: str,
+        tx_id: str,
+        nonce: int,
+        signature: str,
+        range_header: str | None,
+    ) -> Response:
+        asset, ddo = await run_in_threadpool(self.asset, did)
+        service = ddo.paid_service(service_id, "access")
+        await run_in_threadpool(self.auth.verify, consumer, nonce, signature, download_message(did, nonce))
+        order, uses = await run_in_threadpool(self.orders.check, tx_id, asset, service, consumer)
+        spec = self.file(asset, ddo, file_index)
+        # A download is a request from the first byte; continuing one (a range further on) of an
+        # order already used takes no new use, so interrupted downloads can resume.
+        taken = not (uses > 0 and _resumes(range_header))
+        if taken:
+            await run_in_threadpool(self.orders.take, order)
+        try:
+            return await self.files.response(spec, range_header, f"{did[8:16]}-{file_index}")
+        except Exception:
+            if taken:
+                await run_in_threadpool(self.orders.give_back, order)
+            raise
+
+    # ---- compute ----
+
+    async def compute_start(self, req: models.ComputeStartRequest) -> list[dict[str, Any]]:
+        datasets = [req.dataset, *req.additionalDatasets]
+        if len({d.documentId for d in datasets}) != len(datasets):
+            raise InvalidRequest("a dataset is listed twice", code="duplicate_dataset")
+        checked = [await run_in_threadpool(self._dataset, d) for d in datasets]
+        consumer = await run_in_threadpool(
+            self.auth.verify,
+            req.consumerAddress,
+            req.nonce,
+            req.signature,
+            compute_message(req.consumerAddress, "", req.dataset.documentId, req.nonce),
+        )
+        algorithm, algo_spec, algo_order = await self._algorithm(req.algorithm, consumer)
+        job_datasets = []
+        orders: list[VerifiedOrder] = [] if algo_order is None else [algo_order]
+        for (asset, ddo, service), dataset in zip(checked, datasets, strict=True):
+            trusted = trust_decision(service.attributes.main.privacy, algorithm)
+            if trusted is not None:
+                assert isinstance(algorithm, PublishedAlgorithm)
+                checksums = await self._content_checksums(algorithm)
+                check_checksums(trusted, algorithm, checksums)
+            order, _ = await run_in_threadpool(
+                self.orders.check, dataset.transferTxId, asset, service, consumer
+            )
+            orders.append(order)
+            job_datasets.append(
+                {
+                    "did": asset.did,
+                    "serviceId": service.index,
+                    "transferTxId": order.tx_hash,
+                    "checksums": {str(f.index): f.checksum for f in ddo.main.files if f.checksum},
+                }
+            )
+        privacy = [s.attributes.main.privacy for _, _, s in checked]
+        job = {
+            "owner": consumer,
+            "environment": req.environment,
+            "allowNetworkAccess": all(p is not None and p.allowNetworkAccess for p in privacy),
+            "datasets": job_datasets,
+            "algorithm": algo_spec,
+        }
+        taken: list[VerifiedOrder] = []
+        try:
+            for order in orders:
+                await run_in_threadpool(self.orders.take, order)
+                taken.append(order)
+            result = await self.operator.call("POST", "/compute", body=job)
+        except Exception:
+            for order in taken:
+                await run_in_threadpool(self.orders.give_back, order)
+            raise
+        return result if isinstance(result, list) else [result]
+
+    def _dataset(self, dataset: models.DatasetInput) -> tuple[Asset, DDO, PaidService]:
+        asset, ddo = self.asset(dataset.documentId)
+        if ddo.main.type != "dataset":
+            raise InvalidRequest(f"{dataset.documentId} is not a dataset", code="not_a_dataset")
+        return asset, ddo, ddo.paid_service(dataset.serviceId, "compute")
+
+    async def _algorithm(
+        self, spec: models.AlgorithmInput, consumer: str
+    ) -> tuple[Algorithm, dict[str, Any], VerifiedOrder | None]:
+        if spec.meta is not None:
+            if spec.documentId is not None:
+                raise InvalidRequest(
+                    "give either a published algorithm or a raw one", code="invalid_algorithm"
+                )
+            if len(spec.meta.rawcode.encode()) > self.settings.max_raw_algorithm_bytes:
+                raise InvalidRequest("the raw algorithm is too large", code="algorithm_too_large")
+            container = spec.meta.container
+            raw = RawAlgorithm(spec.meta.rawcode, container)
+            return (
+                raw,
+                {"rawcode": spec.meta.rawcode, "container": container.model_dump(exclude_none=True)},
+                None,
+            )
+        if spec.documentId is None or spec.serviceId is None or spec.transferTxId is None:
+            raise InvalidRequest(
+                "a published algorithm needs documentId, serviceId and transferTxId", code="invalid_algorithm"
+            )
+        asset, ddo = await run_in_threadpool(self.asset, spec.documentId)
+        container = container_of(ddo)
+        service = ddo.paid_service(spec.serviceId, "access")
+        order, _ = await run_in_threadpool(self.orders.check, spec.transferTxId, asset, service, consumer)
+        published = PublishedAlgorithm(asset.did, asset.publisher, ddo)
+        job_spec = {
+            "did": asset.did,
+            "serviceId": service.index,
+            "transferTxId": order.tx_hash,
+            "container": container.model_dump(exclude_none=True),
+            "checksums": {str(f.index): f.checksum for f in ddo.main.files if f.checksum},
+        }
+        return published, job_spec, order
+
+    async def _content_checksums(self, algorithm: PublishedAlgorithm) -> list[str]:
+        asset = self.store.asset(algorithm.did)
+        assert asset is not None
+        specs = sorted(self.decrypted_files(asset, algorithm.ddo), key=lambda s: s.index)
+        return [await self.files.sha256(spec) for spec in specs]
+
+    async def compute_status(self, req: models.ComputeJobRequest) -> Any:
+        owner = await self._job_auth(req)
+        params = {"owner": owner, "jobId": req.jobId or "", "did": req.documentId or ""}
+        return await self.operator.call("GET", "/compute", params={k: v for k, v in params.items() if v})
+
+    async def compute_stop(self, req: models.ComputeJobRequest) -> Any:
+        owner = await self._job_auth(req, need_job=True)
+        return await self.operator.call("PUT", "/compute", body={"owner": owner, "jobId": req.jobId})
+
+    async def compute_delete(self, req: models.ComputeJobRequest) -> Any:
+        owner = await self._job_auth(req, need_job=True)
+        return await self.operator.call("DELETE", "/compute", params={"owner": owner, "jobId": req.jobId})
+
+    async def compute_result(
+        self, consumer: str, job_id: str, index: int, nonce: int, signature: str
+    ) -> Response:
+        owner = await run_in_threadpool(
+            self.auth.verify, consumer, nonce, signature, result_message(consumer, job_id, index, nonce)
+        )
+        params = {"owner": owner, "jobId": job_id, "index": index}
+        return await self._relay(await self.operator.send("GET", "/getResult", params=params))
+
+    async def compute_logs(self, req: models.ComputeJobRequest) -> Response:
+        owner = await self._job_auth(req, need_job=True)
+        return await self._relay(
+            await self.operator.send("GET", "/logs", params={"owner": owner, "jobId": req.jobId})
+        )
+
+    async def environments(self) -> Any:
+        return await self.operator.call("GET", "/environments")
+
+    async def _job_auth(self, req: models.ComputeJobRequest, need_job: bool = False) -> str:
+        if need_job and not req.jobId:
+            raise InvalidRequest("jobId is required", code="invalid_request")
+        message = compute_message(req.consumerAddress, req.jobId or "", req.documentId or "", req.nonce)
+        return str(
+            await run_in_threadpool(self.auth.verify, req.consumerAddress, req.nonce, req.signature, message)
+        )
+
+    @staticmethod
+    async def _relay(upstream: httpx.Response) -> Response:
+        headers = {
+            k: v for k, v in upstream.headers.items() if k in ("content-length", "content-disposition")
+        }
+
+        async def body() -> Any:
+            try:
+                async for chunk in upstream.aiter_raw():
+                    yield chunk
+            finally:
+                await upstream.aclose()
+
+        return StreamingResponse(body(), upstream.status_code, headers, upstream.headers.get("content-type"))
+
+
+def _datatoken(did: str) -> str:
+    try:
+        return str(datatoken_for(did))
+    except ChainError as exc:
+        raise from_chain_error(exc) from None
+
+
+def _resumes(range_header: str | None) -> bool:
+    if not range_header:
+        return False
+    spec = range_header.strip().removeprefix("bytes=")
+    first = spec.split("-", 1)[0]
+    return first.isdigit() and int(first) > 0

@@ -1,0 +1,76 @@
+"""The provider's settings, from environment variables (prefix C2D_)."""
+
+from pathlib import Path
+
+from eth_account import Account
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """Settings missing or invalid; the message names each variable and what is wrong."""
+
+
+class ProviderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="C2D_", extra="ignore", frozen=True)
+
+    rpc_url: str = Field(description="the chain's JSON-RPC URL")
+    chain_id: int = Field(gt=0, description="the chain id the contracts were deployed on")
+    provider_key: SecretStr = Field(description="the provider's private key (hex): decrypts files, signs")
+    addresses_file: Path = Field(description="addresses.json written by the deploy script")
+    operator_url: str = Field(description="base URL of the operator service")
+    data_root: Path = Field(description="file:// URLs must point inside this directory")
+    provider_database_url: str = Field(
+        default="sqlite:///provider.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...",
+    )
+    provider_url: str = Field(default="http://127.0.0.1:8030", description="the provider's public base URL")
+    order_confirmations: int = Field(
+        default=0, ge=0, description="blocks on top of an order before it counts"
+    )
+    order_uses: int = Field(default=1, ge=1, description="how many jobs or downloads one order pays for")
+    index_interval: float = Field(default=1.0, gt=0, description="seconds between two looks for new DDOs")
+    http_timeout: float = Field(default=30.0, gt=0, description="timeout of the provider's own HTTP requests")
+    max_raw_algorithm_bytes: int = Field(default=1_000_000, gt=0)
+
+    @field_validator("rpc_url", "operator_url", "provider_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("provider_key")
+    @classmethod
+    def _private_key(cls, value: SecretStr) -> SecretStr:
+        try:
+            Account.from_key(value.get_secret_value())
+        except Exception:
+            raise ValueError("must be a 32-byte hex private key") from None
+        return value
+
+    @field_validator("addresses_file")
+    @classmethod
+    def _existing_file(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError("no such file")
+        return value
+
+    @field_validator("data_root")
+    @classmethod
+    def _existing_dir(cls, value: Path) -> Path:
+        if not value.is_dir():
+            raise ValueError("no such directory")
+        return value.resolve()
+
+
+def load_settings(**overrides: object) -> ProviderSettings:
+    """Reads the settings; raises SettingsError listing every bad variable (never its value)."""
+    try:
+        return ProviderSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "C2D_" + "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("invalid provider settings:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,244 @@
+"""The provider's durable state behind one data-access layer (SQLAlchemy): nonces, orders and
+their uses, the DDO index and its cursor. SQLite by default, PostgreSQL by URL."""
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from c2d.chain import VerifiedOrder
+
+metadata = MetaData()
+
+nonces = Table(
+    "nonces",
+    metadata,
+    Column("address", String(42), primary_key=True),
+    Column("nonce", BigInteger, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("tx_hash", String(66), primary_key=True),
+    Column("datatoken", String(42), primary_key=True),
+    Column("consumer", String(42), nullable=False),
+    Column("payer", String(42), nullable=False),
+    Column("amount", Numeric(78, 0), nullable=False),
+    Column("net_amount", Numeric(78, 0), nullable=False),
+    Column("market_fee", Numeric(78, 0), nullable=False),
+    Column("fee_collector", String(42), nullable=False),
+    Column("service_id", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("uses", Integer, nullable=False, default=0),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("did", String(80), primary_key=True),
+    Column("datatoken", String(42), nullable=False, unique=True),
+    Column("publisher", String(42), nullable=False),
+    Column("ddo", JSON, nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("indexed_at", BigInteger, nullable=False),
+)
+
+settings_table = Table(
+    "index_state",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Asset:
+    did: str
+    datatoken: str
+    publisher: str
+    ddo: dict[str, Any]
+    block_number: int
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+class Store:
+    """All reads and writes of the provider's state; every method is one transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- nonces ----
+
+    def nonce(self, address: str) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(nonces.c.nonce).where(nonces.c.address == address.lower())).scalar()
+        return int(value or 0)
+
+    def advance_nonce(self, address: str, nonce: int) -> bool:
+        """Records `nonce` for `address` if it is larger than the one recorded; False otherwise."""
+        address = address.lower()
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(nonces).where(nonces.c.address == address, nonces.c.nonce < nonce).values(nonce=nonce)
+            ).rowcount
+            if moved:
+                return True
+            if conn.execute(select(nonces.c.nonce).where(nonces.c.address == address)).first():
+                return False
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(nonces).values(address=address, nonce=nonce))
+            except IntegrityError:  # a concurrent request recorded this address first
+                return self.advance_nonce(address, nonce)
+            return True
+
+    # ---- orders ----
+
+    def cached_order(self, tx_hash: str, datatoken: str) -> tuple[VerifiedOrder, int] | None:
+        """A previously verified order and how many times it was used."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(orders).where(orders.c.tx_hash == tx_hash, orders.c.datatoken == datatoken)
+            ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        order = VerifiedOrder(
+            tx_hash=m["tx_hash"],
+            datatoken=m["datatoken"],
+            consumer=m["consumer"],
+            payer=m["payer"],
+            amount=int(m["amount"]),
+            net_amount=int(m["net_amount"]),
+            market_fee=int(m["market_fee"]),
+            fee_collector=m["fee_collector"],
+            service_id=int(m["service_id"]),
+            timestamp=int(m["timestamp"]),
+            block_number=int(m["block_number"]),
+        )
+        return order, int(m["uses"])
+
+    def remember_order(self, order: VerifiedOrder) -> None:
+        values = {
+            "tx_hash": order.tx_hash,
+            "datatoken": order.datatoken,
+            "consumer": order.consumer,
+            "payer": order.payer,
+            "amount": order.amount,
+            "net_amount": order.net_amount,
+            "market_fee": order.market_fee,
+            "fee_collector": order.fee_collector,
+            "service_id": order.service_id,
+            "timestamp": order.timestamp,
+            "block_number": order.block_number,
+            "uses": 0,
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(orders).values(**values))
+        except IntegrityError:
+            pass  # already remembered by a concurrent request
+
+    def use_order(self, tx_hash: str, datatoken: str, max_uses: int) -> bool:
+        """Takes one use of a remembered order; False when it is used up."""
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(orders)
+                .where(orders.c.tx_hash == tx_hash, orders.c.datatoken == datatoken, orders.c.uses < max_uses)
+                .values(uses=orders.c.uses + 1)
+            ).rowcount
+        return bool(taken)
+
+    def release_order(self, tx_hash: str, datatoken: str) -> None:
+        """Gives back a use taken for work that then could not start."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(orders)
+                .where(orders.c.tx_hash == tx_hash, orders.c.datatoken == datatoken, orders.c.uses > 0)
+                .values(uses=orders.c.uses - 1)
+            )
+
+    # ---- DDO index ----
+
+    def asset(self, did: str) -> Asset | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(assets).where(assets.c.did == did)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        ddo = m["ddo"] if isinstance(m["ddo"], dict) else json.loads(m["ddo"])
+        return Asset(m["did"], m["datatoken"], m["publisher"], ddo, int(m["block_number"]))
+
+    def index_cursor(self) -> int | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(settings_table.c.value).where(settings_table.c.name == "cursor")
+            ).scalar()
+        return None if value is None else int(value)
+
+    def save_index(self, found: list[Asset], log_indexes: list[int], cursor: int) -> None:
+        """Stores newly indexed DDOs and the last block read, in one transaction."""
+        now = int(time.time())
+        with self.engine.begin() as conn:
+            for asset, log_index in zip(found, log_indexes, strict=True):
+                values = {
+                    "datatoken": asset.datatoken,
+                    "publisher": asset.publisher,
+                    "ddo": asset.ddo,
+                    "block_number": asset.block_number,
+                    "log_index": log_index,
+                    "indexed_at": now,
+                }
+                if (
+                    conn.execute(update(assets).where(assets.c.did == asset.did).values(**values)).rowcount
+                    == 0
+                ):
+                    conn.execute(insert(assets).values(did=asset.did, **values))
+            if (
+                conn.execute(
+                    update(settings_table).where(settings_table.c.name == "cursor").values(value=str(cursor))
+                ).rowcount
+                == 0
+            ):
+                conn.execute(insert(settings_table).values(name="cursor", value=str(cursor)))
