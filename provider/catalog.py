@@ -8,7 +8,6 @@ previous valid DDO, if any)."""
 import json
 import logging
 import threading
-import time
 from typing import Any
 
 from c2d.provider.ddo import parse_ddo
@@ -31,7 +30,6 @@ class Catalog:
         self.store = store
         self.interval = interval
         self._lock = threading.Lock()
-        self._last_sync = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         events = chain.metadata.events
@@ -53,14 +51,7 @@ class Catalog:
                 self.store.save_index(found, positions, end)
                 stored += len(found)
                 start = end + 1
-            self._last_sync = time.monotonic()
             return stored
-
-    def sync_if_stale(self, max_age: float = 0.5) -> None:
-        """A sync, unless one finished less than `max_age` seconds ago (for lookups of a DID
-        that is not indexed yet)."""
-        if time.monotonic() - self._last_sync >= max_age:
-            self.sync()
 
     def _read(self, start: int, end: int) -> tuple[list[Asset], list[int]]:
         logs = self.chain.w3.eth.get_logs(

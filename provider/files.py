@@ -118,6 +118,21 @@ def _read_chunks(path: Path, start: int, end: int) -> Iterator[bytes]:
             yield chunk
 
 
+async def _cut(upstream: httpx.Response, start: int, end: int | None) -> AsyncIterator[bytes]:
+    """Relays bytes [start, end) of an upstream body (all of it with 0, None), then closes it."""
+    position = 0
+    try:
+        async for chunk in upstream.aiter_raw(CHUNK):
+            lo, hi = max(start - position, 0), len(chunk) if end is None else min(end - position, len(chunk))
+            position += len(chunk)
+            if lo < hi:
+                yield chunk[lo:hi]
+            if end is not None and position >= end:
+                return
+    finally:
+        await upstream.aclose()
+
+
 class FileReader:
     """Opens published files for the routes (responses, sizes, checksums)."""
 
@@ -144,19 +159,25 @@ class FileReader:
         if upstream.status_code == 416:
             await upstream.aclose()
             raise RangeNotSatisfiable("the requested range is outside the file")
+        media_type = spec.contentType or upstream.headers.get("content-type", media_type)
+        length = upstream.headers.get("content-length", "")
+        span = None
+        if upstream.status_code == 200 and range_header and length.isdigit():
+            # The file's server ignored the range: cut it out here.
+            try:
+                span = parse_range(range_header, int(length))
+            except RangeNotSatisfiable:
+                await upstream.aclose()
+                raise
+        if span:
+            start, end = span
+            headers["content-length"] = str(end - start)
+            headers["content-range"] = f"bytes {start}-{end - 1}/{length}"
+            return StreamingResponse(_cut(upstream, start, end), 206, headers, media_type)
         for name in ("content-length", "content-range"):
             if name in upstream.headers:
                 headers[name] = upstream.headers[name]
-        media_type = spec.contentType or upstream.headers.get("content-type", media_type)
-
-        async def relay() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in upstream.aiter_raw(CHUNK):
-                    yield chunk
-            finally:
-                await upstream.aclose()
-
-        return StreamingResponse(relay(), upstream.status_code, headers, media_type)
+        return StreamingResponse(_cut(upstream, 0, None), upstream.status_code, headers, media_type)
 
     async def stat(self, spec: FileSpec) -> FileStat:
         if urlsplit(spec.url).scheme.lower() == "file":
@@ -186,7 +207,8 @@ class FileReader:
         return digest.hexdigest()
 
     async def _open_http(self, url: str, range_header: str | None, method: str = "GET") -> httpx.Response:
-        headers = {"range": range_header} if range_header else {}
+        # identity: the bytes are relayed as they come, so they must not be compressed.
+        headers = {"accept-encoding": "identity", **({"range": range_header} if range_header else {})}
         for _ in range(MAX_REDIRECTS + 1):
             _check_host(url)
             try:

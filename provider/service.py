@@ -62,14 +62,15 @@ class Provider:
     # ---- lookups ----
 
     def asset(self, did: str) -> tuple[Asset, DDO]:
-        """The indexed asset of `did`; an asset not indexed yet gets one fresh look at the chain."""
+        """The indexed asset of `did`; an asset not indexed yet gets one fresh look at the chain
+        (a sync reads only blocks not read yet: usually one eth_blockNumber)."""
         try:
             datatoken_for(did)
         except ChainError as exc:
             raise from_chain_error(exc) from None
         asset = self.store.asset(did)
         if asset is None:
-            self.catalog.sync_if_stale()
+            self.catalog.sync()
             asset = self.store.asset(did)
         if asset is None:
             raise NotFound(f"no asset {did} is published", code="unknown_asset")
@@ -381,6 +382,7 @@ def _datatoken(did: str) -> str:
 def _resumes(range_header: str | None) -> bool:
     if not range_header:
         return False
-    spec = range_header.strip().removeprefix("bytes=")
-    first = spec.split("-", 1)[0]
+    first, _, last = range_header.strip().removeprefix("bytes=").partition("-")
+    if first == "":
+        return last.isdigit()  # a suffix: the last bytes of the file
     return first.isdigit() and int(first) > 0

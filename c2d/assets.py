@@ -1,0 +1,138 @@
+"""Building DDOs and publishing assets: what a publisher does with the chain and the provider."""
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_typing import ChecksumAddress
+
+from c2d.chain import ChainClient, did_for
+from c2d.client import ProviderClient
+
+ACCESS_SERVICE_ID = 1
+COMPUTE_SERVICE_ID = 2
+
+
+@dataclass
+class PublishedFile:
+    """A file as the publisher gives it: its URL goes only to the provider, encrypted."""
+
+    url: str
+    content_type: str = "application/octet-stream"
+    checksum: str | None = None  # sha256 of the content, declared in the DDO
+
+    @classmethod
+    def local(cls, path: Path, content_type: str = "application/octet-stream") -> "PublishedFile":
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return cls(path.resolve().as_uri(), content_type, digest.hexdigest())
+
+
+@dataclass
+class Privacy:
+    allowRawAlgorithm: bool = False
+    allowNetworkAccess: bool = False
+    allowAllPublishedAlgorithms: bool = False
+    publisherTrustedAlgorithms: list[dict[str, str]] = field(default_factory=list)
+    publisherTrustedAlgorithmPublishers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Services:
+    access_cost: int | None = None
+    compute_cost: int | None = None
+    timeout: int = 3600
+    privacy: Privacy = field(default_factory=Privacy)
+
+
+@dataclass(frozen=True)
+class Published:
+    did: str
+    datatoken: ChecksumAddress
+    ddo: dict[str, Any]
+
+
+def build_ddo(
+    did: str,
+    name: str,
+    kind: str,
+    files: list[PublishedFile],
+    encrypted: str,
+    services: Services,
+    publisher: str,
+    container: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    main: dict[str, Any] = {
+        "type": kind,
+        "name": name,
+        "files": [
+            {"index": i, "contentType": f.content_type, **({"checksum": f.checksum} if f.checksum else {})}
+            for i, f in enumerate(files)
+        ],
+    }
+    if container is not None:
+        main["algorithm"] = {"language": "python", "container": container}
+    service: list[dict[str, Any]] = [
+        {"type": "metadata", "index": 0, "attributes": {"main": main, "encryptedFiles": encrypted}}
+    ]
+    if services.access_cost is not None:
+        service.append(
+            {
+                "type": "access",
+                "index": ACCESS_SERVICE_ID,
+                "attributes": {
+                    "main": {
+                        "name": "download",
+                        "cost": str(services.access_cost),
+                        "timeout": services.timeout,
+                    }
+                },
+            }
+        )
+    if services.compute_cost is not None:
+        service.append(
+            {
+                "type": "compute",
+                "index": COMPUTE_SERVICE_ID,
+                "attributes": {
+                    "main": {
+                        "name": "compute",
+                        "cost": str(services.compute_cost),
+                        "timeout": services.timeout,
+                        "privacy": services.privacy.__dict__,
+                    }
+                },
+            }
+        )
+    return {
+        "@context": "https://w3id.org/did/v1",
+        "id": did,
+        "publicKey": [{"id": did, "type": "EthereumECDSAKey", "owner": publisher}],
+        "service": service,
+    }
+
+
+def publish(
+    chain: ChainClient,
+    provider: ProviderClient,
+    name: str,
+    files: list[PublishedFile],
+    services: Services,
+    kind: str = "dataset",
+    container: dict[str, str] | None = None,
+    supply: int = 1000 * 10**18,
+) -> Published:
+    """Creates the datatoken, mints `supply` to the publisher, has the provider encrypt the file
+    URLs, and writes the DDO on chain."""
+    datatoken = chain.create_datatoken(name, "C2D", max(supply, 1) * 10)
+    chain.mint(datatoken, chain.address, supply)
+    did = did_for(datatoken)
+    encrypted = provider.encrypt(
+        did, [{"index": i, "url": f.url, "contentType": f.content_type} for i, f in enumerate(files)]
+    )
+    ddo = build_ddo(did, name, kind, files, encrypted, services, chain.address, container)
+    chain.publish_metadata(datatoken, ddo)
+    return Published(did, datatoken, ddo)

@@ -1,0 +1,198 @@
+"""A Python client of the provider's HTTP API: the consumer's and publisher's side of c2d.
+
+Every signed call fetches the address's nonce and signs with the next one."""
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+
+from c2d.signing import compute_message, download_message, result_message, sign
+
+
+class ProviderRequestError(Exception):
+    """The provider refused a request: `status`, its stable `code` and `message`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        data = response.json()
+        code, message = str(data["error"]), str(data["message"])
+    except (ValueError, KeyError, TypeError):
+        code, message = "http_error", response.text[:200]
+    raise ProviderRequestError(response.status_code, code, message)
+
+
+class ProviderClient:
+    def __init__(self, url: str, private_key: str, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self._key = private_key
+        self.address = Account.from_key(private_key).address
+        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _get(self, path: str, **params: Any) -> Any:
+        response = self.http.get(path, params=params)
+        _raise_for(response)
+        return response.json()
+
+    def _send(self, method: str, path: str, body: Any = None, params: Any = None) -> Any:
+        response = self.http.request(method, path, json=body, params=params)
+        _raise_for(response)
+        return response.json()
+
+    def info(self) -> dict[str, Any]:
+        return self._get("/")  # type: ignore[no-any-return]
+
+    def nonce(self, address: str | None = None) -> int:
+        return int(self._get("/api/services/nonce", userAddress=address or self.address)["nonce"])
+
+    def next_nonce(self) -> int:
+        return self.nonce() + 1
+
+    def sign(self, text: str) -> str:
+        return sign(self._key, text)
+
+    # ---- publisher ----
+
+    def encrypt(self, did: str, files: list[dict[str, Any]]) -> str:
+        nonce = self.next_nonce()
+        body = {
+            "documentId": did,
+            "document": files,
+            "publisherAddress": self.address,
+            "nonce": nonce,
+            "signature": self.sign(download_message(did, nonce)),
+        }
+        return str(self._send("POST", "/api/services/encrypt", body)["encryptedDocument"])
+
+    def fileinfo(self, did: str, service_id: int | None = None) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"did": did}
+        if service_id is not None:
+            body["serviceId"] = service_id
+        return self._send("POST", "/api/services/fileinfo", body)  # type: ignore[no-any-return]
+
+    # ---- consumer ----
+
+    def initialize(self, did: str, service_id: int) -> dict[str, Any]:
+        return self._get(  # type: ignore[no-any-return]
+            "/api/services/initialize", documentId=did, serviceId=service_id, consumerAddress=self.address
+        )
+
+    def download_params(self, did: str, service_id: int, file_index: int, tx_id: str) -> dict[str, Any]:
+        nonce = self.next_nonce()
+        return {
+            "documentId": did,
+            "serviceId": service_id,
+            "fileIndex": file_index,
+            "consumerAddress": self.address,
+            "transferTxId": tx_id,
+            "nonce": nonce,
+            "signature": self.sign(download_message(did, nonce)),
+        }
+
+    @contextmanager
+    def download_stream(
+        self, did: str, service_id: int, file_index: int, tx_id: str, byte_range: str | None = None
+    ) -> Iterator[httpx.Response]:
+        params = self.download_params(did, service_id, file_index, tx_id)
+        headers = {"range": byte_range} if byte_range else {}
+        with self.http.stream("GET", "/api/services/download", params=params, headers=headers) as response:
+            if response.status_code >= 400:
+                response.read()
+                _raise_for(response)
+            yield response
+
+    def download(
+        self, did: str, service_id: int, file_index: int, tx_id: str, byte_range: str | None = None
+    ) -> bytes:
+        with self.download_stream(did, service_id, file_index, tx_id, byte_range) as response:
+            return response.read()
+
+    def download_to(self, path: Path, did: str, service_id: int, file_index: int, tx_id: str) -> str:
+        """Streams a file to `path`; returns its sha256."""
+        digest = hashlib.sha256()
+        with self.download_stream(did, service_id, file_index, tx_id) as response, path.open("wb") as out:
+            for chunk in response.iter_bytes(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def compute_start(
+        self,
+        dataset: dict[str, Any],
+        algorithm: dict[str, Any],
+        additional_datasets: list[dict[str, Any]] | None = None,
+        environment: str | None = None,
+    ) -> list[dict[str, Any]]:
+        nonce = self.next_nonce()
+        body: dict[str, Any] = {
+            "consumerAddress": self.address,
+            "nonce": nonce,
+            "signature": self.sign(compute_message(self.address, "", dataset["documentId"], nonce)),
+            "dataset": dataset,
+            "algorithm": algorithm,
+        }
+        if additional_datasets:
+            body["additionalDatasets"] = additional_datasets
+        if environment:
+            body["environment"] = environment
+        return self._send("POST", "/api/services/compute", body)  # type: ignore[no-any-return]
+
+    def _job_body(self, job_id: str = "", did: str = "") -> dict[str, Any]:
+        nonce = self.next_nonce()
+        body: dict[str, Any] = {
+            "consumerAddress": self.address,
+            "nonce": nonce,
+            "signature": self.sign(compute_message(self.address, job_id, did, nonce)),
+        }
+        if job_id:
+            body["jobId"] = job_id
+        if did:
+            body["documentId"] = did
+        return body
+
+    def compute_status(self, job_id: str = "", did: str = "") -> list[dict[str, Any]]:
+        return self._get("/api/services/compute", **self._job_body(job_id, did))  # type: ignore[no-any-return]
+
+    def compute_stop(self, job_id: str) -> list[dict[str, Any]]:
+        return self._send("PUT", "/api/services/compute", self._job_body(job_id))  # type: ignore[no-any-return]
+
+    def compute_delete(self, job_id: str) -> list[dict[str, Any]]:
+        params = self._job_body(job_id)
+        return self._send("DELETE", "/api/services/compute", params=params)  # type: ignore[no-any-return]
+
+    def compute_result(self, job_id: str, index: int) -> bytes:
+        nonce = self.next_nonce()
+        params = {
+            "consumerAddress": self.address,
+            "jobId": job_id,
+            "index": index,
+            "nonce": nonce,
+            "signature": self.sign(result_message(self.address, job_id, index, nonce)),
+        }
+        response = self.http.get("/api/services/computeResult", params=params)
+        _raise_for(response)
+        return response.content
+
+    def compute_logs(self, job_id: str) -> bytes:
+        response = self.http.get("/api/services/computeLogs", params=self._job_body(job_id))
+        _raise_for(response)
+        return response.content
+
+    def environments(self) -> list[dict[str, Any]]:
+        return self._get("/api/services/computeEnvironments")  # type: ignore[no-any-return]

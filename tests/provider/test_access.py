@@ -1,0 +1,252 @@
+"""The access (download) flow through a real provider on a real chain, and its rejections."""
+
+import time
+
+import httpx
+import pytest
+
+from c2d.assets import ACCESS_SERVICE_ID, COMPUTE_SERVICE_ID, PublishedFile, Services, publish
+from c2d.chain import order_amount
+from c2d.chain.client import ZERO_ADDRESS, tx_hex
+from c2d.client import ProviderRequestError
+from c2d.signing import download_message, sign
+
+ONE = 10**18
+
+
+def pay(consumer, asset, service_id=ACCESS_SERVICE_ID, amount=None):
+    return consumer.start_order(asset.datatoken, amount or order_amount(ONE), service_id).tx_hash
+
+
+def rejected(call, status, code):
+    with pytest.raises(ProviderRequestError) as info:
+        call()
+    assert (info.value.status, info.value.code) == (status, code), info.value.message
+    return info.value
+
+
+def test_root_names_the_provider_and_its_endpoints(provider_server, provider_key):
+    info = httpx.get(provider_server.url + "/").json()
+    assert info["chainId"] == 1337
+    assert info["software"] == "c2d-provider"
+    assert info["providerAddress"] == info["computeAddress"]
+    assert info["serviceEndpoints"]["download"] == [
+        "GET",
+        provider_server.settings.provider_url + "/api/services/download",
+    ]
+
+
+def test_nonce_is_zero_for_a_new_address_and_follows_use(consumer_api, stranger_api, dataset, consumer):
+    assert consumer_api.nonce("0x000000000000000000000000000000000000dEaD") == 0
+    before = consumer_api.nonce()
+    tx = pay(consumer, dataset)
+    consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx)
+    assert consumer_api.nonce() == before + 1
+
+
+def test_initialize_says_what_to_order(consumer_api, dataset, publisher):
+    init = consumer_api.initialize(dataset.did, ACCESS_SERVICE_ID)
+    assert init["datatoken"] == dataset.datatoken
+    assert init["receiver"] == publisher.address
+    assert int(init["cost"]) == ONE
+    assert int(init["amount"]) == order_amount(ONE) > ONE
+    assert init["serviceType"] == "access"
+    assert init["nonce"] == consumer_api.nonce()
+
+
+def test_download_is_byte_for_byte_the_published_file(consumer_api, dataset, consumer, data_root):
+    tx = pay(consumer, dataset)
+    assert (
+        consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx)
+        == (data_root / "weather.csv").read_bytes()
+    )
+
+
+def test_range_request_returns_those_bytes_and_resuming_takes_no_new_use(
+    consumer_api, dataset, consumer, data_root
+):
+    content = (data_root / "blob.bin").read_bytes()
+    tx = pay(consumer, dataset)
+    with consumer_api.download_stream(dataset.did, ACCESS_SERVICE_ID, 1, tx, "bytes=0-99") as response:
+        assert response.status_code == 206
+        assert response.headers["content-range"] == f"bytes 0-99/{len(content)}"
+        assert response.read() == content[:100]
+    # The rest, as a resumed download of the same order (its one use is taken).
+    rest = consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx, "bytes=100-")
+    assert content[:100] + rest == content
+    assert consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx, "bytes=-10") == content[-10:]
+    rejected(lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx), 402, "order_used_up")
+    rejected(
+        lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx, f"bytes={len(content)}-"),
+        416,
+        "range_not_satisfiable",
+    )
+
+
+def test_download_from_a_web_server_and_through_a_redirect(
+    consumer_api, publisher, publisher_api, consumer, file_server, data_root
+):
+    asset = publish(
+        publisher,
+        publisher_api,
+        "Web",
+        [
+            PublishedFile(file_server.url + "/weather.csv", "text/csv"),
+            PublishedFile(file_server.url + "/to-weather"),
+        ],
+        Services(access_cost=ONE),
+    )
+    publisher.wallet.send(
+        publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE)
+    )
+    expected = (data_root / "weather.csv").read_bytes()
+    assert consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, pay(consumer, asset)) == expected
+    assert consumer_api.download(asset.did, ACCESS_SERVICE_ID, 1, pay(consumer, asset)) == expected
+    part = consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, pay(consumer, asset), "bytes=5-14")
+    assert part == expected[5:15]
+
+
+def test_redirect_to_another_scheme_is_refused(consumer_api, publisher, publisher_api, consumer, file_server):
+    asset = publish(
+        publisher,
+        publisher_api,
+        "Sly",
+        [PublishedFile(file_server.url + "/to-file")],
+        Services(access_cost=ONE),
+    )
+    publisher.wallet.send(
+        publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE)
+    )
+    tx = pay(consumer, asset)
+    error = rejected(
+        lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx), 403, "file_not_allowed"
+    )
+    assert "file://" not in error.message and "secret" not in error.message
+    # The failed download gave its use back: the order still pays for a retry.
+    rejected(lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx), 403, "file_not_allowed")
+
+
+def test_replayed_nonce_is_rejected(consumer_api, dataset, consumer, provider_server):
+    tx = pay(consumer, dataset)
+    params = consumer_api.download_params(dataset.did, ACCESS_SERVICE_ID, 0, tx)
+    assert httpx.get(provider_server.url + "/api/services/download", params=params).status_code == 200
+    replay = httpx.get(provider_server.url + "/api/services/download", params=params)
+    assert (replay.status_code, replay.json()["error"]) == (401, "nonce_reused")
+
+
+def test_stale_nonce_is_rejected(consumer_api, dataset, consumer, provider_server):
+    tx = pay(consumer, dataset)
+    params = consumer_api.download_params(dataset.did, ACCESS_SERVICE_ID, 0, tx)
+    stale = params["nonce"] - 1
+    params.update(nonce=stale, signature=consumer_api.sign(download_message(dataset.did, stale)))
+    response = httpx.get(provider_server.url + "/api/services/download", params=params)
+    assert (response.status_code, response.json()["error"]) == (401, "nonce_reused")
+
+
+def test_signature_by_another_address_is_rejected(consumer_api, dataset, consumer, provider_server, keys):
+    tx = pay(consumer, dataset)
+    params = consumer_api.download_params(dataset.did, ACCESS_SERVICE_ID, 0, tx)
+    params["signature"] = sign(keys[3], download_message(dataset.did, params["nonce"]))
+    response = httpx.get(provider_server.url + "/api/services/download", params=params)
+    assert (response.status_code, response.json()["error"]) == (401, "signature_mismatch")
+
+
+@pytest.mark.parametrize("signature", ["0x" + "00" * 65, "0x" + "ff" * 65, "0x1234", "not-hex"])
+def test_malformed_signature_is_rejected(consumer_api, dataset, consumer, provider_server, signature):
+    params = consumer_api.download_params(dataset.did, ACCESS_SERVICE_ID, 0, "0x" + "11" * 32)
+    params["signature"] = signature
+    response = httpx.get(provider_server.url + "/api/services/download", params=params)
+    assert response.status_code in (401, 422)
+    assert response.json()["error"] in ("invalid_signature", "invalid_request")
+
+
+def test_order_of_another_asset_is_rejected(
+    consumer_api, dataset, publisher, publisher_api, consumer, data_root
+):
+    other = publish(
+        publisher,
+        publisher_api,
+        "Other",
+        [PublishedFile.local(data_root / "algo.py")],
+        Services(access_cost=ONE),
+    )
+    publisher.wallet.send(
+        publisher.chain.datatoken(other.datatoken).functions.transfer(consumer.address, 10 * ONE)
+    )
+    tx = pay(consumer, other)
+    rejected(
+        lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_wrong_datatoken"
+    )
+
+
+def test_order_for_another_service_is_rejected(consumer_api, dataset, consumer):
+    tx = pay(consumer, dataset, service_id=COMPUTE_SERVICE_ID)
+    rejected(lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_wrong_service")
+
+
+def test_too_little_paid_is_rejected(consumer_api, dataset, consumer):
+    tx = pay(consumer, dataset, amount=ONE)  # the community fee comes off: the publisher gets less than 1 DT
+    rejected(lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_underpaid")
+
+
+def test_order_of_another_consumer_is_rejected(stranger_api, dataset, consumer):
+    tx = pay(consumer, dataset)
+    rejected(
+        lambda: stranger_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_wrong_consumer"
+    )
+
+
+def test_expired_order_is_rejected(consumer_api, publisher, publisher_api, consumer, data_root):
+    asset = publish(
+        publisher,
+        publisher_api,
+        "Brief",
+        [PublishedFile.local(data_root / "algo.py")],
+        Services(access_cost=ONE, timeout=1),
+    )
+    publisher.wallet.send(
+        publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE)
+    )
+    tx = pay(consumer, asset)
+    time.sleep(2.1)
+    rejected(lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_expired")
+
+
+def test_failed_order_transaction_is_rejected(consumer_api, dataset, stranger, stranger_api):
+    call = stranger.chain.datatoken(dataset.datatoken).functions.startOrder(
+        stranger.address, ONE, 1, ZERO_ADDRESS
+    )
+    receipt = stranger.wallet.send(call, gas=200_000)
+    assert receipt["status"] == 0
+    rejected(
+        lambda: stranger_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx_hex(receipt)),
+        402,
+        "order_tx_failed",
+    )
+
+
+def test_unknown_transaction_and_asset_are_rejected(consumer_api, dataset):
+    rejected(
+        lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, "0x" + "ab" * 32),
+        402,
+        "order_not_found",
+    )
+    unknown = "did:op:" + "12" * 20
+    rejected(
+        lambda: consumer_api.download(unknown, ACCESS_SERVICE_ID, 0, "0x" + "ab" * 32), 404, "unknown_asset"
+    )
+    rejected(lambda: consumer_api.initialize(unknown, 1), 404, "unknown_asset")
+
+
+def test_used_up_order_stays_used_up_after_a_restart(consumer_api, dataset, consumer, provider_server):
+    tx = pay(consumer, dataset)
+    consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx)
+    rejected(lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_used_up")
+    provider_server.restart()
+    rejected(lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_used_up")
+
+
+def test_wrong_service_type_and_file_index(consumer_api, dataset, consumer):
+    tx = pay(consumer, dataset)
+    rejected(lambda: consumer_api.download(dataset.did, COMPUTE_SERVICE_ID, 0, tx), 400, "wrong_service_type")
+    rejected(lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 7, tx), 404, "unknown_file")

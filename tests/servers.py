@@ -1,0 +1,93 @@
+"""Real servers the tests run in-process: the provider under uvicorn, and a plain HTTP file
+server (with redirects) standing in for a publisher's web server."""
+
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from c2d.localchain import free_port
+from c2d.provider import ProviderSettings, create_app
+
+
+class ProviderServer:
+    def __init__(self, settings: ProviderSettings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def provider(self) -> Any:
+        assert self.server is not None
+        return self.server.config.app.state.provider
+
+    def start(self) -> "ProviderServer":
+        config = uvicorn.Config(
+            create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the provider did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.should_exit = True
+        if self.thread:
+            self.thread.join(timeout=20)
+        self.server = self.thread = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    redirects: dict[str, str] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        target = self.redirects.get(self.path)
+        if target:
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class FileServer:
+    """Serves a directory on 127.0.0.1; `redirects` maps a path to a Location."""
+
+    def __init__(self, directory: Path, redirects: dict[str, str]) -> None:
+        handler = type("Handler", (_Handler,), {"redirects": redirects})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> "FileServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
