@@ -5,10 +5,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import requests
-from c2d.provider.errors import ProviderError, from_chain_error
-from c2d.provider.routes import router, services
-from c2d.provider.service import Provider
-from c2d.provider.settings import ProviderSettings
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +13,10 @@ from web3.exceptions import Web3Exception
 
 from c2d import __version__
 from c2d.chain import ChainError
+from c2d.provider.errors import ProviderError, from_chain_error
+from c2d.provider.routes import router, services
+from c2d.provider.service import Provider
+from c2d.provider.settings import ProviderSettings
 
 log = logging.getLogger("c2d.provider")
 

@@ -1,10 +1,10 @@
 """Who is asking: EIP-191 signatures and strictly increasing nonces per address."""
 
-from c2d.provider.errors import InvalidRequest, Unauthorized
-from c2d.provider.store import Store
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 
+from c2d.provider.errors import InvalidRequest, Unauthorized
+from c2d.provider.store import Store
 from c2d.signing import MAX_NONCE, InvalidSignature, recover
 
 

@@ -10,14 +10,14 @@ import logging
 import threading
 from typing import Any
 
-from c2d.provider.ddo import parse_ddo
-from c2d.provider.store import Asset, Store
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from pydantic import ValidationError
 from web3 import Web3
 
 from c2d.chain import Chain, did_for
+from c2d.provider.ddo import parse_ddo
+from c2d.provider.store import Asset, Store
 
 log = logging.getLogger("c2d.provider.catalog")
 

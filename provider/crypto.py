@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import ecies
-from c2d.provider.errors import InvalidRequest
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_typing import ChecksumAddress
 from pydantic import BaseModel, Field, ValidationError
+
+from c2d.provider.errors import InvalidRequest
 
 SCHEMES = ("http", "https", "file")
 

@@ -23,8 +23,9 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from c2d.provider.errors import InvalidRequest, NotFound
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from c2d.provider.errors import InvalidRequest, NotFound
 
 Wei = Annotated[int, Field(ge=0, lt=2**256)]
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
+from starlette.responses import Response, StreamingResponse
+
 from c2d.provider.crypto import FileSpec
 from c2d.provider.errors import BadGateway, Forbidden, InvalidRequest, RangeNotSatisfiable
-from starlette.responses import Response, StreamingResponse
 
 CHUNK = 1 << 20
 MAX_REDIRECTS = 5

@@ -2,11 +2,11 @@
 
 from typing import Annotated, Any
 
-from c2d.provider.crypto import FileSpec
-from c2d.provider.ddo import Container
 from eth_utils.address import is_address, to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from c2d.provider.crypto import FileSpec
+from c2d.provider.ddo import Container
 from c2d.signing import MAX_NONCE
 
 

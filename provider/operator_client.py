@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import httpx
+
 from c2d.provider.crypto import ProviderKey
 from c2d.provider.errors import BadGateway, ProviderError, Unavailable
-
 from c2d.signing import request_message, sign
 
 PREFIX = "/api/v1/operator"

@@ -1,9 +1,5 @@
 """Order checks for a service, with verified orders remembered and their uses counted durably."""
 
-from c2d.provider.ddo import PaidService
-from c2d.provider.errors import PaymentRequired, from_chain_error
-from c2d.provider.store import Asset, Store
-
 from c2d.chain import (
     Chain,
     ChainError,
@@ -12,6 +8,9 @@ from c2d.chain import (
     normalize_tx_hash,
     verify_order,
 )
+from c2d.provider.ddo import PaidService
+from c2d.provider.errors import PaymentRequired, from_chain_error
+from c2d.provider.store import Asset, Store
 
 
 class OrderUsedUp(PaymentRequired):

@@ -2,11 +2,12 @@
 
 from typing import Annotated, Any
 
-from c2d.provider import models
-from c2d.provider.service import Provider
 from fastapi import APIRouter, Body, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+
+from c2d.provider import models
+from c2d.provider.service import Provider
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": models.ErrorBody} for code in (400, 401, 402, 403, 404, 409, 416, 422, 502, 503)

@@ -4,6 +4,13 @@ import logging
 from typing import Any
 
 import httpx
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+from web3 import HTTPProvider, Web3
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
+
+from c2d import __version__
+from c2d.chain import Chain, ChainError, Deployment, VerifiedOrder, datatoken_for, order_amount
 from c2d.provider import models
 from c2d.provider.auth import Auth
 from c2d.provider.catalog import Catalog
@@ -23,13 +30,6 @@ from c2d.provider.policy import (
 )
 from c2d.provider.settings import ProviderSettings
 from c2d.provider.store import Asset, Store
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response, StreamingResponse
-from web3 import HTTPProvider, Web3
-from web3.exceptions import BadFunctionCallOutput, ContractLogicError
-
-from c2d import __version__
-from c2d.chain import Chain, ChainError, Deployment, VerifiedOrder, datatoken_for, order_amount
 from c2d.signing import compute_message, download_message, result_message
 
 log = logging.getLogger("c2d.provider")

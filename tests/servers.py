@@ -6,7 +6,7 @@ import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 
@@ -57,9 +57,9 @@ class ProviderServer:
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    redirects: dict[str, str] = {}
+    redirects: ClassVar[dict[str, str]] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         target = self.redirects.get(self.path)
         if target:
             self.send_response(302)
