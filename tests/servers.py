@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import uvicorn
 
 from c2d.localchain import free_port
-from c2d.provider import ProviderSettings, create_app
+from c2d.provider import ProviderSettings, create_app, load_settings
 
 
 class ProviderServer:
@@ -91,3 +91,18 @@ class FileServer:
     def __exit__(self, *exc: Any) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def make_settings(ganache, addresses_file, data_root, db_path, provider_key, **overrides):
+    values = {
+        "rpc_url": ganache.url,
+        "chain_id": 1337,
+        "provider_key": provider_key,
+        "addresses_file": addresses_file,
+        "operator_url": f"http://127.0.0.1:{free_port()}",  # the operator service is not running
+        "data_root": data_root,
+        "provider_database_url": f"sqlite:///{db_path}",
+        "index_interval": 0.2,
+        **overrides,
+    }
+    return load_settings(**values)

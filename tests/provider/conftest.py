@@ -4,9 +4,7 @@ import pytest
 
 from c2d.assets import PublishedFile, Services, publish
 from c2d.client import ProviderClient
-from c2d.localchain import free_port
-from c2d.provider import load_settings
-from servers import FileServer, ProviderServer
+from servers import FileServer, ProviderServer, make_settings
 
 ONE = 10**18
 
@@ -44,21 +42,6 @@ def file_server(data_root, outside):
 @pytest.fixture(scope="session")
 def provider_key(keys):
     return keys[9]
-
-
-def make_settings(ganache, addresses_file, data_root, db_path, provider_key, **overrides):
-    values = {
-        "rpc_url": ganache.url,
-        "chain_id": 1337,
-        "provider_key": provider_key,
-        "addresses_file": addresses_file,
-        "operator_url": f"http://127.0.0.1:{free_port()}",  # the operator service is not running
-        "data_root": data_root,
-        "provider_database_url": f"sqlite:///{db_path}",
-        "index_interval": 0.2,
-        **overrides,
-    }
-    return load_settings(**values)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,188 @@
+"""The compute API's checks before a job goes to the operator service: signatures, orders and
+each dataset's algorithm policy (deny by default). The operator service is not running in
+these tests, so a request that passes every check ends in 503 operator_unavailable, and gives
+its orders back."""
+
+import hashlib
+
+import pytest
+
+from c2d.assets import ACCESS_SERVICE_ID, COMPUTE_SERVICE_ID, Privacy, PublishedFile, Services, publish
+from c2d.chain import order_amount
+from c2d.client import ProviderRequestError
+from c2d.provider.ddo import Container, container_checksum, files_checksum
+
+ONE = 10**18
+CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d-python", "tag": "3.11"}
+
+
+def rejected(call, status, code):
+    with pytest.raises(ProviderRequestError) as info:
+        call()
+    assert (info.value.status, info.value.code) == (status, code), info.value.message
+    return info.value
+
+
+@pytest.fixture(scope="module")
+def algorithm(publisher, publisher_api, consumer, data_root):
+    published = publish(
+        publisher,
+        publisher_api,
+        "Hello algorithm",
+        [PublishedFile.local(data_root / "algo.py", "text/x-python")],
+        Services(access_cost=ONE),
+        kind="algorithm",
+        container=CONTAINER,
+    )
+    publisher.wallet.send(
+        publisher.chain.datatoken(published.datatoken).functions.transfer(consumer.address, 100 * ONE)
+    )
+    return published
+
+
+@pytest.fixture(scope="module")
+def trusted_entry(algorithm, data_root):
+    content = hashlib.sha256((data_root / "algo.py").read_bytes()).hexdigest()
+    return {
+        "did": algorithm.did,
+        "filesChecksum": files_checksum([content]),
+        "containerSectionChecksum": container_checksum(Container(**CONTAINER)),
+    }
+
+
+@pytest.fixture(scope="module")
+def make_dataset(publisher, publisher_api, consumer, data_root):
+    def make(privacy):
+        published = publish(
+            publisher,
+            publisher_api,
+            "Compute dataset",
+            [PublishedFile.local(data_root / "weather.csv", "text/csv")],
+            Services(compute_cost=ONE, privacy=privacy),
+        )
+        publisher.wallet.send(
+            publisher.chain.datatoken(published.datatoken).functions.transfer(consumer.address, 100 * ONE)
+        )
+        return published
+
+    return make
+
+
+def order_dataset(consumer, dataset):
+    tx = consumer.start_order(dataset.datatoken, order_amount(ONE), COMPUTE_SERVICE_ID).tx_hash
+    return {"documentId": dataset.did, "serviceId": COMPUTE_SERVICE_ID, "transferTxId": tx}
+
+
+def order_algorithm(consumer, algorithm):
+    tx = consumer.start_order(algorithm.datatoken, order_amount(ONE), ACCESS_SERVICE_ID).tx_hash
+    return {"documentId": algorithm.did, "serviceId": ACCESS_SERVICE_ID, "transferTxId": tx}
+
+
+RAW = {"meta": {"rawcode": "print('raw')", "container": CONTAINER}}
+
+
+def test_published_algorithm_is_denied_by_default(consumer_api, consumer, make_dataset, algorithm):
+    dataset = make_dataset(Privacy())
+    rejected(
+        lambda: consumer_api.compute_start(
+            order_dataset(consumer, dataset), order_algorithm(consumer, algorithm)
+        ),
+        403,
+        "algorithm_not_trusted",
+    )
+
+
+def test_raw_algorithm_not_allowed(consumer_api, consumer, make_dataset):
+    dataset = make_dataset(Privacy(allowAllPublishedAlgorithms=True))
+    rejected(
+        lambda: consumer_api.compute_start(order_dataset(consumer, dataset), RAW),
+        403,
+        "raw_algorithm_not_allowed",
+    )
+
+
+def test_trusted_algorithm_with_matching_checksums_passes_and_orders_are_given_back(
+    consumer_api, consumer, make_dataset, algorithm, trusted_entry
+):
+    dataset = make_dataset(Privacy(publisherTrustedAlgorithms=[trusted_entry]))
+    dataset_order, algorithm_order = order_dataset(consumer, dataset), order_algorithm(consumer, algorithm)
+    rejected(lambda: consumer_api.compute_start(dataset_order, algorithm_order), 503, "operator_unavailable")
+    # Nothing started, so both orders are still good for one job.
+    rejected(lambda: consumer_api.compute_start(dataset_order, algorithm_order), 503, "operator_unavailable")
+
+
+@pytest.mark.parametrize("field", ["filesChecksum", "containerSectionChecksum"])
+def test_trusted_algorithm_whose_checksum_changed_is_rejected(
+    consumer_api, consumer, make_dataset, algorithm, trusted_entry, field
+):
+    dataset = make_dataset(Privacy(publisherTrustedAlgorithms=[{**trusted_entry, field: "0" * 64}]))
+    rejected(
+        lambda: consumer_api.compute_start(
+            order_dataset(consumer, dataset), order_algorithm(consumer, algorithm)
+        ),
+        403,
+        "algorithm_checksum_mismatch",
+    )
+
+
+def test_trusted_publisher_and_all_published_pass(consumer_api, consumer, make_dataset, algorithm, publisher):
+    for privacy in (
+        Privacy(publisherTrustedAlgorithmPublishers=[publisher.address.lower()]),
+        Privacy(allowAllPublishedAlgorithms=True),
+    ):
+        dataset = make_dataset(privacy)
+        rejected(
+            lambda d=dataset: consumer_api.compute_start(
+                order_dataset(consumer, d), order_algorithm(consumer, algorithm)
+            ),
+            503,
+            "operator_unavailable",
+        )
+
+
+def test_raw_algorithm_allowed(consumer_api, consumer, make_dataset):
+    dataset = make_dataset(Privacy(allowRawAlgorithm=True))
+    rejected(
+        lambda: consumer_api.compute_start(order_dataset(consumer, dataset), RAW), 503, "operator_unavailable"
+    )
+
+
+def test_every_dataset_must_allow_the_algorithm(consumer_api, consumer, make_dataset):
+    open_dataset = make_dataset(Privacy(allowRawAlgorithm=True))
+    closed = make_dataset(Privacy())
+    start = lambda: consumer_api.compute_start(  # noqa: E731
+        order_dataset(consumer, open_dataset), RAW, additional_datasets=[order_dataset(consumer, closed)]
+    )
+    rejected(start, 403, "raw_algorithm_not_allowed")
+
+
+def test_a_dataset_as_algorithm_is_rejected(consumer_api, consumer, make_dataset):
+    dataset = make_dataset(Privacy(allowAllPublishedAlgorithms=True))
+    not_algorithm = make_dataset(Privacy())
+    fake = {
+        "documentId": not_algorithm.did,
+        "serviceId": COMPUTE_SERVICE_ID,
+        "transferTxId": "0x" + "11" * 32,
+    }
+    rejected(
+        lambda: consumer_api.compute_start(order_dataset(consumer, dataset), fake), 400, "not_an_algorithm"
+    )
+
+
+def test_unpaid_dataset_is_rejected(consumer_api, consumer, make_dataset):
+    dataset = make_dataset(Privacy(allowRawAlgorithm=True))
+    unpaid = {"documentId": dataset.did, "serviceId": COMPUTE_SERVICE_ID, "transferTxId": "0x" + "22" * 32}
+    rejected(lambda: consumer_api.compute_start(unpaid, RAW), 402, "order_not_found")
+
+
+def test_order_of_another_service_does_not_pay_for_compute(consumer_api, consumer, make_dataset):
+    dataset = make_dataset(Privacy(allowRawAlgorithm=True))
+    tx = consumer.start_order(dataset.datatoken, order_amount(ONE), ACCESS_SERVICE_ID).tx_hash
+    paid_for_access = {"documentId": dataset.did, "serviceId": COMPUTE_SERVICE_ID, "transferTxId": tx}
+    rejected(lambda: consumer_api.compute_start(paid_for_access, RAW), 402, "order_wrong_service")
+
+
+def test_job_calls_need_a_fresh_signature_then_reach_the_operator(consumer_api):
+    rejected(lambda: consumer_api.compute_status(), 503, "operator_unavailable")
+    rejected(lambda: consumer_api.compute_stop("job-1"), 503, "operator_unavailable")
+    rejected(lambda: consumer_api.environments(), 503, "operator_unavailable")

@@ -1,0 +1,78 @@
+"""Start-up settings, an unreachable chain, and a provider on PostgreSQL."""
+
+import httpx
+import pytest
+from postgres import postgres_server
+
+from c2d.assets import ACCESS_SERVICE_ID
+from c2d.chain import order_amount
+from c2d.client import ProviderClient
+from c2d.localchain import free_port
+from c2d.provider import SettingsError, load_settings
+from servers import ProviderServer, make_settings
+
+ONE = 10**18
+
+
+def test_missing_and_invalid_settings_are_named_without_their_values(monkeypatch, tmp_path):
+    for name in ("C2D_RPC_URL", "C2D_CHAIN_ID", "C2D_PROVIDER_KEY", "C2D_OPERATOR_URL", "C2D_DATA_ROOT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("C2D_PROVIDER_KEY", "0xnot-a-key-but-secret")
+    monkeypatch.setenv("C2D_ADDRESSES_FILE", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("C2D_RPC_URL", "ftp://127.0.0.1")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    for expected in (
+        "C2D_RPC_URL: must be an http:// or https:// URL",
+        "C2D_CHAIN_ID: Field required",
+        "C2D_PROVIDER_KEY: must be a 32-byte hex private key",
+        "C2D_ADDRESSES_FILE: no such file",
+        "C2D_OPERATOR_URL: Field required",
+        "C2D_DATA_ROOT: Field required",
+    ):
+        assert expected in message
+    assert "not-a-key-but-secret" not in message
+
+
+def test_unreachable_chain_gives_503_not_500(addresses_file, data_root, provider_key, tmp_path):
+    dead = type("Dead", (), {"url": f"http://127.0.0.1:{free_port()}"})()
+    settings = make_settings(dead, addresses_file, data_root, tmp_path / "p.db", provider_key)
+    server = ProviderServer(settings).start()
+    try:
+        response = httpx.get(
+            server.url + "/api/services/initialize",
+            params={"documentId": "did:op:" + "12" * 20, "serviceId": 1, "consumerAddress": "0x" + "34" * 20},
+        )
+        assert (response.status_code, response.json()["error"]) == (503, "chain_unavailable")
+        assert (
+            httpx.get(
+                server.url + "/api/services/nonce", params={"userAddress": "0x" + "34" * 20}
+            ).status_code
+            == 200
+        )
+    finally:
+        server.stop()
+
+
+def test_provider_on_postgresql_serves_a_download(
+    ganache, addresses_file, data_root, provider_key, dataset, consumer, keys
+):
+    with postgres_server() as url:
+        settings = make_settings(
+            ganache, addresses_file, data_root, "unused", provider_key, provider_database_url=url
+        )
+        server = ProviderServer(settings).start()
+        client = ProviderClient(server.url, keys[2])
+        try:
+            tx = consumer.start_order(dataset.datatoken, order_amount(ONE), ACCESS_SERVICE_ID).tx_hash
+            assert (
+                client.download(dataset.did, ACCESS_SERVICE_ID, 0, tx)
+                == (data_root / "weather.csv").read_bytes()
+            )
+            server.restart()
+            with pytest.raises(Exception, match="order_used_up"):
+                client.download(dataset.did, ACCESS_SERVICE_ID, 0, tx)
+        finally:
+            client.close()
+            server.stop()
