@@ -9,7 +9,7 @@ VENV := .venv/bin
 help:
 	@echo "make demo    set up, then run the demo on a local Ganache chain"
 	@echo "make test    set up, then lint and run every test (contracts on Ganache, Python)"
-	@echo "make bench   gas of the contract operations against Ocean v3 and a full deployment"
+	@echo "make bench   gas against Ocean v3; provider request rate, order checks, download speed"
 	@echo "make setup   only set up: npm tools, brownie and c2d environments"
 
 setup:
@@ -37,7 +37,9 @@ demo: contracts
 	$(VENV)/c2d demo
 
 bench: contracts
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(VENV)/python bench/gas.py
+	$(VENV)/python -m bench.provider
 
 # Re-resolve an environment in one pip run and record the result.
 lock:

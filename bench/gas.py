@@ -65,9 +65,7 @@ def measure(chain: Chain, keys: list[str]) -> tuple[dict[str, int], dict[str, in
     record("mint, first", publisher.mint(token, consumer.address, 10 * ONE))
 
     def order(tok: str, collector: str) -> TxReceipt:
-        return consumer.wallet.send(
-            chain.datatoken(tok).functions.startOrder(consumer.address, ONE, 1, collector)
-        )
+        return consumer.wallet.send(chain.datatoken(tok).functions.startOrder(consumer.address, ONE, 1, collector))
 
     def sold_token(symbol: str) -> str:
         """A token whose publisher holds supply and has sold 10 to the consumer."""
@@ -84,9 +82,7 @@ def measure(chain: Chain, keys: list[str]) -> tuple[dict[str, int], dict[str, in
     token = fresh_token("OC")
     publisher.mint(token, consumer.address, 10 * ONE)
     publisher.wallet.send(chain.datatoken(token).functions.setMarketFee(10))
-    cold["startOrder, market fee (community, market, minter from zero)"] = int(
-        order(token, market.address)["gasUsed"]
-    )
+    cold["startOrder, market fee (community, market, minter from zero)"] = int(order(token, market.address)["gasUsed"])
 
     payload = bytes(range(1, 256)) * 8 + bytes(range(1, 9))  # 2048 non-zero bytes
     token = fresh_token("MD")
@@ -131,9 +127,7 @@ def report(gas: dict[str, int], cold: dict[str, int], console: Console) -> bool:
         worst.add_row(name, f"{used:,}")
     console.print(worst)
     ratio = gas["createToken (clone)"] / gas["deploy full DataToken"]
-    console.print(
-        f"createToken / full DataToken deployment (baseline, same run): [bold]{ratio:.1%}[/] (target ≤ 25 %)"
-    )
+    console.print(f"createToken / full DataToken deployment (baseline, same run): [bold]{ratio:.1%}[/] (target ≤ 25 %)")
     over = [name for name, used in gas.items() if name != "deploy full DataToken" and used > OCEAN_V3[name]]
     if over:
         console.print(f"[yellow]above Ocean v3: {', '.join(over)}[/]")

@@ -34,9 +34,9 @@ def deploy(
     rpc_url: Annotated[
         str, typer.Option(envvar="C2D_RPC_URL", help="the chain's JSON-RPC URL")
     ] = "http://127.0.0.1:8545",
-    addresses: Annotated[
-        Path, typer.Option(envvar="C2D_ADDRESSES_FILE", help="addresses file to update")
-    ] = Path("addresses.json"),
+    addresses: Annotated[Path, typer.Option(envvar="C2D_ADDRESSES_FILE", help="addresses file to update")] = Path(
+        "addresses.json"
+    ),
 ) -> None:
     """Deploy the contracts (or reuse those already deployed) and record them in addresses.json.
     The deployer key comes from C2D_DEPLOYER_KEY, or the node's first unlocked account."""

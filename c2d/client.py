@@ -117,9 +117,7 @@ class ProviderClient:
                 _raise_for(response)
             yield response
 
-    def download(
-        self, did: str, service_id: int, file_index: int, tx_id: str, byte_range: str | None = None
-    ) -> bytes:
+    def download(self, did: str, service_id: int, file_index: int, tx_id: str, byte_range: str | None = None) -> bytes:
         with self.download_stream(did, service_id, file_index, tx_id, byte_range) as response:
             return response.read()
 

@@ -133,9 +133,7 @@ def run(console: Console | None = None, port: int | None = None) -> float:
                 min_net_amount=int(service["attributes"]["main"]["cost"]),
                 timeout=service["attributes"]["main"]["timeout"],
             )
-            out.append(
-                f"consumer {verified.consumer}  service {verified.service_id}  block {verified.block_number}"
-            )
+            out.append(f"consumer {verified.consumer}  service {verified.service_id}  block {verified.block_number}")
             out.append(
                 f"amount {verified.amount / ONE:.4f} DT, "
                 f"publisher receives {verified.net_amount / ONE:.4f} DT (cost {cost / ONE:.1f} DT)"

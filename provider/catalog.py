@@ -8,6 +8,7 @@ previous valid DDO, if any)."""
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -25,10 +26,17 @@ BATCH_BLOCKS = 2_000
 
 
 class Catalog:
-    def __init__(self, chain: Chain, store: Store, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        store: Store,
+        interval: float = 1.0,
+        on_indexed: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.chain = chain
         self.store = store
         self.interval = interval
+        self.on_indexed = on_indexed  # called with the DIDs of each batch of stored DDOs
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -49,14 +57,14 @@ class Catalog:
                 end = min(start + BATCH_BLOCKS - 1, head)
                 found, positions = self._read(start, end)
                 self.store.save_index(found, positions, end)
+                if found and self.on_indexed:
+                    self.on_indexed([asset.did for asset in found])
                 stored += len(found)
                 start = end + 1
             return stored
 
     def _read(self, start: int, end: int) -> tuple[list[Asset], list[int]]:
-        logs = self.chain.w3.eth.get_logs(
-            {"address": self.chain.metadata.address, "fromBlock": start, "toBlock": end}
-        )
+        logs = self.chain.w3.eth.get_logs({"address": self.chain.metadata.address, "fromBlock": start, "toBlock": end})
         found: list[Asset] = []
         positions: list[int] = []
         for entry in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):

@@ -4,7 +4,6 @@ The plaintext binds the file list to its DID, so a ciphertext copied into anothe
 does not decrypt there."""
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import ecies
@@ -35,17 +34,11 @@ class EncryptedFilesInvalid(InvalidRequest):
     code = "encrypted_files_invalid"
 
 
-@dataclass(frozen=True)
 class ProviderKey:
-    private_key: str
-
-    @property
-    def address(self) -> ChecksumAddress:
-        return Account.from_key(self.private_key).address  # type: ignore[no-any-return]
-
-    @property
-    def public_key_hex(self) -> str:
-        return PrivateKey(bytes.fromhex(self.private_key.removeprefix("0x"))).public_key.to_hex()
+    def __init__(self, private_key: str) -> None:
+        self.private_key = private_key
+        self.address: ChecksumAddress = Account.from_key(private_key).address
+        self.public_key_hex = PrivateKey(bytes.fromhex(private_key.removeprefix("0x"))).public_key.to_hex()
 
     def __repr__(self) -> str:
         return f"ProviderKey({self.address})"
@@ -64,6 +57,4 @@ class ProviderKey:
         except EncryptedFilesInvalid:
             raise
         except (ValueError, KeyError, TypeError, ValidationError):
-            raise EncryptedFilesInvalid(
-                "the asset's encrypted files cannot be read by this provider"
-            ) from None
+            raise EncryptedFilesInvalid("the asset's encrypted files cannot be read by this provider") from None

@@ -139,9 +139,7 @@ class DDO(_Model):
         for service in self.service:
             if service.index == index:
                 if not isinstance(service, PaidService) or service.type != kind:
-                    raise InvalidRequest(
-                        f"service {index} is not a {kind} service", code="wrong_service_type"
-                    )
+                    raise InvalidRequest(f"service {index} is not a {kind} service", code="wrong_service_type")
                 return service
         raise NotFound(f"the asset has no service {index}", code="unknown_service")
 

@@ -1,5 +1,6 @@
 """Request and response bodies of the provider's HTTP API (they make its OpenAPI schema)."""
 
+from functools import lru_cache
 from typing import Annotated, Any
 
 from eth_utils.address import is_address, to_checksum_address
@@ -10,6 +11,7 @@ from c2d.provider.ddo import Container
 from c2d.signing import MAX_NONCE
 
 
+@lru_cache(maxsize=65_536)  # the same few addresses come again and again; keccak is not free
 def _checksummed(value: str) -> str:
     if not is_address(value):
         raise ValueError("not an Ethereum address (mixed case must be a valid checksum)")

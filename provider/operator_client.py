@@ -42,9 +42,7 @@ class OperatorClient:
         request.headers["C2D-Signature"] = sign(self.key.private_key, message)
         return request
 
-    async def call(
-        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
-    ) -> Any:
+    async def call(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         """Sends a signed request and returns its JSON; the operator's own errors are passed on."""
         response = await self.send(method, path, params, body, stream=False)
         return response.json()

@@ -24,9 +24,7 @@ class OrderChecker:
         self.confirmations = confirmations
         self.max_uses = max_uses
 
-    def check(
-        self, tx_hash: str, asset: Asset, service: PaidService, consumer: str
-    ) -> tuple[VerifiedOrder, int]:
+    def check(self, tx_hash: str, asset: Asset, service: PaidService, consumer: str) -> tuple[VerifiedOrder, int]:
         """The order `tx_hash` for `service` of `asset` by (or paid by) `consumer`, and how many
         times it was used; raises a ProviderError otherwise. Looks on chain only the first time."""
         main = service.attributes.main

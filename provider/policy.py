@@ -42,9 +42,7 @@ def trust_decision(privacy: Privacy | None, algorithm: Algorithm) -> dict[str, A
         raise AlgorithmNotAllowed("this compute service allows no algorithm")
     if isinstance(algorithm, RawAlgorithm):
         if not privacy.allowRawAlgorithm:
-            raise AlgorithmNotAllowed(
-                "this dataset does not allow raw algorithms", code="raw_algorithm_not_allowed"
-            )
+            raise AlgorithmNotAllowed("this dataset does not allow raw algorithms", code="raw_algorithm_not_allowed")
         return None
     if privacy.allowAllPublishedAlgorithms:
         return None
@@ -53,14 +51,10 @@ def trust_decision(privacy: Privacy | None, algorithm: Algorithm) -> dict[str, A
     for trusted in privacy.publisherTrustedAlgorithms:
         if trusted.did == algorithm.did:
             return trusted.model_dump()
-    raise AlgorithmNotAllowed(
-        "the dataset's publisher does not trust this algorithm", code="algorithm_not_trusted"
-    )
+    raise AlgorithmNotAllowed("the dataset's publisher does not trust this algorithm", code="algorithm_not_trusted")
 
 
-def check_checksums(
-    trusted: dict[str, Any], algorithm: PublishedAlgorithm, content_checksums: list[str]
-) -> None:
+def check_checksums(trusted: dict[str, Any], algorithm: PublishedAlgorithm, content_checksums: list[str]) -> None:
     """Compares a trusted algorithm's recorded checksums with those recomputed now."""
     if files_checksum(content_checksums) != trusted["filesChecksum"]:
         raise AlgorithmNotAllowed(

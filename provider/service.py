@@ -1,6 +1,8 @@
 """What the provider does, route by route; the HTTP layer (routes.py) only parses and maps."""
 
 import logging
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import httpx
@@ -34,6 +36,8 @@ from c2d.signing import compute_message, download_message, result_message
 
 log = logging.getLogger("c2d.provider")
 
+ASSET_CACHE_SIZE = 10_000  # parsed DDOs kept in memory
+
 
 class Provider:
     """The provider's state and operations, shared by every request."""
@@ -44,7 +48,9 @@ class Provider:
         self.store = Store(settings.provider_database_url)
         w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.http_timeout}))
         self.chain = Chain(w3, Deployment.load(settings.addresses_file, settings.chain_id))
-        self.catalog = Catalog(self.chain, self.store, settings.index_interval)
+        self._assets: OrderedDict[str, tuple[Asset, DDO]] = OrderedDict()
+        self._assets_lock = threading.Lock()
+        self.catalog = Catalog(self.chain, self.store, settings.index_interval, on_indexed=self._forget)
         self.auth = Auth(self.store)
         self.orders = OrderChecker(self.chain, self.store, settings.order_confirmations, settings.order_uses)
         self.http = httpx.AsyncClient(timeout=settings.http_timeout)
@@ -64,6 +70,9 @@ class Provider:
     def asset(self, did: str) -> tuple[Asset, DDO]:
         """The indexed asset of `did`; an asset not indexed yet gets one fresh look at the chain
         (a sync reads only blocks not read yet: usually one eth_blockNumber)."""
+        cached = self.cached_asset(did)
+        if cached:
+            return cached
         try:
             datatoken_for(did)
         except ChainError as exc:
@@ -74,7 +83,25 @@ class Provider:
             asset = self.store.asset(did)
         if asset is None:
             raise NotFound(f"no asset {did} is published", code="unknown_asset")
-        return asset, parse_ddo(asset.ddo)
+        found = (asset, parse_ddo(asset.ddo))
+        with self._assets_lock:
+            self._assets[did] = found
+            while len(self._assets) > ASSET_CACHE_SIZE:
+                self._assets.popitem(last=False)
+        return found
+
+    def cached_asset(self, did: str) -> tuple[Asset, DDO] | None:
+        """An asset parsed before and not changed since (the indexer drops changed ones)."""
+        with self._assets_lock:
+            found = self._assets.get(did)
+            if found:
+                self._assets.move_to_end(did)
+            return found
+
+    def _forget(self, dids: list[str]) -> None:
+        with self._assets_lock:
+            for did in dids:
+                self._assets.pop(did, None)
 
     def decrypted_files(self, asset: Asset, ddo: DDO) -> list[FileSpec]:
         blob = ddo.metadata.attributes.encryptedFiles
@@ -134,9 +161,7 @@ class Provider:
         )
         minter = await run_in_threadpool(self._minter, datatoken)
         if minter != req.publisherAddress:
-            raise Forbidden(
-                "only the datatoken's minter may encrypt files for its asset", code="not_publisher"
-            )
+            raise Forbidden("only the datatoken's minter may encrypt files for its asset", code="not_publisher")
         for spec in req.document:
             check_url(spec.url, self.settings.data_root)
         return self.key.encrypt_files(req.documentId, req.document)
@@ -154,19 +179,13 @@ class Provider:
         declared = {f.index: f for f in ddo.main.files}
         out = []
         for spec in self.decrypted_files(asset, ddo):
-            content_type = spec.contentType or (
-                declared[spec.index].contentType if spec.index in declared else None
-            )
+            content_type = spec.contentType or (declared[spec.index].contentType if spec.index in declared else None)
             try:
                 stat = await self.files.stat(spec)
                 out.append(models.FileInfo(index=spec.index, contentType=content_type or stat.content_type,
                                            contentLength=stat.content_length, valid=True))  # fmt: skip
             except (FileUnavailable, FileNotAllowed):
-                out.append(
-                    models.FileInfo(
-                        index=spec.index, contentType=content_type, contentLength=None, valid=False
-                    )
-                )
+                out.append(models.FileInfo(index=spec.index, contentType=content_type, contentLength=None, valid=False))
         return out
 
     def initialize(self, did: str, service_id: int, consumer: str) -> models.InitializeResponse:
@@ -238,9 +257,7 @@ class Provider:
                 assert isinstance(algorithm, PublishedAlgorithm)
                 checksums = await self._content_checksums(algorithm)
                 check_checksums(trusted, algorithm, checksums)
-            order, _ = await run_in_threadpool(
-                self.orders.check, dataset.transferTxId, asset, service, consumer
-            )
+            order, _ = await run_in_threadpool(self.orders.check, dataset.transferTxId, asset, service, consumer)
             orders.append(order)
             job_datasets.append(
                 {
@@ -281,9 +298,7 @@ class Provider:
     ) -> tuple[Algorithm, dict[str, Any], VerifiedOrder | None]:
         if spec.meta is not None:
             if spec.documentId is not None:
-                raise InvalidRequest(
-                    "give either a published algorithm or a raw one", code="invalid_algorithm"
-                )
+                raise InvalidRequest("give either a published algorithm or a raw one", code="invalid_algorithm")
             if len(spec.meta.rawcode.encode()) > self.settings.max_raw_algorithm_bytes:
                 raise InvalidRequest("the raw algorithm is too large", code="algorithm_too_large")
             container = spec.meta.container
@@ -330,9 +345,7 @@ class Provider:
         owner = await self._job_auth(req, need_job=True)
         return await self.operator.call("DELETE", "/compute", params={"owner": owner, "jobId": req.jobId})
 
-    async def compute_result(
-        self, consumer: str, job_id: str, index: int, nonce: int, signature: str
-    ) -> Response:
+    async def compute_result(self, consumer: str, job_id: str, index: int, nonce: int, signature: str) -> Response:
         owner = await run_in_threadpool(
             self.auth.verify, consumer, nonce, signature, result_message(consumer, job_id, index, nonce)
         )
@@ -341,9 +354,7 @@ class Provider:
 
     async def compute_logs(self, req: models.ComputeJobRequest) -> Response:
         owner = await self._job_auth(req, need_job=True)
-        return await self._relay(
-            await self.operator.send("GET", "/logs", params={"owner": owner, "jobId": req.jobId})
-        )
+        return await self._relay(await self.operator.send("GET", "/logs", params={"owner": owner, "jobId": req.jobId}))
 
     async def environments(self) -> Any:
         return await self.operator.call("GET", "/environments")
@@ -352,15 +363,11 @@ class Provider:
         if need_job and not req.jobId:
             raise InvalidRequest("jobId is required", code="invalid_request")
         message = compute_message(req.consumerAddress, req.jobId or "", req.documentId or "", req.nonce)
-        return str(
-            await run_in_threadpool(self.auth.verify, req.consumerAddress, req.nonce, req.signature, message)
-        )
+        return str(await run_in_threadpool(self.auth.verify, req.consumerAddress, req.nonce, req.signature, message))
 
     @staticmethod
     async def _relay(upstream: httpx.Response) -> Response:
-        headers = {
-            k: v for k, v in upstream.headers.items() if k in ("content-length", "content-disposition")
-        }
+        headers = {k: v for k, v in upstream.headers.items() if k in ("content-length", "content-disposition")}
 
         async def body() -> Any:
             try:

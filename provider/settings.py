@@ -25,9 +25,7 @@ class ProviderSettings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...",
     )
     provider_url: str = Field(default="http://127.0.0.1:8030", description="the provider's public base URL")
-    order_confirmations: int = Field(
-        default=0, ge=0, description="blocks on top of an order before it counts"
-    )
+    order_confirmations: int = Field(default=0, ge=0, description="blocks on top of an order before it counts")
     order_uses: int = Field(default=1, ge=1, description="how many jobs or downloads one order pays for")
     index_interval: float = Field(default=1.0, gt=0, description="seconds between two looks for new DDOs")
     http_timeout: float = Field(default=30.0, gt=0, description="timeout of the provider's own HTTP requests")

@@ -2,7 +2,9 @@
 their uses, the DDO index and its cursor. SQLite by default, PostgreSQL by URL."""
 
 import json
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,12 +100,45 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
 
 
+class _RecentNonces:
+    """Nonces read or written in the last `ttl` seconds, at most `size` of them: a GET of a nonce
+    is then a dictionary lookup. Only reads use it; a nonce is accepted only by the database's
+    atomic update, so a stale entry (another replica's write, within `ttl`) can only make a
+    client retry with a larger nonce."""
+
+    def __init__(self, size: int = 50_000, ttl: float = 1.0) -> None:
+        self.size = size
+        self.ttl = ttl
+        self._entries: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, address: str) -> int | None:
+        with self._lock:
+            entry = self._entries.get(address)
+            if entry is None or time.monotonic() - entry[1] > self.ttl:
+                return None
+            return entry[0]
+
+    def put(self, address: str, nonce: int) -> None:
+        """Records a nonce read or accepted now (the larger, if another was recorded just before)."""
+        with self._lock:
+            now = time.monotonic()
+            entry = self._entries.get(address)
+            if entry is not None and now - entry[1] <= self.ttl:
+                nonce = max(nonce, entry[0])
+            self._entries[address] = (nonce, now)
+            self._entries.move_to_end(address)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
 class Store:
     """All reads and writes of the provider's state; every method is one transaction."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
+        self._nonces = _RecentNonces()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -111,27 +146,36 @@ class Store:
     # ---- nonces ----
 
     def nonce(self, address: str) -> int:
+        address = address.lower()
+        cached = self._nonces.get(address)
+        if cached is not None:
+            return cached
         with self.engine.connect() as conn:
-            value = conn.execute(select(nonces.c.nonce).where(nonces.c.address == address.lower())).scalar()
-        return int(value or 0)
+            value = int(conn.execute(select(nonces.c.nonce).where(nonces.c.address == address)).scalar() or 0)
+        self._nonces.put(address, value)
+        return value
 
     def advance_nonce(self, address: str, nonce: int) -> bool:
         """Records `nonce` for `address` if it is larger than the one recorded; False otherwise."""
         address = address.lower()
-        with self.engine.begin() as conn:
-            moved = conn.execute(
-                update(nonces).where(nonces.c.address == address, nonces.c.nonce < nonce).values(nonce=nonce)
-            ).rowcount
-            if moved:
-                return True
-            if conn.execute(select(nonces.c.nonce).where(nonces.c.address == address)).first():
-                return False
+        for _ in range(3):
             try:
-                with conn.begin_nested():
-                    conn.execute(insert(nonces).values(address=address, nonce=nonce))
-            except IntegrityError:  # a concurrent request recorded this address first
-                return self.advance_nonce(address, nonce)
-            return True
+                with self.engine.begin() as conn:
+                    if conn.execute(
+                        update(nonces).where(nonces.c.address == address, nonces.c.nonce < nonce).values(nonce=nonce)
+                    ).rowcount:
+                        accepted = True
+                    elif conn.execute(select(nonces.c.nonce).where(nonces.c.address == address)).first():
+                        accepted = False
+                    else:
+                        conn.execute(insert(nonces).values(address=address, nonce=nonce))
+                        accepted = True
+            except IntegrityError:
+                continue  # a concurrent request recorded this address first: look again
+            if accepted:
+                self._nonces.put(address, nonce)
+            return accepted
+        raise RuntimeError("the nonce of one address kept changing under concurrent requests")
 
     # ---- orders ----
 
@@ -212,9 +256,7 @@ class Store:
 
     def index_cursor(self) -> int | None:
         with self.engine.connect() as conn:
-            value = conn.execute(
-                select(settings_table.c.value).where(settings_table.c.name == "cursor")
-            ).scalar()
+            value = conn.execute(select(settings_table.c.value).where(settings_table.c.name == "cursor")).scalar()
         return None if value is None else int(value)
 
     def save_index(self, found: list[Asset], log_indexes: list[int], cursor: int) -> None:
@@ -230,10 +272,7 @@ class Store:
                     "log_index": log_index,
                     "indexed_at": now,
                 }
-                if (
-                    conn.execute(update(assets).where(assets.c.did == asset.did).values(**values)).rowcount
-                    == 0
-                ):
+                if conn.execute(update(assets).where(assets.c.did == asset.did).values(**values)).rowcount == 0:
                     conn.execute(insert(assets).values(did=asset.did, **values))
             if (
                 conn.execute(

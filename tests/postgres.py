@@ -38,9 +38,7 @@ def postgres_server() -> Iterator[str]:
         as_user = ["runuser", "-u", "postgres", "--"]
     data = os.path.join(base, "data")
     port = free_port()
-    subprocess.run(
-        [*as_user, _bin("initdb"), "-D", data, "-A", "trust", "-U", "c2d"], check=True, capture_output=True
-    )
+    subprocess.run([*as_user, _bin("initdb"), "-D", data, "-A", "trust", "-U", "c2d"], check=True, capture_output=True)
     server = subprocess.Popen(
         [
             *as_user,
@@ -63,9 +61,7 @@ def postgres_server() -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with psycopg.connect(
-                    host="127.0.0.1", port=port, user="c2d", dbname="postgres", connect_timeout=1
-                ):
+                with psycopg.connect(host="127.0.0.1", port=port, user="c2d", dbname="postgres", connect_timeout=1):
                     break
             except psycopg.OperationalError:
                 if time.monotonic() > deadline or server.poll() is not None:

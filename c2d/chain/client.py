@@ -62,9 +62,7 @@ class ChainClient:
         """Lists `supply` of the wallet's datatokens at `rate` base tokens (1e18-scaled) each."""
         dt = self.chain.datatoken(datatoken)
         self.wallet.send(dt.functions.approve(self.chain.exchange.address, supply))
-        receipt = self.wallet.send(
-            self.chain.exchange.functions.create(self.chain.base_token.address, datatoken, rate)
-        )
+        receipt = self.wallet.send(self.chain.exchange.functions.create(self.chain.base_token.address, datatoken, rate))
         (event,) = self.chain.exchange.events.ExchangeCreated().process_receipt(receipt)
         return bytes(event["args"]["exchangeId"])
 

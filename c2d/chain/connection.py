@@ -40,9 +40,7 @@ class Chain:
         return cls(w3, Deployment.load(addresses_file, w3.eth.chain_id))
 
     def contract(self, artifact: str, address: str) -> Contract:
-        return self.w3.eth.contract(
-            address=Web3.to_checksum_address(address), abi=load_artifact(artifact).abi
-        )
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact(artifact).abi)
 
     @cached_property
     def factory(self) -> Contract:

@@ -67,9 +67,7 @@ def _net(amount: int, market_fee_bps: int) -> int:
 
 
 def _order_started_topic() -> HexBytes:
-    abi = next(
-        e for e in load_artifact("DataToken").abi if e.get("type") == "event" and e["name"] == "OrderStarted"
-    )
+    abi = next(e for e in load_artifact("DataToken").abi if e.get("type") == "event" and e["name"] == "OrderStarted")
     signature = "OrderStarted(" + ",".join(i["type"] for i in abi["inputs"]) + ")"
     return HexBytes(Web3.keccak(text=signature))
 

@@ -22,9 +22,7 @@ def test_did_is_the_checksummed_datatoken_address():
     assert datatoken_for(did.lower()) == datatoken_for(did)
 
 
-@pytest.mark.parametrize(
-    "bad", ["", "did:op:", "did:op:xyz", "did:eth:" + "a" * 40, "did:op:" + "g" * 40, None]
-)
+@pytest.mark.parametrize("bad", ["", "did:op:", "did:op:xyz", "did:eth:" + "a" * 40, "did:op:" + "g" * 40, None])
 def test_malformed_did_is_rejected(bad):
     with pytest.raises(InvalidDid):
         datatoken_for(bad)

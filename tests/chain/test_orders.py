@@ -57,8 +57,7 @@ def test_paid_order_is_verified_with_all_its_fields(chain, datatoken, publisher,
 def test_payer_may_present_an_order_made_for_someone_else(chain, datatoken, consumer, stranger):
     order = consumer.start_order(datatoken, ONE, service_id=1, consumer=stranger.address)
     assert (
-        verify_order(chain.w3, order.tx_hash, datatoken=datatoken, consumer=consumer.address).payer
-        == consumer.address
+        verify_order(chain.w3, order.tx_hash, datatoken=datatoken, consumer=consumer.address).payer == consumer.address
     )
 
 
@@ -128,10 +127,7 @@ def test_batched_dataset_and_algorithm_orders_verify_each(chain, datatoken, publ
         verify_order(chain.w3, tx, datatoken=datatoken, service_id=1, consumer=consumer.address).payer
         == chain.batcher.address
     )
-    assert (
-        verify_order(chain.w3, tx, datatoken=algorithm, service_id=2, consumer=consumer.address).service_id
-        == 2
-    )
+    assert verify_order(chain.w3, tx, datatoken=algorithm, service_id=2, consumer=consumer.address).service_id == 2
 
 
 def test_wrong_service_is_rejected(chain, datatoken, consumer):

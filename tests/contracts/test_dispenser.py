@@ -87,9 +87,7 @@ def test_dispense_for_a_token_never_activated_is_rejected(dispenser, create_toke
         dispenser.dispense(other, ONE, {"from": consumer})
 
 
-def test_dispense_after_the_minter_role_is_revoked_is_rejected(
-    dispenser, datatoken, publisher, consumer, active
-):
+def test_dispense_after_the_minter_role_is_revoked_is_rejected(dispenser, datatoken, publisher, consumer, active):
     datatoken.setMinterRole(dispenser, False, {"from": publisher})
     with brownie.reverts("DataToken: caller is not a minter"):
         dispenser.dispense(datatoken, ONE, {"from": consumer})

@@ -95,9 +95,7 @@ def test_swap_above_the_buyers_maximum_is_rejected(exchange, base_token, consume
         exchange.swap(listed, 5 * ONE, 10 * ONE - 1, {"from": consumer})
 
 
-def test_swap_with_insufficient_base_token_allowance_is_rejected(
-    exchange, datatoken, base_token, consumer, listed
-):
+def test_swap_with_insufficient_base_token_allowance_is_rejected(exchange, datatoken, base_token, consumer, listed):
     base_token.approve(exchange, 10 * ONE - 1, {"from": consumer})
     with brownie.reverts("ERC20: insufficient allowance"):
         exchange.swap(listed, 5 * ONE, 10 * ONE, {"from": consumer})

@@ -12,9 +12,7 @@ ONE = 10**18
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("published")
-    (root / "weather.csv").write_bytes(
-        b"day,temp\n" + b"".join(b"%d,%d\n" % (i, i % 37) for i in range(5000))
-    )
+    (root / "weather.csv").write_bytes(b"day,temp\n" + b"".join(b"%d,%d\n" % (i, i % 37) for i in range(5000)))
     (root / "blob.bin").write_bytes(os.urandom(300_000))
     (root / "algo.py").write_text("print('hello from the algorithm')\n")
     return root

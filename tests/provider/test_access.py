@@ -56,15 +56,10 @@ def test_initialize_says_what_to_order(consumer_api, dataset, publisher):
 
 def test_download_is_byte_for_byte_the_published_file(consumer_api, dataset, consumer, data_root):
     tx = pay(consumer, dataset)
-    assert (
-        consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx)
-        == (data_root / "weather.csv").read_bytes()
-    )
+    assert consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx) == (data_root / "weather.csv").read_bytes()
 
 
-def test_range_request_returns_those_bytes_and_resuming_takes_no_new_use(
-    consumer_api, dataset, consumer, data_root
-):
+def test_range_request_returns_those_bytes_and_resuming_takes_no_new_use(consumer_api, dataset, consumer, data_root):
     content = (data_root / "blob.bin").read_bytes()
     tx = pay(consumer, dataset)
     with consumer_api.download_stream(dataset.did, ACCESS_SERVICE_ID, 1, tx, "bytes=0-99") as response:
@@ -96,9 +91,7 @@ def test_download_from_a_web_server_and_through_a_redirect(
         ],
         Services(access_cost=ONE),
     )
-    publisher.wallet.send(
-        publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE)
-    )
+    publisher.wallet.send(publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE))
     expected = (data_root / "weather.csv").read_bytes()
     assert consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, pay(consumer, asset)) == expected
     assert consumer_api.download(asset.did, ACCESS_SERVICE_ID, 1, pay(consumer, asset)) == expected
@@ -114,13 +107,9 @@ def test_redirect_to_another_scheme_is_refused(consumer_api, publisher, publishe
         [PublishedFile(file_server.url + "/to-file")],
         Services(access_cost=ONE),
     )
-    publisher.wallet.send(
-        publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE)
-    )
+    publisher.wallet.send(publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE))
     tx = pay(consumer, asset)
-    error = rejected(
-        lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx), 403, "file_not_allowed"
-    )
+    error = rejected(lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx), 403, "file_not_allowed")
     assert "file://" not in error.message and "secret" not in error.message
     # The failed download gave its use back: the order still pays for a retry.
     rejected(lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx), 403, "file_not_allowed")
@@ -160,9 +149,7 @@ def test_malformed_signature_is_rejected(consumer_api, dataset, consumer, provid
     assert response.json()["error"] in ("invalid_signature", "invalid_request")
 
 
-def test_order_of_another_asset_is_rejected(
-    consumer_api, dataset, publisher, publisher_api, consumer, data_root
-):
+def test_order_of_another_asset_is_rejected(consumer_api, dataset, publisher, publisher_api, consumer, data_root):
     other = publish(
         publisher,
         publisher_api,
@@ -170,13 +157,9 @@ def test_order_of_another_asset_is_rejected(
         [PublishedFile.local(data_root / "algo.py")],
         Services(access_cost=ONE),
     )
-    publisher.wallet.send(
-        publisher.chain.datatoken(other.datatoken).functions.transfer(consumer.address, 10 * ONE)
-    )
+    publisher.wallet.send(publisher.chain.datatoken(other.datatoken).functions.transfer(consumer.address, 10 * ONE))
     tx = pay(consumer, other)
-    rejected(
-        lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_wrong_datatoken"
-    )
+    rejected(lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_wrong_datatoken")
 
 
 def test_order_for_another_service_is_rejected(consumer_api, dataset, consumer):
@@ -191,9 +174,7 @@ def test_too_little_paid_is_rejected(consumer_api, dataset, consumer):
 
 def test_order_of_another_consumer_is_rejected(stranger_api, dataset, consumer):
     tx = pay(consumer, dataset)
-    rejected(
-        lambda: stranger_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_wrong_consumer"
-    )
+    rejected(lambda: stranger_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_wrong_consumer")
 
 
 def test_expired_order_is_rejected(consumer_api, publisher, publisher_api, consumer, data_root):
@@ -204,18 +185,14 @@ def test_expired_order_is_rejected(consumer_api, publisher, publisher_api, consu
         [PublishedFile.local(data_root / "algo.py")],
         Services(access_cost=ONE, timeout=1),
     )
-    publisher.wallet.send(
-        publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE)
-    )
+    publisher.wallet.send(publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE))
     tx = pay(consumer, asset)
     time.sleep(2.1)
     rejected(lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_expired")
 
 
 def test_failed_order_transaction_is_rejected(consumer_api, dataset, stranger, stranger_api):
-    call = stranger.chain.datatoken(dataset.datatoken).functions.startOrder(
-        stranger.address, ONE, 1, ZERO_ADDRESS
-    )
+    call = stranger.chain.datatoken(dataset.datatoken).functions.startOrder(stranger.address, ONE, 1, ZERO_ADDRESS)
     receipt = stranger.wallet.send(call, gas=200_000)
     assert receipt["status"] == 0
     rejected(
@@ -232,9 +209,7 @@ def test_unknown_transaction_and_asset_are_rejected(consumer_api, dataset):
         "order_not_found",
     )
     unknown = "did:op:" + "12" * 20
-    rejected(
-        lambda: consumer_api.download(unknown, ACCESS_SERVICE_ID, 0, "0x" + "ab" * 32), 404, "unknown_asset"
-    )
+    rejected(lambda: consumer_api.download(unknown, ACCESS_SERVICE_ID, 0, "0x" + "ab" * 32), 404, "unknown_asset")
     rejected(lambda: consumer_api.initialize(unknown, 1), 404, "unknown_asset")
 
 

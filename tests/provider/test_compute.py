@@ -84,9 +84,7 @@ RAW = {"meta": {"rawcode": "print('raw')", "container": CONTAINER}}
 def test_published_algorithm_is_denied_by_default(consumer_api, consumer, make_dataset, algorithm):
     dataset = make_dataset(Privacy())
     rejected(
-        lambda: consumer_api.compute_start(
-            order_dataset(consumer, dataset), order_algorithm(consumer, algorithm)
-        ),
+        lambda: consumer_api.compute_start(order_dataset(consumer, dataset), order_algorithm(consumer, algorithm)),
         403,
         "algorithm_not_trusted",
     )
@@ -117,9 +115,7 @@ def test_trusted_algorithm_whose_checksum_changed_is_rejected(
 ):
     dataset = make_dataset(Privacy(publisherTrustedAlgorithms=[{**trusted_entry, field: "0" * 64}]))
     rejected(
-        lambda: consumer_api.compute_start(
-            order_dataset(consumer, dataset), order_algorithm(consumer, algorithm)
-        ),
+        lambda: consumer_api.compute_start(order_dataset(consumer, dataset), order_algorithm(consumer, algorithm)),
         403,
         "algorithm_checksum_mismatch",
     )
@@ -142,9 +138,7 @@ def test_trusted_publisher_and_all_published_pass(consumer_api, consumer, make_d
 
 def test_raw_algorithm_allowed(consumer_api, consumer, make_dataset):
     dataset = make_dataset(Privacy(allowRawAlgorithm=True))
-    rejected(
-        lambda: consumer_api.compute_start(order_dataset(consumer, dataset), RAW), 503, "operator_unavailable"
-    )
+    rejected(lambda: consumer_api.compute_start(order_dataset(consumer, dataset), RAW), 503, "operator_unavailable")
 
 
 def test_every_dataset_must_allow_the_algorithm(consumer_api, consumer, make_dataset):
@@ -164,9 +158,7 @@ def test_a_dataset_as_algorithm_is_rejected(consumer_api, consumer, make_dataset
         "serviceId": COMPUTE_SERVICE_ID,
         "transferTxId": "0x" + "11" * 32,
     }
-    rejected(
-        lambda: consumer_api.compute_start(order_dataset(consumer, dataset), fake), 400, "not_an_algorithm"
-    )
+    rejected(lambda: consumer_api.compute_start(order_dataset(consumer, dataset), fake), 400, "not_an_algorithm")
 
 
 def test_unpaid_dataset_is_rejected(consumer_api, consumer, make_dataset):

@@ -47,9 +47,7 @@ def test_no_route_answers_500_to_generated_requests(provider_server, request):
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            sent[f"{operation.method.upper()} {operation.path} {mode}"] = fuzz(
-                operation, provider_server.url, mode
-            )
+            sent[f"{operation.method.upper()} {operation.path} {mode}"] = fuzz(operation, provider_server.url, mode)
     positive = {k: v for k, v in sent.items() if k.endswith("positive")}
     assert len(positive) >= 12 and all(positive.values()), sent
     assert sum(sent.values()) > sum(positive.values()), "no invalid request was generated"

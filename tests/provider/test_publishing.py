@@ -64,9 +64,7 @@ def test_path_traversal_out_of_the_data_root_is_rejected(publisher_api, token, d
     )
     assert "secret" not in error.message
     rejected(
-        lambda: publisher_api.encrypt(
-            did_for(token), [{"index": 0, "url": (outside / "secret.txt").as_uri()}]
-        ),
+        lambda: publisher_api.encrypt(did_for(token), [{"index": 0, "url": (outside / "secret.txt").as_uri()}]),
         403,
         "file_not_allowed",
     )
@@ -76,13 +74,9 @@ def test_symlink_out_of_the_data_root_is_not_served(
     publisher, publisher_api, consumer, consumer_api, data_root, outside
 ):
     link = data_root / "innocent-link.txt"
-    asset = publish(
-        publisher, publisher_api, "Linked", [PublishedFile(link.as_uri())], Services(access_cost=ONE)
-    )
+    asset = publish(publisher, publisher_api, "Linked", [PublishedFile(link.as_uri())], Services(access_cost=ONE))
     link.symlink_to(outside / "secret.txt")  # placed after publication
-    publisher.wallet.send(
-        publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE)
-    )
+    publisher.wallet.send(publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE))
     tx = consumer.start_order(asset.datatoken, order_amount(ONE), ACCESS_SERVICE_ID).tx_hash
     rejected(lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx), 403, "file_not_allowed")
 
@@ -95,9 +89,7 @@ def test_encrypted_files_copied_into_another_asset_do_not_decrypt(
     stranger.mint(copy_token, consumer.address, 10 * ONE)
     blob = dataset.ddo["service"][0]["attributes"]["encryptedFiles"]
     files = [PublishedFile("file:///x")]
-    ddo = build_ddo(
-        did_for(copy_token), "Copy", "dataset", files, blob, Services(access_cost=ONE), stranger.address
-    )
+    ddo = build_ddo(did_for(copy_token), "Copy", "dataset", files, blob, Services(access_cost=ONE), stranger.address)
     stranger.publish_metadata(copy_token, ddo)
     tx = consumer.start_order(copy_token, order_amount(ONE), ACCESS_SERVICE_ID).tx_hash
     rejected(
@@ -140,15 +132,11 @@ def test_fileinfo_marks_an_unreachable_file_invalid(publisher, publisher_api, fi
     ]
 
 
-def test_ddo_that_is_not_valid_json_is_skipped_with_a_logged_reason(
-    chain, publisher, addresses_file, tmp_path, caplog
-):
+def test_ddo_that_is_not_valid_json_is_skipped_with_a_logged_reason(chain, publisher, addresses_file, tmp_path, caplog):
     broken = publisher.create_datatoken("Broken", "BRK", ONE)
     invalid = publisher.create_datatoken("Invalid", "INV", ONE)
     publisher.wallet.send(chain.metadata.functions.create(broken, b"\x00", b"{not json"))
-    publisher.wallet.send(
-        chain.metadata.functions.create(invalid, b"\x00", json.dumps({"service": "none"}).encode())
-    )
+    publisher.wallet.send(chain.metadata.functions.create(invalid, b"\x00", json.dumps({"service": "none"}).encode()))
     store = Store(f"sqlite:///{tmp_path / 'index.db'}")
     with caplog.at_level(logging.WARNING, logger="c2d.provider.catalog"):
         Catalog(chain, store).sync()

@@ -46,10 +46,7 @@ def test_unreachable_chain_gives_503_not_500(addresses_file, data_root, provider
         )
         assert (response.status_code, response.json()["error"]) == (503, "chain_unavailable")
         assert (
-            httpx.get(
-                server.url + "/api/services/nonce", params={"userAddress": "0x" + "34" * 20}
-            ).status_code
-            == 200
+            httpx.get(server.url + "/api/services/nonce", params={"userAddress": "0x" + "34" * 20}).status_code == 200
         )
     finally:
         server.stop()
@@ -59,17 +56,12 @@ def test_provider_on_postgresql_serves_a_download(
     ganache, addresses_file, data_root, provider_key, dataset, consumer, keys
 ):
     with postgres_server() as url:
-        settings = make_settings(
-            ganache, addresses_file, data_root, "unused", provider_key, provider_database_url=url
-        )
+        settings = make_settings(ganache, addresses_file, data_root, "unused", provider_key, provider_database_url=url)
         server = ProviderServer(settings).start()
         client = ProviderClient(server.url, keys[2])
         try:
             tx = consumer.start_order(dataset.datatoken, order_amount(ONE), ACCESS_SERVICE_ID).tx_hash
-            assert (
-                client.download(dataset.did, ACCESS_SERVICE_ID, 0, tx)
-                == (data_root / "weather.csv").read_bytes()
-            )
+            assert client.download(dataset.did, ACCESS_SERVICE_ID, 0, tx) == (data_root / "weather.csv").read_bytes()
             server.restart()
             with pytest.raises(Exception, match="order_used_up"):
                 client.download(dataset.did, ACCESS_SERVICE_ID, 0, tx)

@@ -31,11 +31,7 @@ def postgres_url():
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
-    url = (
-        f"sqlite:///{tmp_path / 's.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
+    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     store = Store(url)
     yield store
     if request.param == "postgresql":
@@ -56,9 +52,7 @@ def test_nonces_only_move_up(store):
 def test_concurrent_requests_with_one_nonce_let_exactly_one_through(store):
     address = "0x" + "bb" * 20
     results: list[bool] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(store.advance_nonce(address, 7))) for _ in range(8)
-    ]
+    threads = [threading.Thread(target=lambda: results.append(store.advance_nonce(address, 7))) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
