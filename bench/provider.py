@@ -193,7 +193,8 @@ def main() -> int:
         indexed = Store(f"sqlite:///{work / 'provider.db'}").asset(asset.did)
         assert indexed is not None
         service = parse_ddo(indexed.ddo).paid_service(ACCESS_SERVICE_ID, "access")
-        cold, warm = [], []
+        cold: list[float] = []
+        warm: list[float] = []
         for _ in range(40):
             tx = consumer.start_order(asset.datatoken, order_amount(ONE), ACCESS_SERVICE_ID).tx_hash
             for bucket in (cold, warm):
