@@ -26,6 +26,10 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 def create_app(settings: ProviderSettings) -> FastAPI:
+    # httpx logs every request's URL at INFO: those URLs are the publishers' files.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         provider = Provider(settings)

@@ -225,3 +225,26 @@ def test_wrong_service_type_and_file_index(consumer_api, dataset, consumer):
     tx = pay(consumer, dataset)
     rejected(lambda: consumer_api.download(dataset.did, COMPUTE_SERVICE_ID, 0, tx), 400, "wrong_service_type")
     rejected(lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 7, tx), 404, "unknown_file")
+
+
+def test_no_log_line_shows_a_file_location(
+    consumer_api, publisher, publisher_api, consumer, file_server, data_root, caplog
+):
+    asset = publish(
+        publisher,
+        publisher_api,
+        "Logged",
+        [PublishedFile(file_server.url + "/weather.csv"), PublishedFile(file_server.url + "/missing.csv")],
+        Services(access_cost=ONE),
+    )
+    publisher.wallet.send(publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE))
+    with caplog.at_level("DEBUG"):
+        consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, pay(consumer, asset))
+        rejected(
+            lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 1, pay(consumer, asset)),
+            502,
+            "file_unavailable",
+        )
+        consumer_api.fileinfo(asset.did)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert file_server.url not in logged and "weather.csv" not in logged and "missing.csv" not in logged
