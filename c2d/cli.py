@@ -1,8 +1,9 @@
 """The `c2d` command line."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,6 +14,7 @@ app = typer.Typer(
     help="c2d: Compute-to-Data. Pay with datatokens, send the algorithm to the data.", no_args_is_help=True
 )
 console = Console()
+T = TypeVar("T")
 
 
 @app.command()
@@ -55,14 +57,46 @@ def provider(
     """Run the provider (settings from C2D_* environment variables; see c2d.provider.settings)."""
     import uvicorn
 
-    from c2d.provider import SettingsError, create_app, load_settings
+    from c2d.provider import create_app, load_settings
+
+    uvicorn.run(create_app(_settings(load_settings)), host=host, port=port, log_level="info")
+
+
+@app.command("operator-service")
+def operator_service(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8031,
+) -> None:
+    """Run the operator service (the job API the provider calls; settings from C2D_*)."""
+    import uvicorn
+
+    from c2d.operator import create_app, load_environments
+    from c2d.operator import load_settings as load_operator_settings
+
+    settings = _settings(load_operator_settings)
+    uvicorn.run(create_app(settings, load_environments(settings.environments_file)), host=host, port=port)
+
+
+@app.command("operator-engine")
+def operator_engine() -> None:
+    """Run the engine that runs jobs (settings from C2D_*; shares the job store with the service)."""
+    import logging
+
+    from c2d.operator import build_engine
+    from c2d.operator import load_settings as load_operator_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    build_engine(_settings(load_operator_settings)).run_forever()
+
+
+def _settings(loader: Callable[[], T]) -> T:
+    from c2d.settings import SettingsError
 
     try:
-        settings = load_settings()
+        return loader()
     except SettingsError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 the compute API)."""
 
 from c2d.provider.app import create_app
-from c2d.provider.settings import ProviderSettings, SettingsError, load_settings
+from c2d.provider.settings import ProviderSettings, load_settings
+from c2d.settings import SettingsError
 
 __all__ = ["ProviderSettings", "SettingsError", "create_app", "load_settings"]

@@ -3,15 +3,13 @@
 Headers: C2D-Signer (the provider's address), C2D-Nonce (strictly increasing) and C2D-Signature,
 an EIP-191 signature of c2d.signing.request_message(method, path with query, nonce, body)."""
 
-import threading
-import time
 from typing import Any
 
 import httpx
 
 from c2d.provider.crypto import ProviderKey
 from c2d.provider.errors import BadGateway, ProviderError, Unavailable
-from c2d.signing import request_message, sign
+from c2d.signing import NonceClock, signed_headers
 
 PREFIX = "/api/v1/operator"
 
@@ -25,21 +23,20 @@ class OperatorClient:
         self.base_url = base_url.rstrip("/")
         self.key = key
         self.client = client
-        self._lock = threading.Lock()
-        self._last_nonce = 0
-
-    def _nonce(self) -> int:
-        with self._lock:
-            self._last_nonce = max(time.time_ns(), self._last_nonce + 1)
-            return self._last_nonce
+        self._nonces = NonceClock()
 
     def _signed(self, method: str, path: str, params: dict[str, Any] | None, body: Any) -> httpx.Request:
         request = self.client.build_request(method, self.base_url + PREFIX + path, params=params, json=body)
-        nonce = self._nonce()
-        message = request_message(method, request.url.raw_path.decode(), nonce, request.content)
-        request.headers["C2D-Signer"] = self.key.address
-        request.headers["C2D-Nonce"] = str(nonce)
-        request.headers["C2D-Signature"] = sign(self.key.private_key, message)
+        request.headers.update(
+            signed_headers(
+                self.key.private_key,
+                self.key.address,
+                method,
+                request.url.raw_path.decode(),
+                request.content,
+                self._nonces.next(),
+            )
+        )
         return request
 
     async def call(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:

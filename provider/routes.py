@@ -163,6 +163,18 @@ async def compute_logs(
     return await provider(request).compute_logs(req)
 
 
+@services.get("/computeInput", response_class=Response, include_in_schema=False)
+async def compute_input(
+    request: Request,
+    jobId: Annotated[str, Query(min_length=1, max_length=100)],
+    did: DidQ,
+    index: Annotated[int, Query(ge=0, le=10_000)],
+) -> Response:
+    """For operators only (signed requests): an input file of a job, for its configure stage."""
+    path = request.url.path + ("?" + request.url.query if request.url.query else "")
+    return await provider(request).compute_input(request.method, path, request.headers, jobId, did, index)
+
+
 @services.get("/computeEnvironments")
 async def compute_environments(request: Request) -> Any:
     """The operator's environments: resources, limits, price, free or busy."""

@@ -1,7 +1,9 @@
 """What the provider does, route by route; the HTTP layer (routes.py) only parses and maps."""
 
+import json
 import logging
 import threading
+import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -18,7 +20,7 @@ from c2d.provider.auth import Auth
 from c2d.provider.catalog import Catalog
 from c2d.provider.crypto import FileSpec, ProviderKey
 from c2d.provider.ddo import DDO, PaidService, parse_ddo
-from c2d.provider.errors import Forbidden, InvalidRequest, NotFound, from_chain_error
+from c2d.provider.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, from_chain_error
 from c2d.provider.files import FileNotAllowed, FileReader, FileUnavailable, check_url
 from c2d.provider.operator_client import OperatorClient
 from c2d.provider.orders import OrderChecker
@@ -32,7 +34,7 @@ from c2d.provider.policy import (
 )
 from c2d.provider.settings import ProviderSettings
 from c2d.provider.store import Asset, Store
-from c2d.signing import compute_message, download_message, result_message
+from c2d.signing import RequestRejected, compute_message, download_message, result_message, verify_signed_request
 
 log = logging.getLogger("c2d.provider")
 
@@ -264,17 +266,23 @@ class Provider:
                     "did": asset.did,
                     "serviceId": service.index,
                     "transferTxId": order.tx_hash,
+                    "files": [spec.index for spec in self.decrypted_files(asset, ddo)],
                     "checksums": {str(f.index): f.checksum for f in ddo.main.files if f.checksum},
+                    "ddo": _public_ddo(asset),
                 }
             )
         privacy = [s.attributes.main.privacy for _, _, s in checked]
+        job_id = uuid.uuid4().hex
         job = {
+            "jobId": job_id,
             "owner": consumer,
             "environment": req.environment,
             "allowNetworkAccess": all(p is not None and p.allowNetworkAccess for p in privacy),
             "datasets": job_datasets,
             "algorithm": algo_spec,
         }
+        inputs = [str(d["did"]) for d in job_datasets] + ([str(algo_spec["did"])] if "did" in algo_spec else [])
+        await run_in_threadpool(self.store.record_job_inputs, job_id, inputs)
         taken: list[VerifiedOrder] = []
         try:
             for order in orders:
@@ -322,7 +330,9 @@ class Provider:
             "serviceId": service.index,
             "transferTxId": order.tx_hash,
             "container": container.model_dump(exclude_none=True),
+            "files": [spec.index for spec in self.decrypted_files(asset, ddo)],
             "checksums": {str(f.index): f.checksum for f in ddo.main.files if f.checksum},
+            "ddo": _public_ddo(asset),
         }
         return published, job_spec, order
 
@@ -331,6 +341,20 @@ class Provider:
         assert asset is not None
         specs = sorted(self.decrypted_files(asset, algorithm.ddo), key=lambda s: s.index)
         return [await self.files.sha256(spec) for spec in specs]
+
+    async def compute_input(self, method: str, path: str, headers: Any, job_id: str, did: str, index: int) -> Response:
+        """A job input for an operator's configure stage: signed by a trusted operator, and only
+        for an asset the job was started with."""
+        try:
+            signer, nonce = verify_signed_request(method, path, b"", headers, self.settings.operator_addresses)
+        except RequestRejected as exc:
+            raise Forbidden(exc.message, code=exc.code) from None
+        if not await run_in_threadpool(self.store.advance_nonce, signer, nonce):
+            raise Unauthorized("the request's nonce was used before", code="nonce_reused")
+        if not await run_in_threadpool(self.store.is_job_input, job_id, did):
+            raise Forbidden("this asset is not an input of that job", code="not_a_job_input")
+        asset, ddo = await run_in_threadpool(self.asset, did)
+        return await self.files.response(self.file(asset, ddo, index), None, f"{did[8:16]}-{index}")
 
     async def compute_status(self, req: models.ComputeJobRequest) -> Any:
         owner = await self._job_auth(req)
@@ -377,6 +401,14 @@ class Provider:
                 await upstream.aclose()
 
         return StreamingResponse(body(), upstream.status_code, headers, upstream.headers.get("content-type"))
+
+
+def _public_ddo(asset: Asset) -> dict[str, Any]:
+    """The DDO as an algorithm may see it: without the encrypted file list."""
+    ddo = json.loads(json.dumps(asset.ddo))
+    for service in ddo.get("service", []):
+        service.get("attributes", {}).pop("encryptedFiles", None)
+    return ddo  # type: ignore[no-any-return]
 
 
 def _datatoken(did: str) -> str:

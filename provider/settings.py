@@ -1,14 +1,13 @@
 """The provider's settings, from environment variables (prefix C2D_)."""
 
 from pathlib import Path
+from typing import Annotated
 
 from eth_account import Account
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
-class SettingsError(Exception):
-    """Settings missing or invalid; the message names each variable and what is wrong."""
+from c2d.settings import load
 
 
 class ProviderSettings(BaseSettings):
@@ -30,6 +29,16 @@ class ProviderSettings(BaseSettings):
     index_interval: float = Field(default=1.0, gt=0, description="seconds between two looks for new DDOs")
     http_timeout: float = Field(default=30.0, gt=0, description="timeout of the provider's own HTTP requests")
     max_raw_algorithm_bytes: int = Field(default=1_000_000, gt=0)
+    operator_addresses: Annotated[list[str], NoDecode] = Field(
+        default=[], description="comma-separated addresses of operators whose configure stages may fetch job inputs"
+    )
+
+    @field_validator("operator_addresses", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("rpc_url", "operator_url", "provider_url")
     @classmethod
@@ -64,11 +73,4 @@ class ProviderSettings(BaseSettings):
 
 def load_settings(**overrides: object) -> ProviderSettings:
     """Reads the settings; raises SettingsError listing every bad variable (never its value)."""
-    try:
-        return ProviderSettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            name = "C2D_" + "_".join(str(part) for part in error["loc"]).upper()
-            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
-        raise SettingsError("invalid provider settings:\n  " + "\n  ".join(problems)) from None
+    return load(ProviderSettings, "provider", overrides)

@@ -12,14 +12,11 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    Engine,
     Integer,
     MetaData,
     String,
     Table,
     Text,
-    create_engine,
-    event,
     insert,
     select,
     update,
@@ -27,15 +24,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from c2d.chain import VerifiedOrder
+from c2d.db import advance_nonce, make_engine, nonce_table
 
 metadata = MetaData()
 
-nonces = Table(
-    "nonces",
-    metadata,
-    Column("address", String(42), primary_key=True),
-    Column("nonce", BigInteger, nullable=False),
-)
+nonces = nonce_table("nonces", metadata)
 
 orders = Table(
     "orders",
@@ -67,6 +60,13 @@ assets = Table(
     Column("indexed_at", BigInteger, nullable=False),
 )
 
+job_inputs = Table(
+    "job_inputs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("did", String(80), primary_key=True),
+)
+
 settings_table = Table(
     "index_state",
     metadata,
@@ -82,22 +82,6 @@ class Asset:
     publisher: str
     ddo: dict[str, Any]
     block_number: int
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
 
 
 class _RecentNonces:
@@ -157,25 +141,10 @@ class Store:
 
     def advance_nonce(self, address: str, nonce: int) -> bool:
         """Records `nonce` for `address` if it is larger than the one recorded; False otherwise."""
-        address = address.lower()
-        for _ in range(3):
-            try:
-                with self.engine.begin() as conn:
-                    if conn.execute(
-                        update(nonces).where(nonces.c.address == address, nonces.c.nonce < nonce).values(nonce=nonce)
-                    ).rowcount:
-                        accepted = True
-                    elif conn.execute(select(nonces.c.nonce).where(nonces.c.address == address)).first():
-                        accepted = False
-                    else:
-                        conn.execute(insert(nonces).values(address=address, nonce=nonce))
-                        accepted = True
-            except IntegrityError:
-                continue  # a concurrent request recorded this address first: look again
-            if accepted:
-                self._nonces.put(address, nonce)
-            return accepted
-        raise RuntimeError("the nonce of one address kept changing under concurrent requests")
+        accepted = advance_nonce(self.engine, nonces, address, nonce)
+        if accepted:
+            self._nonces.put(address.lower(), nonce)
+        return accepted
 
     # ---- orders ----
 
@@ -242,6 +211,18 @@ class Store:
                 .where(orders.c.tx_hash == tx_hash, orders.c.datatoken == datatoken, orders.c.uses > 0)
                 .values(uses=orders.c.uses - 1)
             )
+
+    # ---- jobs ----
+
+    def record_job_inputs(self, job_id: str, dids: list[str]) -> None:
+        """The assets a job's configure stage may fetch through the provider."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(job_inputs), [{"job_id": job_id, "did": did} for did in dict.fromkeys(dids)])
+
+    def is_job_input(self, job_id: str, did: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(job_inputs).where(job_inputs.c.job_id == job_id, job_inputs.c.did == did))
+            return found.first() is not None
 
     # ---- DDO index ----
 

@@ -1,8 +1,13 @@
 """Real servers the tests run in-process: the provider under uvicorn, and a plain HTTP file
 server (with redirects) standing in for a publisher's web server."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,9 +19,11 @@ from c2d.localchain import free_port
 from c2d.provider import ProviderSettings, create_app, load_settings
 
 
-class ProviderServer:
-    def __init__(self, settings: ProviderSettings) -> None:
-        self.settings = settings
+class AppServer:
+    """An ASGI app under uvicorn on 127.0.0.1, in a thread; `make_app` builds it at each start."""
+
+    def __init__(self, make_app: Callable[[], Any]) -> None:
+        self.make_app = make_app
         self.port = free_port()
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
@@ -25,22 +32,15 @@ class ProviderServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def provider(self) -> Any:
-        assert self.server is not None
-        return self.server.config.app.state.provider
-
-    def start(self) -> "ProviderServer":
-        config = uvicorn.Config(
-            create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
+    def start(self) -> "AppServer":
+        config = uvicorn.Config(self.make_app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the provider did not start")
+                raise RuntimeError("the server did not start")
             time.sleep(0.02)
         return self
 
@@ -54,6 +54,12 @@ class ProviderServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class ProviderServer(AppServer):
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(lambda: create_app(settings))
+        self.settings = settings
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -106,3 +112,33 @@ def make_settings(ganache, addresses_file, data_root, db_path, provider_key, **o
         **overrides,
     }
     return load_settings(**values)
+
+
+class EngineProcess:
+    """`c2d operator-engine` as a real process (so a test can SIGKILL it)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "EngineProcess":
+        c2d = Path(sys.executable).parent / "c2d"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(c2d), "operator-engine"], env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
+            )
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -2,13 +2,13 @@
 
 import httpx
 import pytest
-from postgres import postgres_server
 
 from c2d.assets import ACCESS_SERVICE_ID
 from c2d.chain import order_amount
 from c2d.client import ProviderClient
 from c2d.localchain import free_port
 from c2d.provider import SettingsError, load_settings
+from postgres import postgres_server
 from servers import ProviderServer, make_settings
 
 ONE = 10**18

@@ -3,10 +3,10 @@
 import threading
 
 import pytest
-from postgres import postgres_server
 
 from c2d.chain import VerifiedOrder
 from c2d.provider.store import Asset, Store, metadata
+from postgres import postgres_server
 
 ORDER = VerifiedOrder(
     tx_hash="0x" + "ab" * 32,

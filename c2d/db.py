@@ -1,0 +1,52 @@
+"""What c2d's stores share: engines for SQLite or PostgreSQL, and per-key increasing nonces."""
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, create_engine, event, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`: SQLite (WAL, shared by threads and processes) or PostgreSQL."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def nonce_table(name: str, metadata: MetaData) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("address", String(42), primary_key=True),
+        Column("nonce", BigInteger, nullable=False),
+    )
+
+
+def advance_nonce(engine: Engine, table: Table, address: str, nonce: int) -> bool:
+    """Records `nonce` for `address` (lower-cased) if it is larger than the one recorded, in one
+    transaction; False when it is not. Concurrent calls with one nonce let exactly one through."""
+    address = address.lower()
+    for _ in range(3):
+        try:
+            with engine.begin() as conn:
+                if conn.execute(
+                    update(table).where(table.c.address == address, table.c.nonce < nonce).values(nonce=nonce)
+                ).rowcount:
+                    return True
+                if conn.execute(select(table.c.nonce).where(table.c.address == address)).first():
+                    return False
+                conn.execute(insert(table).values(address=address, nonce=nonce))
+                return True
+        except IntegrityError:
+            continue  # a concurrent request recorded this address first: look again
+    raise RuntimeError("the nonce of one address kept changing under concurrent requests")

@@ -1,0 +1,217 @@
+"""The operator service: the job API the provider calls, under /api/v1/operator. Every request
+must be signed by a provider on the allow-list, with a nonce larger than its last one."""
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response, StreamingResponse
+
+from c2d import __version__
+from c2d.operator.environments import Environment
+from c2d.operator.settings import OperatorSettings
+from c2d.operator.statuses import Status
+from c2d.operator.store import Job, JobStore
+from c2d.signing import RequestRejected, verify_signed_request
+
+PREFIX = "/api/v1/operator"
+
+
+class OperatorError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class JobRequest(BaseModel):
+    jobId: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    owner: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    environment: str | None = None
+    allowNetworkAccess: bool = False
+    datasets: list[dict[str, Any]] = Field(min_length=1)
+    algorithm: dict[str, Any]
+
+
+class StopRequest(BaseModel):
+    owner: str
+    jobId: str
+
+
+class Operator:
+    def __init__(self, settings: OperatorSettings, environments: list[Environment]) -> None:
+        self.settings = settings
+        self.environments = environments
+        self.store = JobStore(settings.operator_database_url)
+
+    def job_of(self, owner: str, job_id: str) -> Job:
+        job = self.store.get(job_id)
+        if job is None or job.owner != owner.lower():
+            raise OperatorError(404, "unknown_job", f"no job {job_id} of this consumer")
+        return job
+
+    def job_dir(self, job: Job) -> Path:
+        return self.settings.jobs_dir / job.id
+
+
+def operator(request: Request) -> Operator:
+    return request.app.state.operator  # type: ignore[no-any-return]
+
+
+async def signed(request: Request) -> str:
+    """The provider that signed this request (dependency of every route)."""
+    op = operator(request)
+    body = await request.body()
+    path = request.url.path + ("?" + request.url.query if request.url.query else "")
+    try:
+        signer, nonce = verify_signed_request(
+            request.method, path, body, request.headers, op.settings.operator_providers
+        )
+    except RequestRejected as exc:
+        raise OperatorError(401, exc.code, exc.message) from None
+    if not await run_in_threadpool(op.store.advance_signer_nonce, signer, nonce):
+        raise OperatorError(401, "nonce_reused", "the request's nonce was used before")
+    return signer
+
+
+router = APIRouter(prefix=PREFIX, dependencies=[Depends(signed)])
+Owner = Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")]
+JobId = Annotated[str, Query(min_length=1, max_length=64)]
+
+
+@router.post("/compute")
+def create(request: Request, body: JobRequest) -> list[dict[str, Any]]:
+    op = operator(request)
+    env_id = body.environment or op.environments[0].id
+    if env_id not in {e.id for e in op.environments}:
+        raise OperatorError(404, "unknown_environment", f"no environment {env_id}")
+    if op.store.get(body.jobId):
+        raise OperatorError(409, "job_exists", f"a job {body.jobId} exists")
+    spec = body.model_dump(exclude={"jobId", "owner", "environment"})
+    return [op.store.create(body.jobId, body.owner, env_id, spec).as_status()]
+
+
+@router.get("/compute")
+def status(request: Request, owner: Owner, jobId: JobId | None = None, did: str | None = None) -> list[dict[str, Any]]:
+    return [job.as_status() for job in operator(request).store.of_owner(owner, jobId, did)]
+
+
+@router.put("/compute")
+def stop(request: Request, body: StopRequest) -> list[dict[str, Any]]:
+    op = operator(request)
+    job = op.job_of(body.owner, body.jobId)
+    if not job.status.final:
+        op.store.request_stop(job.id)
+    return [op.job_of(body.owner, body.jobId).as_status()]
+
+
+@router.delete("/compute")
+def remove(request: Request, owner: Owner, jobId: JobId) -> list[dict[str, Any]]:
+    op = operator(request)
+    job = op.job_of(owner, jobId)
+    if not job.status.final:
+        raise OperatorError(409, "job_running", "stop the job before deleting it")
+    shutil.rmtree(op.job_dir(job), ignore_errors=True)
+    op.store.remove(job.id)
+    return [job.as_status()]
+
+
+@router.get("/getResult")
+def result(request: Request, owner: Owner, jobId: JobId, index: Annotated[int, Query(ge=0)]) -> Response:
+    op = operator(request)
+    job = op.job_of(owner, jobId)
+    if index >= len(job.results):
+        raise OperatorError(404, "unknown_result", f"the job has {len(job.results)} results")
+    entry = job.results[index]
+    path = op.job_dir(job) / entry["path"]
+    if not path.is_file():
+        raise OperatorError(404, "result_expired", "this result is no longer kept")
+    name = Path(entry["filename"]).name
+    headers = {"content-disposition": f'attachment; filename="{name}"', "content-length": str(path.stat().st_size)}
+    return StreamingResponse(_chunks(path), headers=headers, media_type="application/octet-stream")
+
+
+@router.get("/logs")
+async def logs(request: Request, owner: Owner, jobId: JobId) -> Response:
+    """The algorithm's log, followed while the job runs."""
+    op = operator(request)
+    job = await run_in_threadpool(op.job_of, owner, jobId)
+    path = op.job_dir(job) / "data" / "logs" / "algorithm.log"
+    return StreamingResponse(_follow(op, job.id, path), media_type="text/plain")
+
+
+@router.get("/environments")
+def environments(request: Request) -> list[dict[str, Any]]:
+    op = operator(request)
+    unfinished = op.store.unfinished()
+    out = []
+    for env in op.environments:
+        mine = [j for j in unfinished if j.environment == env.id]
+        running = sum(1 for j in mine if j.status != Status.WARMING_UP)
+        out.append(
+            {
+                **env.model_dump(by_alias=True),
+                "free": env.free,
+                "runningJobs": running,
+                "queuedJobs": len(mine) - running,
+                "busy": running >= env.max_jobs,
+            }
+        )
+    return out
+
+
+@router.get("/runningjobs")
+def running_jobs(request: Request) -> list[dict[str, Any]]:
+    return [job.as_status() for job in operator(request).store.unfinished()]
+
+
+def _chunks(path: Path) -> Any:
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            yield chunk
+
+
+async def _follow(op: Operator, job_id: str, path: Path) -> AsyncIterator[bytes]:
+    position = 0
+    while True:
+        job = await run_in_threadpool(op.store.get, job_id)
+        finished = job is None or job.status.final
+        if path.exists():
+            with path.open("rb") as handle:
+                handle.seek(position)
+                chunk = handle.read()
+            if chunk:
+                position += len(chunk)
+                yield chunk
+        if finished:
+            return
+        await asyncio.sleep(0.2)
+
+
+def create_app(settings: OperatorSettings, environments: list[Environment]) -> FastAPI:
+    app = FastAPI(title="c2d operator service", version=__version__)
+    app.state.operator = Operator(settings, environments)
+    app.include_router(router)
+
+    @app.exception_handler(OperatorError)
+    async def operator_error(_: Request, exc: OperatorError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        where = [".".join(str(p) for p in e["loc"][1:]) for e in exc.errors()[:3]]
+        return JSONResponse({"error": "invalid_request", "message": f"invalid: {', '.join(where)}"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": "not_found", "message": str(exc.detail)}, status_code=exc.status_code)
+
+    return app

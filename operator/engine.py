@@ -1,0 +1,219 @@
+"""The engine: runs queued jobs through configure → algorithm → publish on an executor.
+
+One state machine for every executor. Each transition is recorded with its time. The engine
+keeps no state of its own: everything is in the job store, so after a crash it looks at each
+unfinished job and continues from its last recorded status:
+
+    1 queued            waits for a free slot of its environment (arrival order)
+    10, 20 configuring  configures again from a clean directory
+    30 provisioned      runs the algorithm
+    40 running          the algorithm died with the engine: runs it once more from no outputs;
+                        a second interruption ends the job (41)
+    50, 60 publishing   publishes again
+
+Every stage is bounded in time (the algorithm by its environment's max duration), so every job
+reaches a final status; a stop request ends it as 80 within the store's poll interval.
+"""
+
+import logging
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from c2d.operator.environments import Environment
+from c2d.operator.executors import Executor
+from c2d.operator.sandbox import IsolationUnavailable, Outcome
+from c2d.operator.statuses import Status
+from c2d.operator.store import Job, JobStore
+
+log = logging.getLogger("c2d.operator.engine")
+
+EXPIRY_INTERVAL = 60.0
+
+
+class Stopped(Exception):
+    """A stop request ended the stage."""
+
+
+class Engine:
+    def __init__(
+        self,
+        store: JobStore,
+        executor: Executor,
+        environments: list[Environment],
+        results_ttl: float,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.environments = {env.id: env for env in environments}
+        self.results_ttl = results_ttl
+        self.poll_interval = poll_interval
+        self.running: dict[str, threading.Thread] = {}
+        self._halt = threading.Event()
+        self._last_expiry = 0.0
+
+    # ---- the loop ----
+
+    def run_forever(self) -> None:
+        log.info("engine started with environments %s", ", ".join(self.environments))
+        while not self._halt.is_set():
+            try:
+                self.schedule()
+                if time.monotonic() - self._last_expiry > EXPIRY_INTERVAL:
+                    self.expire()
+            except Exception as exc:  # the store may be briefly unavailable: keep going
+                log.warning("scheduling failed: %s", type(exc).__name__)
+            self._halt.wait(self.poll_interval)
+
+    def halt(self) -> None:
+        self._halt.set()
+
+    def schedule(self) -> None:
+        """Starts what may start: jobs that were under way, then queued jobs in arrival order
+        while their environment has a free slot."""
+        self.running = {job_id: t for job_id, t in self.running.items() if t.is_alive()}
+        unfinished = self.store.unfinished()
+        busy = Counter(job.environment for job in unfinished if job.id in self.running)
+        for job in unfinished:
+            if job.id in self.running:
+                continue
+            env = self.environments.get(job.environment)
+            if env is None:
+                self.store.set_status(job.id, Status.ALGORITHM_FAILED, f"unknown environment {job.environment}")
+                continue
+            if job.status == Status.WARMING_UP:
+                if job.stop_requested:
+                    self.store.set_status(job.id, Status.STOPPED, "stopped before it started")
+                    continue
+                if busy[env.id] >= env.max_jobs:
+                    continue
+            busy[env.id] += 1
+            thread = threading.Thread(target=self._run_job, args=(job, env), name=f"job-{job.id[:8]}", daemon=True)
+            self.running[job.id] = thread
+            thread.start()
+
+    def expire(self) -> None:
+        self._last_expiry = time.monotonic()
+        for job in self.store.expired(self.results_ttl):
+            self.executor.remove(job)
+            self.store.remove(job.id)
+            log.info("job %s expired: results removed", job.id)
+
+    # ---- one job ----
+
+    def _run_job(self, job: Job, env: Environment) -> None:
+        stage = "configure"
+        try:
+            status = job.status
+            if status in (Status.WARMING_UP, Status.STARTED, Status.CONFIGURING):
+                if status == Status.WARMING_UP:
+                    self.store.set_status(job.id, Status.STARTED)
+                self.store.set_status(job.id, Status.CONFIGURING)
+                self._configure(job, env)
+                status = Status.PROVISIONED
+            if status in (Status.PROVISIONED, Status.RUNNING):
+                stage = "algorithm"
+                if status == Status.RUNNING:
+                    if job.attempts >= 1:
+                        self._finish(job, Status.ALGORITHM_FAILED, "interrupted twice by engine restarts")
+                        return
+                    self.store.update(job.id, attempts=job.attempts + 1)
+                    log.info("job %s: running the algorithm again after an engine restart", job.id)
+                self.store.set_status(job.id, Status.RUNNING)
+                pending, reason = self._algorithm(job, env)
+                self.store.set_status(job.id, Status.FILTERING, reason, pending_status=pending)
+                status = Status.FILTERING
+                job.pending_status = None if pending is None else Status(pending)
+            if status in (Status.FILTERING, Status.PUBLISHING):
+                stage = "publish"
+                self.store.set_status(job.id, Status.PUBLISHING, self._reason(job.id))
+                self._publish(job, env)
+        except Stopped:
+            self._finish(job, Status.STOPPED, "stopped by request")
+        except _Final as final:
+            self._finish(job, final.status, final.reason)
+        except IsolationUnavailable as exc:
+            self._finish(job, _failure(stage), f"isolation unavailable, nothing ran: {exc}")
+        except Exception as exc:  # never leave a job unfinished
+            log.exception("job %s failed in %s", job.id, stage)
+            self._finish(job, _failure(stage), f"{stage} failed: {type(exc).__name__}")
+
+    def _stop_requested(self, job: Job) -> bool:
+        return self.store.stop_requested(job.id)
+
+    def _stage(self, outcome: Outcome) -> Outcome:
+        if outcome.stopped:
+            raise Stopped
+        return outcome
+
+    def _configure(self, job: Job, env: Environment) -> None:
+        outcome = self._stage(self.executor.configure(job, env, lambda: self._stop_requested(job)))
+        if outcome.ok:
+            self.store.set_status(job.id, Status.PROVISIONED)
+            return
+        reason = self._last_log_line(job, "configure.log") or _describe(outcome, "configure")
+        status = Status.ALGORITHM_PROVISIONING_FAILED if outcome.exit_code == 4 else Status.DATA_PROVISIONING_FAILED
+        raise _Final(status, reason)
+
+    def _algorithm(self, job: Job, env: Environment) -> tuple[int | None, str]:
+        outcome = self._stage(self.executor.algorithm(job, env, lambda: self._stop_requested(job)))
+        if outcome.ok:
+            return None, ""
+        if outcome.timed_out:
+            return int(Status.ALGORITHM_TIMED_OUT), f"the algorithm ran past {env.max_duration} s"
+        if outcome.out_of_memory:
+            return int(Status.ALGORITHM_KILLED), f"the algorithm exceeded its limits ({env.memory_mb} MB memory)"
+        return int(Status.ALGORITHM_FAILED), _describe(outcome, "the algorithm")
+
+    def _publish(self, job: Job, env: Environment) -> None:
+        outcome = self._stage(self.executor.publish(job, env, lambda: self._stop_requested(job)))
+        results = self.executor.results(job)
+        current = self.store.get(job.id)
+        pending = current.pending_status if current else None
+        if not outcome.ok:
+            reason = self._last_log_line(job, "publish.log") or _describe(outcome, "publish")
+            self._finish(job, Status.PUBLISHING_FAILED, reason, results=results)
+            return
+        self._finish(job, pending or Status.FINISHED, self._reason(job.id) if pending else "", results=results)
+
+    def _finish(self, job: Job, status: Status, reason: str, **values: object) -> None:
+        self.store.set_status(job.id, status, reason, **values)
+        self.executor.clean_inputs(job)
+        log.info("job %s: %s %s", job.id, int(status), reason)
+
+    def _reason(self, job_id: str) -> str:
+        current = self.store.get(job_id)
+        return current.reason if current else ""
+
+    def _last_log_line(self, job: Job, name: str) -> str:
+        path = Path(getattr(self.executor, "jobs_dir", ".")) / job.id / "data" / "logs" / name
+        try:
+            lines = path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1][:300] if lines else ""
+
+
+class _Final(Exception):
+    def __init__(self, status: Status, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _failure(stage: str) -> Status:
+    return {
+        "configure": Status.DATA_PROVISIONING_FAILED,
+        "algorithm": Status.ALGORITHM_FAILED,
+        "publish": Status.PUBLISHING_FAILED,
+    }[stage]
+
+
+def _describe(outcome: Outcome, what: str) -> str:
+    if outcome.timed_out:
+        return f"{what} timed out"
+    if outcome.signal:
+        return f"{what} was killed by signal {outcome.signal}"
+    return f"{what} exited with code {outcome.exit_code}"

@@ -1,0 +1,40 @@
+"""Compute environments: the resources, limits and price of a class of jobs."""
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class Environment(BaseModel):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    cpu: float = Field(default=1.0, gt=0, description="CPU seconds per wall-clock second")
+    memory_mb: int = Field(default=512, ge=16, alias="memoryMb")
+    disk_mb: int = Field(default=1024, ge=1, alias="diskMb", description="largest file an algorithm may write")
+    max_jobs: int = Field(default=2, ge=1, alias="maxJobs", description="jobs running at once; more wait in a queue")
+    max_duration: int = Field(default=600, ge=1, alias="maxDuration", description="seconds an algorithm may run")
+    max_processes: int = Field(default=64, ge=4, alias="maxProcesses")
+    network: bool = Field(default=False, description="algorithms may use the network when the asset allows it too")
+    price: str = Field(default="0", description="per job, in base-token wei")
+    max_output_mb: int = Field(default=256, ge=1, alias="maxOutputMb")
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def free(self) -> bool:
+        return self.price == "0"
+
+
+DEFAULT = [Environment(id="default", description="1 CPU, 512 MB, 10 minutes, no network")]
+
+
+def load_environments(path: Path | None) -> list[Environment]:
+    """Environments from a JSON list (file), or the one default environment."""
+    if path is None:
+        return list(DEFAULT)
+    data = json.loads(Path(path).read_text())
+    environments = [Environment.model_validate(item) for item in data]
+    if not environments or len({e.id for e in environments}) != len(environments):
+        raise ValueError("environments need at least one entry and unique ids")
+    return environments

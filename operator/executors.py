@@ -1,0 +1,154 @@
+"""Executors run a job's stages; the engine drives them through the same state machine.
+
+An executor answers, per stage, how it ended (sandbox.Outcome); it raises IsolationUnavailable
+when it cannot isolate a stage, which then does not run."""
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from c2d.operator import sandbox
+from c2d.operator.environments import Environment
+from c2d.operator.sandbox import Limits, Outcome
+from c2d.operator.settings import OperatorSettings
+from c2d.operator.store import Job
+from c2d.pods import layout
+
+STAGE_SECONDS = 600  # configure and publish: bounded too, so no job waits forever
+
+
+class Executor(Protocol):
+    def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
+
+    def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
+
+    def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
+
+    def results(self, job: Job) -> list[dict[str, Any]]: ...
+
+    def clean_inputs(self, job: Job) -> None: ...
+
+    def remove(self, job: Job) -> None: ...
+
+
+class LocalExecutor:
+    """Stages as sandboxed OS processes on this machine (see c2d.operator.sandbox)."""
+
+    def __init__(self, settings: OperatorSettings) -> None:
+        self.settings = settings
+        self.jobs_dir = settings.jobs_dir
+        os.chmod(self.jobs_dir, 0o711)  # algorithms run as other users: they may pass, not list
+
+    def job_dir(self, job: Job) -> Path:
+        return self.jobs_dir / job.id
+
+    def _prepare(self, job: Job) -> Path:
+        job_dir = self.job_dir(job)
+        data = layout.data(job_dir)
+        for name in layout.DATA_DIRS:
+            (data / name).mkdir(parents=True, exist_ok=True)
+        os.chmod(job_dir, 0o711)
+        os.chmod(data, 0o711)
+        (job_dir / "job.json").write_text(json.dumps({**job.spec, "jobId": job.id}))
+        return job_dir
+
+    def _trusted(
+        self, job: Job, argv: list[str], network: bool, log: str, env: dict[str, str], stop: Callable[[], bool]
+    ) -> Outcome:
+        job_dir = self._prepare(job)
+        limits = Limits(memory_mb=1024, cpu=1.0, processes=256, file_size_mb=1 << 20, seconds=STAGE_SECONDS)
+        base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        return sandbox.run(
+            lambda fd: sandbox.trusted_command(job_dir, argv, network, fd),
+            limits,
+            f"{job.id}-{log.removesuffix('.log')}",
+            layout.data(job_dir) / "logs" / log,
+            {**base_env, **env},
+            stop,
+        )
+
+    def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        secrets = {
+            "C2D_OPERATOR_KEY": self.settings.operator_key.get_secret_value(),
+            "C2D_PROVIDER_URL": self.settings.provider_url,
+        }
+        argv = [sys.executable, "-m", "c2d.pods.configure", str(self.job_dir(job))]
+        return self._trusted(job, argv, True, "configure.log", secrets, should_stop)
+
+    def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        job_dir = self._prepare(job)
+        data = layout.data(job_dir)
+        outputs = data / "outputs"
+        shutil.rmtree(outputs, ignore_errors=True)  # a restarted algorithm starts from no outputs
+        outputs.mkdir()
+        uid = None
+        if os.geteuid() == 0:
+            uid = sandbox.ALGORITHM_UID_BASE + job.seq % 60_000  # its own user: no job reaches another's files
+            os.chown(outputs, uid, uid)
+        _readable(data)
+        network = bool(job.spec.get("allowNetworkAccess")) and env.network
+        limits = Limits(
+            memory_mb=env.memory_mb,
+            cpu=env.cpu,
+            processes=env.max_processes,
+            file_size_mb=env.disk_mb,
+            seconds=env.max_duration,
+        )
+        spec = {**job.spec, "jobId": job.id}
+        return sandbox.run(
+            lambda fd: sandbox.algorithm_command(
+                data, layout.entrypoint(spec), layout.algorithm_env(spec), network, uid, fd
+            ),
+            limits,
+            f"{job.id}-algorithm",
+            data / "logs" / "algorithm.log",
+            {},
+            should_stop,
+        )
+
+    def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        argv = [sys.executable, "-m", "c2d.pods.publish", str(self.job_dir(job)), str(env.max_output_mb << 20)]
+        return self._trusted(job, argv, False, "publish.log", {}, should_stop)
+
+    def results(self, job: Job) -> list[dict[str, Any]]:
+        job_dir = self.job_dir(job)
+        path = job_dir / "results.json"
+        if not path.exists():
+            return []
+        results: list[dict[str, Any]] = json.loads(path.read_text())
+        for result in results:  # logs grew after publish listed them
+            file = job_dir / result["path"]
+            if file.exists():
+                result["filesize"] = file.stat().st_size
+        return results
+
+    def clean_inputs(self, job: Job) -> None:
+        """After a job: its inputs and algorithm go, its outputs and logs stay until they expire."""
+        data = layout.data(self.job_dir(job))
+        for name in ("inputs", "transformations"):
+            shutil.rmtree(data / name, ignore_errors=True)
+
+    def remove(self, job: Job) -> None:
+        shutil.rmtree(self.job_dir(job), ignore_errors=True)
+
+
+def _readable(data: Path) -> None:
+    """Inputs, DDOs and the algorithm readable by the algorithm's user (written by configure as
+    the engine's user)."""
+    for name in ("inputs", "ddos", "transformations", "logs"):
+        for root, dirs, files in os.walk(data / name):
+            os.chmod(root, 0o755)
+            for entry in files:
+                os.chmod(os.path.join(root, entry), 0o644)
+            for entry in dirs:
+                os.chmod(os.path.join(root, entry), 0o755)
+
+
+def make_executor(settings: OperatorSettings) -> Executor:
+    if settings.executor == "local":
+        return LocalExecutor(settings)
+    raise ValueError(f"unknown executor {settings.executor}")

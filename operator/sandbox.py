@@ -1,0 +1,306 @@
+"""Running one stage of a job as an isolated OS process (the local executor).
+
+Every stage runs under bubblewrap in its own mount, PID, IPC and UTS namespaces, in its own
+session, dying with the engine. The algorithm stage also gets:
+
+- its own network namespace with only `lo` (unless the job may use the network);
+- a filesystem of /usr (read-only), its job's /data (inputs, DDOs and algorithm read-only,
+  outputs writable) and nothing else of the host;
+- when the engine runs as root: an unprivileged user of its own (uid 200000 + n) with no
+  capabilities and no_new_privs, and cgroups for memory, CPU and processes;
+- rlimits for CPU time, file size, open files and processes (and address space without cgroups);
+- a wall-clock timeout; at the end the whole process group and cgroup are killed.
+
+If the sandbox cannot be set up, the stage does not run (fail closed): bubblewrap reports the
+sandbox's start on a status pipe, and a stage that never started is an isolation failure.
+"""
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+ALGORITHM_UID_BASE = 200_000
+
+
+class IsolationUnavailable(Exception):
+    """The sandbox could not be set up; nothing ran."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int
+    cpu: float
+    processes: int
+    file_size_mb: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int | None
+    signal: int | None
+    timed_out: bool
+    stopped: bool
+    out_of_memory: bool
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not (self.timed_out or self.stopped or self.out_of_memory)
+
+
+def bwrap() -> str:
+    path = shutil.which("bwrap")
+    if not path:
+        raise IsolationUnavailable("bubblewrap (bwrap) is not installed")
+    return path
+
+
+class _Cgroups:
+    """cgroup v1 memory, cpu and pids groups for one process tree, when this engine may make them."""
+
+    CONTROLLERS = ("memory", "cpu", "pids")
+
+    def __init__(self, name: str, limits: Limits) -> None:
+        self.paths: dict[str, Path] = {}
+        if os.geteuid() != 0 or not all((CGROUP_ROOT / c / "cgroup.procs").exists() for c in self.CONTROLLERS):
+            return
+        for controller in self.CONTROLLERS:
+            path = CGROUP_ROOT / controller / "c2d" / name
+            path.mkdir(parents=True, exist_ok=True)
+            self.paths[controller] = path
+        memory = limits.memory_mb << 20
+        (self.paths["memory"] / "memory.limit_in_bytes").write_text(str(memory))
+        swap = self.paths["memory"] / "memory.memsw.limit_in_bytes"
+        if swap.exists():
+            swap.write_text(str(memory))
+        (self.paths["cpu"] / "cpu.cfs_period_us").write_text("100000")
+        (self.paths["cpu"] / "cpu.cfs_quota_us").write_text(str(max(1000, int(limits.cpu * 100_000))))
+        (self.paths["pids"] / "pids.max").write_text(str(limits.processes))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.paths)
+
+    def enter_command(self) -> str:
+        """Shell words that move the shell running them into every group."""
+        return " && ".join(f"echo $$ > {shlex.quote(str(p / 'cgroup.procs'))}" for p in self.paths.values())
+
+    def out_of_memory(self) -> bool:
+        path = self.paths.get("memory")
+        if not path:
+            return False
+        control = (path / "memory.oom_control").read_text()
+        for line in control.splitlines():
+            if line.startswith("oom_kill ") and int(line.split()[1]) > 0:
+                return True
+        return int((path / "memory.failcnt").read_text() or 0) > 0 and "under_oom 1" in control
+
+    def kill_all(self) -> None:
+        for path in self.paths.values():
+            try:
+                pids = (path / "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+
+    def remove(self) -> None:
+        for path in self.paths.values():
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except OSError:
+                    self.kill_all()
+                    time.sleep(0.02)
+
+
+def algorithm_command(
+    job_data: Path, entrypoint: str, env: dict[str, str], network: bool, uid: int | None, status_fd: int
+) -> list[str]:
+    """bwrap arguments for the algorithm: /usr read-only, the job's /data, nothing else."""
+    data = job_data
+    args = [
+        bwrap(),
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        *([] if network else ["--unshare-net"]),
+        # No user namespace when root: the algorithm must be a real host user (setpriv below).
+        *([] if uid is not None else ["--unshare-user"]),
+        "--json-status-fd",
+        str(status_fd),
+        "--clearenv",
+        "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/bin", "/bin",
+        "--symlink", "usr/sbin", "/sbin",
+        "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--dir", "/data",
+        "--ro-bind", str(data / "inputs"), "/data/inputs",
+        "--ro-bind", str(data / "ddos"), "/data/ddos",
+        "--ro-bind", str(data / "transformations"), "/data/transformations",
+        "--ro-bind", str(data / "logs"), "/data/logs",
+        "--bind", str(data / "outputs"), "/data/outputs",
+        "--dir", "/opt/c2d/bin",
+        "--symlink", "/usr/bin/python3", "/opt/c2d/bin/python",
+        "--chdir", "/data",
+    ]  # fmt: skip
+    if network:
+        for name in ("/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates"):
+            if os.path.exists(name):
+                args += ["--ro-bind", name, name]
+    for key, value in {"PATH": "/opt/c2d/bin:/usr/bin:/bin", "HOME": "/data", "LANG": "C.UTF-8", **env}.items():
+        args += ["--setenv", key, value]
+    inner = ["/bin/sh", "-c", entrypoint]
+    if uid is not None:
+        # bwrap runs as root (privileged namespaces); inside, the algorithm becomes an ordinary
+        # host user without capabilities, so the host's permission checks apply to it.
+        inner = [
+            "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+            "--inh-caps=-all", "--bounding-set=-all", "--", *inner,
+        ]  # fmt: skip
+    return [*args, "--", *inner]
+
+
+def trusted_command(job_dir: Path, argv: list[str], network: bool, status_fd: int) -> list[str]:
+    """bwrap arguments for c2d's own stage programs: the host read-only, the job's directory
+    writable, their own PID namespace (and no network unless they need it)."""
+    return [
+        bwrap(),
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        *([] if network else ["--unshare-net"]),
+        "--json-status-fd", str(status_fd),
+        "--ro-bind", "/", "/",
+        "--dev", "/dev",
+        "--proc", "/proc",
+        "--tmpfs", "/tmp",  # noqa: S108 - a fresh tmpfs inside the sandbox
+        "--bind", str(job_dir), str(job_dir),
+        "--",
+        *argv,
+    ]  # fmt: skip
+
+
+def run(
+    build: Callable[[int], list[str]],
+    limits: Limits,
+    name: str,
+    log_path: Path,
+    env: dict[str, str],
+    should_stop: Callable[[], bool],
+) -> Outcome:
+    """Runs the command `build(status_fd)` returns under rlimits and cgroups, kills it at the
+    deadline or on a stop request, and says how it ended."""
+    cgroups = _Cgroups(name, limits)
+    read_fd, write_fd = os.pipe()
+    command = build(write_fd)
+    rlimits = [
+        f"--cpu={max(1, int(limits.seconds * max(limits.cpu, 1.0)) + 5)}",
+        f"--fsize={limits.file_size_mb << 20}",
+        "--nofile=256:256",
+        "--core=0",
+        f"--nproc={limits.processes}",
+    ]
+    if not cgroups.active:
+        rlimits.append(f"--as={(limits.memory_mb + 64) << 20}")
+    prefix = f"{cgroups.enter_command()} && " if cgroups.active else ""
+    shell = prefix + "exec " + shlex.join(["prlimit", *rlimits, "--", *command])
+    started = time.monotonic()
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", shell],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+    os.close(write_fd)
+    status = _StatusReader(read_fd)
+    timed_out = stopped = False
+    try:
+        while process.poll() is None:
+            if time.monotonic() - started > limits.seconds:
+                timed_out = True
+                break
+            if should_stop():
+                stopped = True
+                break
+            time.sleep(0.05)
+    finally:
+        _kill_group(process)
+        cgroups.kill_all()
+        process.wait()
+        status.join()
+        out_of_memory = cgroups.out_of_memory()
+        cgroups.remove()
+    if status.child_pid is None and not (timed_out or stopped):
+        tail = log_path.read_bytes()[-400:].decode(errors="replace").strip()
+        raise IsolationUnavailable(f"the sandbox could not be set up: {tail.splitlines()[-1] if tail else 'no output'}")
+    code = status.exit_code
+    signum = None
+    if code is None and process.returncode is not None and process.returncode < 0:
+        signum = -process.returncode
+    elif code is not None and code > 128:
+        signum = code - 128
+    if not cgroups.active and code not in (None, 0):
+        out_of_memory = _memory_error_logged(log_path)
+    if signum in (signal.SIGXFSZ, signal.SIGXCPU):
+        out_of_memory = True  # a resource limit killed it: reported with out-of-memory as "killed by limits"
+    return Outcome(code, signum, timed_out, stopped, out_of_memory, time.monotonic() - started)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _memory_error_logged(log_path: Path) -> bool:
+    """Without cgroups, an address-space limit surfaces as an allocation failure in the log."""
+    tail = log_path.read_bytes()[-2000:]
+    return b"MemoryError" in tail or b"Cannot allocate memory" in tail or b"std::bad_alloc" in tail
+
+
+class _StatusReader(threading.Thread):
+    """Reads bwrap's JSON status lines: the sandboxed child's pid once it runs, its exit code."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(daemon=True)
+        self.fd = fd
+        self.child_pid: int | None = None
+        self.exit_code: int | None = None
+        self.start()
+
+    def run(self) -> None:
+        with os.fdopen(self.fd, "rb") as pipe:
+            for line in pipe:
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    continue
+                if "child-pid" in data:
+                    self.child_pid = int(data["child-pid"])
+                if "exit-code" in data:
+                    self.exit_code = int(data["exit-code"])

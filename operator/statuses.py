@@ -1,0 +1,61 @@
+"""Job statuses: Ocean's numbers and texts."""
+
+from enum import IntEnum
+
+
+class Status(IntEnum):
+    WARMING_UP = 1
+    STARTED = 10
+    CONFIGURING = 20
+    PROVISIONED = 30
+    DATA_PROVISIONING_FAILED = 31
+    ALGORITHM_PROVISIONING_FAILED = 32
+    RUNNING = 40
+    ALGORITHM_FAILED = 41
+    ALGORITHM_TIMED_OUT = 42
+    ALGORITHM_KILLED = 43
+    FILTERING = 50
+    PUBLISHING = 60
+    PUBLISHING_FAILED = 61
+    FINISHED = 70
+    STOPPED = 80
+
+    @property
+    def text(self) -> str:
+        return TEXTS[self]
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+
+TEXTS = {
+    Status.WARMING_UP: "Warming up",
+    Status.STARTED: "Job started",
+    Status.CONFIGURING: "Configuring volumes",
+    Status.PROVISIONED: "Provisioning success",
+    Status.DATA_PROVISIONING_FAILED: "Data provisioning failed",
+    Status.ALGORITHM_PROVISIONING_FAILED: "Algorithm provisioning failed",
+    Status.RUNNING: "Running algorithm",
+    Status.ALGORITHM_FAILED: "Algorithm failed",
+    Status.ALGORITHM_TIMED_OUT: "Algorithm timed out",
+    Status.ALGORITHM_KILLED: "Algorithm killed (out of memory or limits)",
+    Status.FILTERING: "Filtering results",
+    Status.PUBLISHING: "Publishing results",
+    Status.PUBLISHING_FAILED: "Publishing failed",
+    Status.FINISHED: "Job finished",
+    Status.STOPPED: "Stopped by request",
+}
+
+FINAL = frozenset(
+    {
+        Status.DATA_PROVISIONING_FAILED,
+        Status.ALGORITHM_PROVISIONING_FAILED,
+        Status.ALGORITHM_FAILED,
+        Status.ALGORITHM_TIMED_OUT,
+        Status.ALGORITHM_KILLED,
+        Status.PUBLISHING_FAILED,
+        Status.FINISHED,
+        Status.STOPPED,
+    }
+)

@@ -1,0 +1,221 @@
+"""The job store: jobs, their status transitions and the providers' nonces, behind one
+data-access layer (SQLAlchemy; SQLite by default, PostgreSQL by URL). The service writes new
+jobs and stop requests; the engine writes everything else."""
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from c2d.db import advance_nonce, make_engine, nonce_table
+from c2d.operator.statuses import FINAL, Status
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False, unique=True),  # arrival order
+    Column("owner", String(42), nullable=False, index=True),
+    Column("environment", String(64), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("status", Integer, nullable=False, index=True),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Column("finished", Float),
+    Column("stop_requested", Boolean, nullable=False, default=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("pending_status", Integer),  # the algorithm's failure, final once publish has run
+    Column("results", JSON, nullable=False, default=list),
+)
+
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(64), nullable=False, index=True),
+    Column("status", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+signer_nonces = nonce_table("signer_nonces", metadata)
+
+
+@dataclass
+class Job:
+    id: str
+    seq: int
+    owner: str
+    environment: str
+    spec: dict[str, Any]
+    status: Status
+    reason: str
+    created: float
+    updated: float
+    finished: float | None
+    stop_requested: bool
+    attempts: int
+    pending_status: Status | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_status(self) -> dict[str, Any]:
+        """What the provider shows a consumer: no URL, no path."""
+        datasets = [d["did"] for d in self.spec.get("datasets", [])]
+        return {
+            "jobId": self.id,
+            "owner": self.owner,
+            "did": datasets[0] if datasets else None,
+            "inputDID": datasets,
+            "algoDID": self.spec.get("algorithm", {}).get("did"),
+            "environment": self.environment,
+            "status": int(self.status),
+            "statusText": self.status.text,
+            "reason": self.reason,
+            "dateCreated": self.created,
+            "dateFinished": self.finished,
+            "stopreq": self.stop_requested,
+            "results": [
+                {"index": i, "filename": r["filename"], "filesize": r["filesize"], "type": r["type"]}
+                for i, r in enumerate(self.results)
+            ],
+        }
+
+
+def _job(row: Any) -> Job:
+    m = row._mapping
+    spec = m["spec"] if isinstance(m["spec"], dict) else json.loads(m["spec"])
+    results = m["results"] if isinstance(m["results"], list) else json.loads(m["results"] or "[]")
+    return Job(
+        id=m["id"],
+        seq=int(m["seq"]),
+        owner=m["owner"],
+        environment=m["environment"],
+        spec=spec,
+        status=Status(m["status"]),
+        reason=m["reason"] or "",
+        created=m["created"],
+        updated=m["updated"],
+        finished=m["finished"],
+        stop_requested=bool(m["stop_requested"]),
+        attempts=int(m["attempts"]),
+        pending_status=None if m["pending_status"] is None else Status(m["pending_status"]),
+        results=results,
+    )
+
+
+class JobStore:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def create(self, job_id: str, owner: str, environment: str, spec: dict[str, Any]) -> Job:
+        now = time.time()
+        with self.engine.begin() as conn:
+            last = conn.execute(select(jobs.c.seq).order_by(jobs.c.seq.desc()).limit(1)).scalar() or 0
+            conn.execute(
+                insert(jobs).values(
+                    id=job_id,
+                    seq=last + 1,
+                    owner=owner.lower(),
+                    environment=environment,
+                    spec=spec,
+                    status=int(Status.WARMING_UP),
+                    reason="",
+                    created=now,
+                    updated=now,
+                    stop_requested=False,
+                    attempts=0,
+                    results=[],
+                )
+            )
+            conn.execute(insert(transitions).values(job_id=job_id, status=int(Status.WARMING_UP), at=now, reason=""))
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        return _job(row) if row else None
+
+    def of_owner(self, owner: str, job_id: str | None = None, did: str | None = None) -> list[Job]:
+        query = select(jobs).where(jobs.c.owner == owner.lower()).order_by(jobs.c.seq)
+        if job_id:
+            query = query.where(jobs.c.id == job_id)
+        with self.engine.connect() as conn:
+            found = [_job(row) for row in conn.execute(query)]
+        if did:
+            found = [j for j in found if did in [d["did"] for d in j.spec.get("datasets", [])]]
+        return found
+
+    def unfinished(self) -> list[Job]:
+        """Every job not in a final status, in arrival order."""
+        final = [int(s) for s in FINAL]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(jobs).where(jobs.c.status.not_in(final)).order_by(jobs.c.seq))
+            return [_job(row) for row in rows]
+
+    def set_status(self, job_id: str, status: Status, reason: str = "", **values: Any) -> None:
+        now = time.time()
+        if status.final:
+            values["finished"] = now
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs).where(jobs.c.id == job_id).values(status=int(status), reason=reason, updated=now, **values)
+            )
+            conn.execute(insert(transitions).values(job_id=job_id, status=int(status), at=now, reason=reason))
+
+    def update(self, job_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == job_id).values(updated=time.time(), **values))
+
+    def request_stop(self, job_id: str) -> None:
+        self.update(job_id, stop_requested=True)
+
+    def stop_requested(self, job_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return bool(conn.execute(select(jobs.c.stop_requested).where(jobs.c.id == job_id)).scalar())
+
+    def history(self, job_id: str) -> list[tuple[Status, float, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(transitions).where(transitions.c.job_id == job_id).order_by(transitions.c.id))
+            return [(Status(r.status), r.at, r.reason) for r in rows]
+
+    def remove(self, job_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(transitions).where(transitions.c.job_id == job_id))
+            conn.execute(delete(jobs).where(jobs.c.id == job_id))
+
+    def expired(self, ttl: float) -> list[Job]:
+        """Final jobs whose results are older than `ttl` seconds."""
+        cutoff = time.time() - ttl
+        final = [int(s) for s in FINAL]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(jobs).where(jobs.c.status.in_(final), jobs.c.finished < cutoff))
+            return [_job(row) for row in rows]
+
+    def advance_signer_nonce(self, signer: str, nonce: int) -> bool:
+        return advance_nonce(self.engine, signer_nonces, signer, nonce)

@@ -1,0 +1,125 @@
+"""The configure stage: fetch every input and the algorithm through the provider, verify the
+checksums their DDOs declare, and lay out /data (see c2d.pods.layout).
+
+    python -m c2d.pods.configure JOB_DIR
+
+The provider's input route only answers requests signed by an operator it trusts
+(C2D_OPERATOR_KEY) for the inputs of that job. Exit codes: 0 provisioned, 3 a dataset could not
+be provisioned (status 31), 4 the algorithm could not (status 32); the reason is the last line
+of configure.log.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+
+from c2d.pods import layout
+from c2d.signing import NonceClock, signed_headers
+
+DATA_FAILED, ALGORITHM_FAILED = 3, 4
+
+
+class ProvisioningFailed(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class InputFetcher:
+    def __init__(self, provider_url: str, key: str, job_id: str) -> None:
+        self.key = key
+        self.address = Account.from_key(key).address
+        self.job_id = job_id
+        self.nonces = NonceClock()
+        self.http = httpx.Client(base_url=provider_url, timeout=httpx.Timeout(60.0, connect=10.0))
+
+    def fetch(self, did: str, index: int, target: Path, checksum: str | None, code: int) -> None:
+        """Streams one file to `target`, checking its sha256 against `checksum` when declared."""
+        request = self.http.build_request(
+            "GET", "/api/services/computeInput", params={"jobId": self.job_id, "did": did, "index": index}
+        )
+        request.headers.update(
+            signed_headers(
+                self.key, self.address, "GET", request.url.raw_path.decode(), request.content, self.nonces.next()
+            )
+        )
+        digest = hashlib.sha256()
+        try:
+            response = self.http.send(request, stream=True)
+            try:
+                if response.status_code != 200:
+                    response.read()
+                    raise ProvisioningFailed(code, f"{did} file {index}: provider answered {_error(response)}")
+                with target.open("wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                        digest.update(chunk)
+            finally:
+                response.close()
+        except httpx.HTTPError as exc:
+            raise ProvisioningFailed(code, f"{did} file {index}: provider unreachable ({type(exc).__name__})") from None
+        if checksum and digest.hexdigest() != checksum:
+            raise ProvisioningFailed(
+                code, f"{did} file {index}: checksum mismatch (the file changed since publication)"
+            )
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        return f"{response.status_code} {response.json()['error']}"
+    except (ValueError, KeyError, TypeError):
+        return str(response.status_code)
+
+
+def provision(job_dir: Path, fetcher: InputFetcher) -> None:
+    spec = layout.spec(job_dir)
+    data = layout.data(job_dir)
+    for name in ("inputs", "ddos", "transformations"):  # idempotent: a restarted configure starts clean
+        shutil.rmtree(data / name, ignore_errors=True)
+    for name in layout.DATA_DIRS:
+        (data / name).mkdir(parents=True, exist_ok=True)
+    for dataset in spec["datasets"]:
+        did = dataset["did"]
+        folder = data / "inputs" / did
+        folder.mkdir(parents=True, exist_ok=True)
+        (data / "ddos" / did).write_text(json.dumps(dataset.get("ddo", {})))
+        for index in dataset["files"]:
+            checksum = dataset.get("checksums", {}).get(str(index))
+            fetcher.fetch(did, index, folder / str(index), checksum, DATA_FAILED)
+    algorithm = spec["algorithm"]
+    target = data / layout.ALGORITHM
+    if "rawcode" in algorithm:
+        target.write_text(algorithm["rawcode"])
+    else:
+        (data / "ddos" / algorithm["did"]).write_text(json.dumps(algorithm.get("ddo", {})))
+        files = algorithm.get("files", [0])
+        if len(files) != 1:
+            raise ProvisioningFailed(ALGORITHM_FAILED, "an algorithm must have exactly one file")
+        checksum = algorithm.get("checksums", {}).get(str(files[0]))
+        fetcher.fetch(algorithm["did"], files[0], target, checksum, ALGORITHM_FAILED)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    job_dir = Path(args[0])
+    spec: dict[str, Any] = layout.spec(job_dir)
+    fetcher = InputFetcher(os.environ["C2D_PROVIDER_URL"], os.environ["C2D_OPERATOR_KEY"], spec["jobId"])
+    try:
+        provision(job_dir, fetcher)
+    except ProvisioningFailed as exc:
+        print(exc.reason, flush=True)
+        return exc.code
+    print("provisioned", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""A whole c2d on this machine: Ganache, the provider, the operator service and the engine (a
+real process, local executor), with a publisher and a consumer."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from c2d.assets import Privacy, PublishedFile, Services, publish
+from c2d.client import ProviderClient
+from c2d.operator import create_app as operator_app
+from c2d.operator import load_environments
+from c2d.operator import load_settings as operator_settings
+from jobs import CONTAINER, ONE, give
+from servers import AppServer, EngineProcess, ProviderServer, make_settings
+
+ENVIRONMENTS = [
+    {"id": "default", "memoryMb": 256, "maxDuration": 60, "maxJobs": 2},
+    {"id": "tight", "memoryMb": 64, "maxDuration": 3, "maxProcesses": 16, "maxJobs": 4},
+    {"id": "single", "memoryMb": 128, "maxDuration": 30, "maxJobs": 1},
+    {"id": "tiny-output", "memoryMb": 128, "maxDuration": 30, "maxJobs": 2, "maxOutputMb": 1},
+]
+
+
+@dataclass
+class Stack:
+    root: Path
+    provider: ProviderServer
+    operator: AppServer
+    engine: EngineProcess
+    jobs_dir: Path
+    data_root: Path
+    provider_key_file: Path
+
+
+@pytest.fixture(scope="session")
+def stack(ganache, addresses_file, keys, tmp_path_factory):
+    root = tmp_path_factory.mktemp("stack")
+    data_root = root / "published"
+    data_root.mkdir()
+    (data_root / "numbers.csv").write_text("".join(f"{i}\n" for i in range(1, 101)))  # sum 5050
+    (data_root / "words.txt").write_text("compute to data\nkeeps data home\n")
+    provider_key, operator_key = keys[9], keys[8]
+    key_file = root / "provider.key"
+    key_file.write_text(provider_key)
+    key_file.chmod(0o600)
+    provider_address = _address(provider_key)
+    envs = root / "environments.json"
+    envs.write_text(json.dumps(ENVIRONMENTS))
+    values = {
+        "jobs_dir": root / "jobs",
+        "operator_database_url": f"sqlite:///{root / 'operator.db'}",
+        "operator_providers": provider_address,
+        "operator_key": operator_key,
+        "environments_file": envs,
+        "poll_interval": 0.05,
+    }
+    operator = AppServer(lambda: None)
+    provider = ProviderServer(
+        make_settings(
+            ganache,
+            addresses_file,
+            data_root,
+            root / "provider.db",
+            provider_key,
+            operator_url=f"http://127.0.0.1:{operator.port}",
+            operator_addresses=_address(operator_key),
+        )
+    ).start()
+    settings = operator_settings(**values, provider_url=provider.url)
+    operator.make_app = lambda: operator_app(settings, load_environments(envs))
+    operator.start()
+    engine_env = {
+        "C2D_JOBS_DIR": str(values["jobs_dir"]),
+        "C2D_OPERATOR_DATABASE_URL": values["operator_database_url"],
+        "C2D_OPERATOR_PROVIDERS": provider_address,
+        "C2D_OPERATOR_KEY": operator_key,
+        "C2D_PROVIDER_URL": provider.url,
+        "C2D_ENVIRONMENTS_FILE": str(envs),
+        "C2D_POLL_INTERVAL": "0.05",
+    }
+    engine = EngineProcess(engine_env, root / "engine.log").start()
+    yield Stack(root, provider, operator, engine, Path(values["jobs_dir"]), data_root, key_file)
+    engine.stop()
+    operator.stop()
+    provider.stop()
+
+
+def _address(key: str) -> str:
+    from eth_account import Account
+
+    return str(Account.from_key(key).address)
+
+
+@pytest.fixture(scope="session")
+def publisher_api(stack, keys):
+    client = ProviderClient(stack.provider.url, keys[1])
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def consumer_api(stack, keys):
+    client = ProviderClient(stack.provider.url, keys[2])
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def make_dataset(stack, publisher, publisher_api, consumer):
+    def make(*names, privacy=None):
+        privacy = privacy or Privacy(allowRawAlgorithm=True, publisherTrustedAlgorithmPublishers=[publisher.address])
+        files = [PublishedFile.local(stack.data_root / name, "text/plain") for name in names]
+        published = publish(publisher, publisher_api, "Dataset", files, Services(compute_cost=ONE, privacy=privacy))
+        give(publisher, consumer, published)
+        return published
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_algorithm(stack, publisher, publisher_api, consumer):
+    def make(source: str):
+        path = stack.data_root / f"algorithm-{abs(hash(source))}.py"
+        path.write_text(source)
+        published = publish(
+            publisher,
+            publisher_api,
+            "Algorithm",
+            [PublishedFile.local(path, "text/x-python")],
+            Services(access_cost=ONE),
+            kind="algorithm",
+            container=CONTAINER,
+        )
+        give(publisher, consumer, published)
+        return published
+
+    return make

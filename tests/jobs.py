@@ -1,0 +1,50 @@
+"""Helpers of the compute tests: ordering, starting and following jobs."""
+
+import time
+from pathlib import Path
+
+from c2d.assets import ACCESS_SERVICE_ID, COMPUTE_SERVICE_ID
+from c2d.chain import order_amount
+from c2d.operator.statuses import FINAL
+
+ONE = 10**18
+ALGORITHMS = Path(__file__).parent / "compute" / "algorithms"
+CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d-python", "tag": "3.11"}
+
+
+def give(publisher, consumer, published, amount=50 * ONE):
+    publisher.wallet.send(publisher.chain.datatoken(published.datatoken).functions.transfer(consumer.address, amount))
+
+
+def dataset_order(consumer, dataset):
+    tx = consumer.start_order(dataset.datatoken, order_amount(ONE), COMPUTE_SERVICE_ID).tx_hash
+    return {"documentId": dataset.did, "serviceId": COMPUTE_SERVICE_ID, "transferTxId": tx}
+
+
+def algorithm_order(consumer, algorithm):
+    tx = consumer.start_order(algorithm.datatoken, order_amount(ONE), ACCESS_SERVICE_ID).tx_hash
+    return {"documentId": algorithm.did, "serviceId": ACCESS_SERVICE_ID, "transferTxId": tx}
+
+
+def raw(code: str) -> dict:
+    return {"meta": {"rawcode": code, "container": CONTAINER}}
+
+
+def wait_final(consumer_api, job_id, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (status,) = consumer_api.compute_status(job_id)
+        if status["status"] in {int(s) for s in FINAL}:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {status}")
+
+
+def wait_status(consumer_api, job_id, wanted, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (status,) = consumer_api.compute_status(job_id)
+        if status["status"] == wanted:
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached {wanted}: {status}")
