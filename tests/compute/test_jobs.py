@@ -2,7 +2,7 @@
 
 import json
 
-from jobs import ALGORITHMS, algorithm_order, dataset_order, wait_final
+from jobs import ALGORITHMS, algorithm_order, dataset_order, raw, wait_final
 
 
 def test_paid_job_with_a_published_algorithm(stack, consumer, consumer_api, make_dataset, make_algorithm):
@@ -19,3 +19,71 @@ def test_paid_job_with_a_published_algorithm(stack, consumer, consumer_api, make
     report = json.loads(consumer_api.compute_result(job["jobId"], results["details/report.json"]["index"]))
     assert report == {f"{dataset.did}/0": 5050}
     assert b"summed 1 file(s): 5050" in consumer_api.compute_logs(job["jobId"])
+
+
+def test_two_datasets_and_a_raw_algorithm(consumer, consumer_api, make_dataset):
+    numbers, words = make_dataset("numbers.csv"), make_dataset("words.txt")
+    code = (
+        "import json, os, pathlib\n"
+        "dids = json.loads(os.environ['DIDS'])\n"
+        "sizes = [(pathlib.Path('/data/inputs') / d / '0').stat().st_size for d in dids]\n"
+        "pathlib.Path('/data/outputs/sizes.json').write_text(json.dumps(sizes))\n"
+        "print('algorithm DID:', repr(os.environ['TRANSFORMATION_DID']))\n"
+    )
+    (job,) = consumer_api.compute_start(
+        dataset_order(consumer, numbers), raw(code), additional_datasets=[dataset_order(consumer, words)]
+    )
+    final = wait_final(consumer_api, job["jobId"])
+    assert final["status"] == 70, final
+    assert final["inputDID"] == [numbers.did, words.did]
+    index = next(r["index"] for r in final["results"] if r["filename"] == "sizes.json")
+    assert json.loads(consumer_api.compute_result(job["jobId"], index)) == [292, 32]
+    assert b"algorithm DID: ''" in consumer_api.compute_logs(job["jobId"])
+
+
+def test_ddos_and_layout_seen_by_the_algorithm(consumer, consumer_api, make_dataset):
+    dataset = make_dataset("numbers.csv", "words.txt")
+    code = (
+        "import json, os\n"
+        "did = json.loads(os.environ['DIDS'])[0]\n"
+        "ddo = json.load(open(f'/data/ddos/{did}'))\n"
+        "print(sorted(os.listdir('/data')), sorted(os.listdir(f'/data/inputs/{did}')), ddo['id'] == did)\n"
+        "print('encryptedFiles' in json.dumps(ddo), os.environ['OUTPUTS'], os.environ['LOGS'])\n"
+    )
+    (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), raw(code))
+    assert wait_final(consumer_api, job["jobId"])["status"] == 70
+    log = consumer_api.compute_logs(job["jobId"]).decode()
+    assert "['ddos', 'inputs', 'logs', 'outputs', 'transformations'] ['0', '1'] True" in log
+    assert "False /data/outputs /data/logs" in log
+
+
+def test_failing_algorithm_ends_41_with_its_log(consumer, consumer_api, make_dataset):
+    dataset = make_dataset("numbers.csv")
+    (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), raw("raise SystemExit('bad input')"))
+    final = wait_final(consumer_api, job["jobId"])
+    assert (final["status"], final["statusText"]) == (41, "Algorithm failed")
+    assert final["reason"] == "the algorithm exited with code 1"
+    assert b"bad input" in consumer_api.compute_logs(job["jobId"])
+
+
+def test_published_algorithm_whose_file_changed_is_not_provisioned(
+    stack, consumer, consumer_api, make_dataset, make_algorithm
+):
+    dataset = make_dataset("numbers.csv")
+    source = "print('original')\n"
+    algorithm = make_algorithm(source)
+    path = stack.data_root / f"algorithm-{abs(hash(source))}.py"  # as make_algorithm names it
+    path.write_text("print('swapped after publication')\n")
+    (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), algorithm_order(consumer, algorithm))
+    final = wait_final(consumer_api, job["jobId"])
+    assert (final["status"], final["statusText"]) == (32, "Algorithm provisioning failed"), final
+    assert "checksum mismatch" in final["reason"]
+
+
+def test_outputs_over_the_limit_fail_publishing(consumer, consumer_api, make_dataset):
+    dataset = make_dataset("numbers.csv")
+    code = "open('/data/outputs/big.bin', 'wb').write(b'x' * (2 << 20))"
+    (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), raw(code), environment="tiny-output")
+    final = wait_final(consumer_api, job["jobId"])
+    assert (final["status"], final["statusText"]) == (61, "Publishing failed"), final
+    assert "exceed the environment's limit" in final["reason"]
