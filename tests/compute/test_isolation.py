@@ -1,0 +1,122 @@
+"""What an algorithm cannot do in the local executor's sandbox. Each algorithm tries, writes
+what happened to its outputs, and exits 0 only if the attempt failed; each test asserts the
+final status and reason."""
+
+import json
+
+import pytest
+
+from jobs import dataset_order, raw, wait_final
+
+
+def run(consumer, consumer_api, dataset, code, environment=None):
+    (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), raw(code), environment=environment)
+    return job["jobId"], wait_final(consumer_api, job["jobId"], timeout=90)
+
+
+def outcome(consumer_api, job_id, final):
+    index = next(r["index"] for r in final["results"] if r["filename"] == "outcome.json")
+    return json.loads(consumer_api.compute_result(job_id, index))
+
+
+ATTEMPT = """
+import json, os, socket, sys
+def attempt():
+{body}
+try:
+    result = attempt()
+    blocked = False
+except Exception as exc:
+    result = f"{{type(exc).__name__}}: {{exc}}"
+    blocked = True
+json.dump({{"blocked": blocked, "result": str(result)}}, open("/data/outputs/outcome.json", "w"))
+sys.exit(0 if blocked else 1)
+"""
+
+
+def attempt(body: str) -> str:
+    return ATTEMPT.format(body="\n".join("    " + line for line in body.strip().splitlines()))
+
+
+@pytest.fixture(scope="module")
+def dataset(make_dataset):
+    return make_dataset("numbers.csv")
+
+
+def test_no_tcp_connection_even_to_the_stacks_own_services(stack, consumer, consumer_api, dataset):
+    port = stack.provider.port
+    job_id, final = run(
+        consumer, consumer_api, dataset, attempt(f"return socket.create_connection(('127.0.0.1', {port}), 2)")
+    )
+    assert (final["status"], final["reason"]) == (70, ""), final
+    assert "ConnectionRefusedError" in outcome(consumer_api, job_id, final)["result"]
+
+
+def test_no_name_resolution(consumer, consumer_api, dataset):
+    job_id, final = run(consumer, consumer_api, dataset, attempt("return socket.getaddrinfo('localhost', 80)"))
+    assert final["status"] == 70, final
+    assert "gaierror" in outcome(consumer_api, job_id, final)["result"]
+
+
+def test_only_loopback_interface(consumer, consumer_api, dataset):
+    job_id, final = run(
+        consumer, consumer_api, dataset,
+        attempt("names = [n for _, n in socket.if_nameindex()]\nassert names == ['lo'], names\nraise OSError(names)"),
+    )  # fmt: skip
+    assert final["status"] == 70, final
+    assert outcome(consumer_api, job_id, final)["result"] == "OSError: ['lo']"
+
+
+def test_cannot_read_the_providers_key_file(stack, consumer, consumer_api, dataset):
+    job_id, final = run(
+        consumer, consumer_api, dataset, attempt(f"return open({str(stack.provider_key_file)!r}).read()")
+    )
+    assert final["status"] == 70, final
+    assert "FileNotFoundError" in outcome(consumer_api, job_id, final)["result"]
+
+
+def test_cannot_read_another_jobs_data(stack, consumer, consumer_api, dataset):
+    other_id, other = run(consumer, consumer_api, dataset, "open('/data/outputs/secret.txt', 'w').write('mine')")
+    assert other["status"] == 70
+    target = stack.jobs_dir / other_id / "data" / "outputs" / "secret.txt"
+    assert target.read_text() == "mine"
+    job_id, final = run(consumer, consumer_api, dataset, attempt(f"return open({str(target)!r}).read()"))
+    assert final["status"] == 70, final
+    assert "FileNotFoundError" in outcome(consumer_api, job_id, final)["result"]
+
+
+@pytest.mark.parametrize("path", ["/data/inputs/x", "/data/x", "/tmp/x", "/usr/x", "/data/transformations/algorithm"])
+def test_cannot_write_outside_outputs(consumer, consumer_api, dataset, path):
+    job_id, final = run(consumer, consumer_api, dataset, attempt(f"return open({path!r}, 'w').write('x')"))
+    assert final["status"] == 70, final
+    assert "Error" in outcome(consumer_api, job_id, final)["result"]
+
+
+def test_runs_as_an_unprivileged_user_without_capabilities(consumer, consumer_api, dataset):
+    body = "status = open('/proc/self/status').read()\nassert os.getuid() != 0\nraise PermissionError(os.getuid(), [l for l in status.splitlines() if l.startswith('CapEff')])"
+    job_id, final = run(consumer, consumer_api, dataset, attempt(body))
+    assert final["status"] == 70, final
+    assert "CapEff:\\t0000000000000000" in outcome(consumer_api, job_id, final)["result"]
+
+
+def test_memory_beyond_the_limit_ends_43(consumer, consumer_api, dataset):
+    code = "blocks = []\nwhile True:\n    blocks.append(bytearray(8 << 20))"
+    _, final = run(consumer, consumer_api, dataset, code, environment="tight")
+    assert (final["status"], final["statusText"]) == (43, "Algorithm killed (out of memory or limits)"), final
+    assert final["reason"] == "the algorithm exceeded its limits (64 MB memory)"
+
+
+def test_fork_bomb_is_contained_and_ends_in_time(consumer, consumer_api, dataset):
+    code = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+    _, final = run(consumer, consumer_api, dataset, code, environment="tight")
+    assert (final["status"], final["statusText"]) == (42, "Algorithm timed out"), final
+    assert final["reason"] == "the algorithm ran past 3 s"
+    # The machine is fine afterwards: the next job runs normally.
+    _, after = run(consumer, consumer_api, dataset, "print('fine')")
+    assert after["status"] == 70
+
+
+def test_running_past_the_deadline_ends_42(consumer, consumer_api, dataset):
+    _, final = run(consumer, consumer_api, dataset, "import time\ntime.sleep(60)", environment="tight")
+    assert (final["status"], final["statusText"]) == (42, "Algorithm timed out"), final
+    assert final["dateFinished"] - final["dateCreated"] < 15
