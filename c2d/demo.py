@@ -1,7 +1,6 @@
-"""The demo: a local chain, the contracts, and one paid order verified the way the provider
-will verify it. Each step prints what it did and how long it took."""
+"""The demo: the whole paid compute flow on a fresh embedded stack, each step printed with its
+time. Nothing is left running: the stack is stopped at the end, also on failure."""
 
-import json
 import tempfile
 import time
 from collections.abc import Iterator
@@ -10,45 +9,35 @@ from pathlib import Path
 
 from rich.console import Console
 
-from c2d.chain import Chain, ChainClient, Wallet, did_for, latest_metadata, order_amount, verify_order
-from c2d.localchain import Ganache, deploy_contracts, dev_keys
+from c2d import stack as embedded
+from c2d.assets import Privacy, PublishedFile, Services, publish
+from c2d.chain import order_amount
+from c2d.client import ProviderClient
+from c2d.compute import DEFAULT_CONTAINER, Consumer
+from c2d.localchain import free_port
 
 ONE = 10**18
-COMPUTE_SERVICE_ID = 1
+
+ALGORITHM = '''"""Average temperature per city of the weather readings it is given."""
+import json, os, pathlib, statistics
+readings = {}
+for did in json.loads(os.environ["DIDS"]):
+    for path in sorted(pathlib.Path(os.environ["INPUTS"], did).iterdir()):
+        for line in path.read_text().splitlines()[1:]:
+            city, temp = line.split(",")
+            readings.setdefault(city, []).append(float(temp))
+summary = {city: round(statistics.mean(temps), 2) for city, temps in sorted(readings.items())}
+pathlib.Path(os.environ["OUTPUTS"], "averages.json").write_text(json.dumps(summary, indent=1))
+print(f"averaged {sum(map(len, readings.values()))} readings of {len(readings)} cities")
+'''
 
 
-def _ddo(cost: int) -> dict[str, object]:
-    """An Ocean v3-style DDO with one compute service. Its `files` stay empty here: the provider's
-    /encrypt fills them once the provider is part of the stack."""
-    return {
-        "@context": "https://w3id.org/did/v1",
-        "service": [
-            {
-                "type": "metadata",
-                "index": 0,
-                "attributes": {
-                    "main": {
-                        "type": "dataset",
-                        "name": "Demo weather readings",
-                        "author": "c2d demo",
-                        "license": "CC0",
-                    }
-                },
-            },
-            {
-                "type": "compute",
-                "index": COMPUTE_SERVICE_ID,
-                "attributes": {
-                    "main": {
-                        "name": "compute",
-                        "cost": str(cost),
-                        "timeout": 3600,
-                        "privacy": {"allowRawAlgorithm": False, "allowNetworkAccess": False},
-                    }
-                },
-            },
-        ],
-    }
+def _weather() -> str:
+    rows = ["city,temp"]
+    for day in range(365):
+        for offset, city in enumerate(("Berlin", "Lisbon", "Oslo")):
+            rows.append(f"{city},{(day * 7 + offset * 13) % 30 - 5 + offset * 4}")
+    return "\n".join(rows) + "\n"
 
 
 class _Steps:
@@ -62,84 +51,63 @@ class _Steps:
         t0 = time.perf_counter()
         with self.console.status(title):
             yield details
-        elapsed = time.perf_counter() - t0
-        self.console.print(f"[green]✔[/] {title} [dim]({elapsed:.2f} s)[/]")
+        self.console.print(f"[green]✔[/] {title} [dim]({time.perf_counter() - t0:.2f} s)[/]")
         for line in details:
             self.console.print(f"    {line}")
 
-    def total(self) -> float:
-        return time.perf_counter() - self.started
 
-
-def run(console: Console | None = None, port: int | None = None) -> float:
-    """Runs the demo; returns the seconds from start to the verified order."""
+def run(console: Console | None = None) -> float:
+    """Runs the demo; returns the seconds from start to the job's result."""
     console = console or Console()
     steps = _Steps(console)
-    work = Path(tempfile.mkdtemp(prefix="c2d-demo-"))
-    deployer_key, publisher_key, consumer_key = dev_keys(3)
-
-    ganache = Ganache(port=port, log_path=work / "ganache.log")
-    with steps.step("Start a local Ganache chain") as out:
-        ganache.start()
-        out.append(f"RPC {ganache.url}, chain id 1337")
+    data_dir = Path(tempfile.mkdtemp(prefix="c2d-demo-"))
+    with steps.step("Bring up c2d: Ganache, contracts, provider, operator service, engine") as out:
+        state = embedded.up(data_dir, free_port(), free_port(), free_port())
+        out.append(f"provider {state.provider_url}, chain {state.rpc_url}")
     try:
-        with steps.step("Deploy the contracts (brownie)") as out:
-            deployment = deploy_contracts(ganache.url, work / "addresses.json", deployer_key)
-            for name, address in deployment.addresses.items():
-                out.append(f"{name:<18} {address}")
-        chain = Chain.at(ganache.url, work / "addresses.json")
-        deployer = ChainClient(chain, Wallet(chain.w3, deployer_key))
-        publisher = ChainClient(chain, Wallet(chain.w3, publisher_key))
-        consumer = ChainClient(chain, Wallet(chain.w3, consumer_key))
-        cost = ONE
+        publisher = Consumer(state.chain_client(embedded.PUBLISHER), ProviderClient(state.provider_url, state.key(1)))
+        consumer = Consumer(state.chain_client(embedded.CONSUMER), ProviderClient(state.provider_url, state.key(2)))
+        root = Path(state.data_root)
+        (root / "weather.csv").write_text(_weather())
+        (root / "average.py").write_text(ALGORITHM)
 
-        with steps.step("Publisher creates a datatoken and mints 100") as out:
-            datatoken = publisher.create_datatoken("Demo Weather Data", "WX", 10_000 * ONE)
-            publisher.mint(datatoken, publisher.address, 100 * ONE)
-            did = did_for(datatoken)
-            out.append(f"datatoken {datatoken} (a minimal proxy)")
-            out.append(f"asset     {did}")
-
-        with steps.step("Publisher writes the DDO to the Metadata contract") as out:
-            publisher.publish_metadata(datatoken, _ddo(cost))
-            record = latest_metadata(chain, did)
-            assert record is not None
-            out.append(f"{len(record.data)} bytes of DDO in block {record.block_number}, read back by DID")
-
-        with steps.step("Publisher lists 50 datatokens at 2 base tokens each") as out:
-            exchange_id = publisher.create_exchange(datatoken, 2 * ONE, 50 * ONE)
-            out.append(f"exchange {exchange_id.hex()[:16]}…")
-
-        with steps.step("Consumer gets 10 base tokens and buys datatokens") as out:
-            deployer.wallet.send(chain.base_token.functions.transfer(consumer.address, 10 * ONE))
-            amount = order_amount(cost)
-            consumer.buy(exchange_id, amount)
-            out.append(f"paid {2 * amount / ONE:.4f} base tokens for {amount / ONE:.4f} datatokens")
-            out.append("(the order covers the 0.1 % community fee on top of the 1.0 DT service cost)")
-
-        with steps.step("Consumer starts an order for the compute service") as out:
-            order = consumer.start_order(datatoken, amount, COMPUTE_SERVICE_ID)
-            out.append(f"tx {order.tx_hash}")
-
-        with steps.step("Verify the order as the provider will") as out:
-            meta = json.loads(record.data)
-            service = next(s for s in meta["service"] if s["type"] == "compute")
-            verified = verify_order(
-                chain.w3,
-                order.tx_hash,
-                datatoken=datatoken,
-                service_id=service["index"],
-                consumer=consumer.address,
-                min_net_amount=int(service["attributes"]["main"]["cost"]),
-                timeout=service["attributes"]["main"]["timeout"],
+        with steps.step("Publisher publishes an algorithm") as out:
+            algorithm = publish(
+                publisher.chain, publisher.provider, "Average temperature",
+                [PublishedFile.local(root / "average.py", "text/x-python")], Services(access_cost=ONE),
+                kind="algorithm", container=DEFAULT_CONTAINER,
+            )  # fmt: skip
+            publisher.chain.create_exchange(algorithm.datatoken, 2 * ONE, 100 * ONE)
+            out.append(f"{algorithm.did}, 100 datatokens listed at 2 base tokens")
+        with steps.step("Publisher publishes weather data, trusting its own algorithms") as out:
+            privacy = Privacy(publisherTrustedAlgorithmPublishers=[publisher.chain.address])
+            dataset = publish(
+                publisher.chain, publisher.provider, "Weather 2026",
+                [PublishedFile.local(root / "weather.csv", "text/csv")], Services(compute_cost=ONE, privacy=privacy),
+            )  # fmt: skip
+            publisher.chain.create_exchange(dataset.datatoken, 5 * ONE, 100 * ONE)
+            out.append(f"{dataset.did}: compute only, the data never leaves; 100 listed at 5 base tokens")
+        with steps.step("Consumer buys datatokens of both with base tokens") as out:
+            before = consumer.chain.base_balance()
+            consumer.buy(dataset.did, order_amount(ONE))
+            consumer.buy(algorithm.did, order_amount(ONE))
+            out.append(f"paid {(before - consumer.chain.base_balance()) / ONE:.4f} base tokens")
+        with steps.step("Consumer orders both and starts the job through the provider") as out:
+            job = consumer.start([dataset.did], algorithm.did)
+            out.append(f"job {job['jobId']}: {job['statusText']}")
+        with steps.step("The engine runs it: configure → algorithm (sandboxed) → publish") as out:
+            final = consumer.wait(
+                job["jobId"], timeout=120, on_status=lambda s: out.append(f"{s['status']:>2} {s['statusText']}")
             )
-            out.append(f"consumer {verified.consumer}  service {verified.service_id}  block {verified.block_number}")
-            out.append(
-                f"amount {verified.amount / ONE:.4f} DT, "
-                f"publisher receives {verified.net_amount / ONE:.4f} DT (cost {cost / ONE:.1f} DT)"
-            )
-        to_verified = steps.total()
+            if final["status"] != 70:
+                raise RuntimeError(f"the job ended {final['status']} {final['statusText']}: {final['reason']}")
+        with steps.step("Consumer fetches the result through the provider") as out:
+            averages = consumer.result(final, "averages.json").decode()
+            out.extend(averages.strip().splitlines())
+            out.append(consumer.result(final, "algorithm.log").decode().strip())
+        total = time.perf_counter() - steps.started
     finally:
-        ganache.stop()
-    console.print(f"[bold]Order verified {to_verified:.2f} s after the start; Ganache stopped.[/]")
-    return to_verified
+        embedded.down(data_dir)
+        console.print("[dim]stack stopped[/]")
+    console.print(f"[bold]Paid compute job done: {total:.1f} s from start to result.[/]")
+    return total

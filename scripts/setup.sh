@@ -30,6 +30,16 @@ pip_quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location 'file://" || true; }; re
 
 command -v node >/dev/null || { echo "setup: node (>= 18) is required" >&2; exit 1; }
 
+# bubblewrap isolates the local executor's stages; without it no job runs (fail closed).
+if ! command -v bwrap >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    say "bubblewrap (Debian package) for the local executor's sandbox"
+    { apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; } >/dev/null
+  else
+    echo "setup: install bubblewrap (sudo apt-get install bubblewrap): the local executor needs it" >&2
+  fi
+fi
+
 if outdated node "$(exists node_modules/.bin/ganache)" package-lock.json; then
   say "npm packages (ganache, solc, @openzeppelin/contracts)"
   npm ci --no-audit --no-fund --loglevel=error

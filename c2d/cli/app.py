@@ -1,0 +1,142 @@
+"""The root `c2d` command and its service commands. Errors are one line and a hint."""
+
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+from rich.console import Console
+
+from c2d import __version__
+from c2d.chain import ChainError
+from c2d.client import ProviderRequestError
+from c2d.compute import InsufficientDatatokens
+from c2d.settings import SettingsError
+from c2d.stack import StackError
+
+app = typer.Typer(
+    help="c2d: Compute-to-Data. Pay with datatokens, send the algorithm to the data.", no_args_is_help=True
+)
+console = Console()
+T = TypeVar("T")
+
+HINTS: list[tuple[type[BaseException], str]] = [
+    (StackError, "start one with `c2d stack up`, or name its directory with --data-dir"),
+    (InsufficientDatatokens, "get some with `c2d tokens buy DID --amount N` or `c2d tokens dispense`"),
+    (ProviderRequestError, "the provider refused; the code above says why"),
+    (ChainError, "is the chain up? `c2d stack status`"),
+    (httpx.HTTPError, "is the stack up? `c2d stack status`"),
+    (SettingsError, "set the variables named above (see README)"),
+]
+
+
+def friendly(command: Callable[..., T]) -> Callable[..., T]:
+    """Turns the errors a user can act on into one red line and a hint, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return command(*args, **kwargs)
+        except tuple(kind for kind, _ in HINTS) as exc:
+            hint = next(h for kind, h in HINTS if isinstance(exc, kind))
+            console.print(f"[red]error:[/] {exc}")
+            console.print(f"[dim]hint: {hint}[/]")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="the stack's directory (default ~/.c2d/stack)")]
+
+
+@app.command()
+def version() -> None:
+    """Print c2d's version."""
+    console.print(f"c2d {__version__}")
+
+
+@app.command()
+@friendly
+def demo() -> None:
+    """The whole paid compute flow on a fresh local stack: publish, buy, order, run, result."""
+    from c2d.demo import run
+
+    run(console)
+
+
+@app.command()
+@friendly
+def deploy(
+    rpc_url: Annotated[
+        str, typer.Option(envvar="C2D_RPC_URL", help="the chain's JSON-RPC URL")
+    ] = "http://127.0.0.1:8545",
+    addresses: Annotated[Path, typer.Option(envvar="C2D_ADDRESSES_FILE", help="addresses file to update")] = Path(
+        "addresses.json"
+    ),
+) -> None:
+    """Deploy the contracts (or reuse those already deployed) and record them in addresses.json.
+    The deployer key comes from C2D_DEPLOYER_KEY, or the node's first unlocked account."""
+    import os
+
+    from c2d.localchain import deploy_contracts
+
+    deployment = deploy_contracts(rpc_url, addresses, os.environ.get("C2D_DEPLOYER_KEY"))
+    for name, address in deployment.addresses.items():
+        console.print(f"{name:<18} {address}")
+
+
+@app.command()
+@friendly
+def provider(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8030,
+) -> None:
+    """Run the provider (settings from C2D_* environment variables; see README)."""
+    import uvicorn
+
+    from c2d.provider import create_app, load_settings
+
+    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+
+
+@app.command("operator-service")
+@friendly
+def operator_service(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8031,
+) -> None:
+    """Run the operator service (the job API the provider calls; settings from C2D_*)."""
+    import uvicorn
+
+    from c2d.operator import create_app, load_environments, load_settings
+
+    settings = load_settings()
+    uvicorn.run(create_app(settings, load_environments(settings.environments_file)), host=host, port=port)
+
+
+@app.command("operator-engine")
+@friendly
+def operator_engine() -> None:
+    """Run the engine that runs jobs (settings from C2D_*; shares the job store with the service)."""
+    from c2d.operator import build_engine, load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    build_engine(load_settings()).run_forever()
+
+
+def register() -> None:
+    from c2d.cli import compute, market, stack
+
+    app.add_typer(stack.app, name="stack", help="The whole c2d on this machine: up, down, status.")
+    app.add_typer(market.publish, name="publish", help="Publish a dataset or an algorithm.")
+    app.add_typer(market.tokens, name="tokens", help="Get datatokens: buy or dispense.")
+    app.add_typer(compute.app, name="compute", help="Start, follow, stop compute jobs; get results.")
+    app.add_typer(compute.env, name="env", help="Compute environments.")
+
+
+def main() -> None:
+    register()
+    app()

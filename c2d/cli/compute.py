@@ -1,0 +1,120 @@
+"""`c2d compute start|status|logs|result|stop|delete` and `c2d env list`."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from c2d.cli.app import DataDir, console, friendly
+from c2d.cli.market import Account, clients
+
+app = typer.Typer(no_args_is_help=True)
+env = typer.Typer(no_args_is_help=True)
+
+
+def _show(status: dict[str, Any]) -> None:
+    colour = "green" if status["status"] == 70 else "red" if status["status"] in (31, 32, 41, 42, 43, 61) else "cyan"
+    reason = f" — {status['reason']}" if status.get("reason") else ""
+    console.print(f"[{colour}]{status['status']:>2} {status['statusText']}[/]{reason}")
+
+
+def _results(status: dict[str, Any]) -> None:
+    for result in status.get("results", []):
+        console.print(f"  [{result['index']}] {result['filename']} ({result['type']}, {result['filesize']} bytes)")
+
+
+@app.command()
+@friendly
+def start(
+    datasets: Annotated[list[str], typer.Argument(help="dataset DIDs (the first is the main one)")],
+    algorithm: Annotated[str | None, typer.Option(help="DID of a published algorithm")] = None,
+    raw: Annotated[Path | None, typer.Option(help="a Python file to run as a raw algorithm")] = None,
+    environment: Annotated[str | None, typer.Option("--env", help="compute environment id")] = None,
+    wait: Annotated[bool, typer.Option(help="follow the job until it ends")] = True,
+    data_dir: DataDir = None,
+    account: Account = 2,
+) -> None:
+    """Order the datasets (and the algorithm) and start a job."""
+    if (algorithm is None) == (raw is None):
+        raise typer.BadParameter("give either --algorithm DID or --raw FILE")
+    _, consumer = clients(data_dir, account)
+    with console.status("ordering and starting the job"):
+        job = consumer.start(datasets, algorithm, raw.read_text() if raw else None, environment=environment)
+    console.print(f"job [bold]{job['jobId']}[/]")
+    if wait:
+        final = consumer.wait(job["jobId"], on_status=_show)
+        _results(final)
+
+
+@app.command()
+@friendly
+def status(job_id: Annotated[str, typer.Argument()] = "", data_dir: DataDir = None, account: Account = 2) -> None:
+    """Status of a job (or of all your jobs)."""
+    _, consumer = clients(data_dir, account)
+    for job in consumer.provider.compute_status(job_id):
+        console.print(f"[bold]{job['jobId']}[/]")
+        _show(job)
+        _results(job)
+
+
+@app.command()
+@friendly
+def logs(job_id: str, data_dir: DataDir = None, account: Account = 2) -> None:
+    """The algorithm's log (followed until the job ends)."""
+    _, consumer = clients(data_dir, account)
+    console.out(consumer.provider.compute_logs(job_id).decode(errors="replace"), end="")
+
+
+@app.command()
+@friendly
+def result(
+    job_id: str,
+    index: Annotated[int, typer.Argument(help="result index (see `c2d compute status`)")],
+    output: Annotated[Path | None, typer.Option("-o", help="file to write (default: print)")] = None,
+    data_dir: DataDir = None,
+    account: Account = 2,
+) -> None:
+    """Fetch one result of a job."""
+    _, consumer = clients(data_dir, account)
+    content = consumer.provider.compute_result(job_id, index)
+    if output:
+        output.write_bytes(content)
+        console.print(f"[green]✔[/] {len(content)} bytes written to {output}")
+    else:
+        console.out(content.decode(errors="replace"), end="")
+
+
+@app.command()
+@friendly
+def stop(job_id: str, data_dir: DataDir = None, account: Account = 2) -> None:
+    """Stop a running job."""
+    _, consumer = clients(data_dir, account)
+    consumer.provider.compute_stop(job_id)
+    _show(consumer.wait(job_id, timeout=30))
+
+
+@app.command()
+@friendly
+def delete(job_id: str, data_dir: DataDir = None, account: Account = 2) -> None:
+    """Delete a finished job and its results."""
+    _, consumer = clients(data_dir, account)
+    consumer.provider.compute_delete(job_id)
+    console.print(f"[green]✔[/] job {job_id} deleted")
+
+
+@env.command("list")
+@friendly
+def list_environments(data_dir: DataDir = None) -> None:
+    """The operator's environments and how busy they are."""
+    _, consumer = clients(data_dir, 2)
+    table = Table()
+    for column in ("id", "cpu", "memory MB", "max duration s", "max jobs", "running", "queued", "network", "price"):
+        table.add_column(column)
+    for item in consumer.provider.environments():
+        table.add_row(
+            item["id"], str(item["cpu"]), str(item["memoryMb"]), str(item["maxDuration"]), str(item["maxJobs"]),
+            str(item["runningJobs"]), str(item["queuedJobs"]), "yes" if item["network"] else "no",
+            "free" if item["free"] else item["price"],
+        )  # fmt: skip
+    console.print(table)

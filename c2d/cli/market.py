@@ -1,0 +1,126 @@
+"""`c2d publish dataset|algorithm` and `c2d tokens buy|dispense` on the embedded stack."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from c2d import stack as embedded
+from c2d.assets import Privacy, PublishedFile, Services
+from c2d.assets import publish as publish_asset
+from c2d.chain import datatoken_for
+from c2d.cli.app import DataDir, console, friendly
+from c2d.client import ProviderClient
+from c2d.compute import DEFAULT_CONTAINER, Consumer
+
+publish = typer.Typer(no_args_is_help=True)
+tokens = typer.Typer(no_args_is_help=True)
+ONE = 10**18
+
+Account = Annotated[int, typer.Option(help="local account number (1 publisher, 2 consumer)")]
+
+
+def clients(data_dir: Path | None, account: int) -> tuple[embedded.StackState, Consumer]:
+    state = embedded.StackState.load(data_dir or embedded.default_data_dir())
+    chain = state.chain_client(account)
+    return state, Consumer(chain, ProviderClient(state.provider_url, state.key(account)))
+
+
+def _publish(
+    kind: str,
+    files: list[Path],
+    name: str,
+    services: Services,
+    supply: int,
+    rate: float,
+    data_dir: Path | None,
+    account: int,
+    container: dict[str, str] | None = None,
+) -> None:
+    state, consumer = clients(data_dir, account)
+    published_files = []
+    for path in files:
+        if not path.resolve().is_relative_to(Path(state.data_root).resolve()):
+            raise typer.BadParameter(f"{path} is outside the provider's data root {state.data_root}")
+        published_files.append(PublishedFile.local(path))
+    with console.status(f"publishing the {kind}"):
+        asset = publish_asset(
+            consumer.chain, consumer.provider, name, published_files, services, kind=kind, container=container,
+            supply=supply * ONE,
+        )  # fmt: skip
+        consumer.chain.create_exchange(asset.datatoken, int(rate * ONE), supply * ONE)
+    console.print(f"[green]✔[/] {kind} published: [bold]{asset.did}[/]")
+    console.print(f"  datatoken {asset.datatoken}; {supply} listed at {rate} base tokens each")
+
+
+@publish.command()
+@friendly
+def dataset(
+    files: Annotated[list[Path], typer.Argument(help="files inside the stack's data root (see `c2d stack up`)")],
+    name: Annotated[str, typer.Option()] = "dataset",
+    cost: Annotated[float, typer.Option(help="datatokens per job or download")] = 1.0,
+    access: Annotated[bool, typer.Option(help="offer downloads too")] = False,
+    trust_publisher: Annotated[list[str], typer.Option(help="algorithm publisher addresses to trust")] = [],  # noqa: B006
+    allow_raw: Annotated[bool, typer.Option(help="allow raw (unpublished) algorithms")] = False,
+    allow_network: Annotated[bool, typer.Option(help="let algorithms use the network")] = False,
+    supply: Annotated[int, typer.Option(help="datatokens to list on the exchange")] = 100,
+    rate: Annotated[float, typer.Option(help="base tokens per datatoken")] = 1.0,
+    data_dir: DataDir = None,
+    account: Account = 1,
+) -> None:
+    """Publish a dataset with a compute service (and optionally downloads)."""
+    privacy = Privacy(
+        allowRawAlgorithm=allow_raw,
+        allowNetworkAccess=allow_network,
+        publisherTrustedAlgorithmPublishers=list(trust_publisher),
+    )
+    services = Services(access_cost=int(cost * ONE) if access else None, compute_cost=int(cost * ONE), privacy=privacy)
+    _publish("dataset", files, name, services, supply, rate, data_dir, account)
+
+
+@publish.command()
+@friendly
+def algorithm(
+    file: Annotated[Path, typer.Argument(help="the algorithm, inside the stack's data root")],
+    name: Annotated[str, typer.Option()] = "algorithm",
+    entrypoint: Annotated[str, typer.Option(help="$ALGO is the algorithm's path")] = DEFAULT_CONTAINER["entrypoint"],
+    cost: Annotated[float, typer.Option(help="datatokens per use")] = 1.0,
+    supply: Annotated[int, typer.Option()] = 100,
+    rate: Annotated[float, typer.Option()] = 1.0,
+    data_dir: DataDir = None,
+    account: Account = 1,
+) -> None:
+    """Publish an algorithm (its access service is what a job orders)."""
+    container = {**DEFAULT_CONTAINER, "entrypoint": entrypoint}
+    services = Services(access_cost=int(cost * ONE))
+    _publish("algorithm", [file], name, services, supply, rate, data_dir, account, container)
+
+
+@tokens.command()
+@friendly
+def buy(
+    did: Annotated[str, typer.Argument()],
+    amount: Annotated[float, typer.Option(help="datatokens to buy")] = 1.01,
+    data_dir: DataDir = None,
+    account: Account = 2,
+) -> None:
+    """Buy datatokens of an asset on its fixed-rate exchange."""
+    _, consumer = clients(data_dir, account)
+    with console.status("buying"):
+        consumer.buy(did, int(amount * ONE))
+    held = consumer.chain.datatoken_balance(datatoken_for(did)) / ONE
+    console.print(f"[green]✔[/] bought {amount} datatokens of {did}; you hold {held:.4f}")
+
+
+@tokens.command()
+@friendly
+def dispense(
+    did: Annotated[str, typer.Argument()],
+    amount: Annotated[float, typer.Option()] = 1.01,
+    data_dir: DataDir = None,
+    account: Account = 2,
+) -> None:
+    """Get free datatokens from an asset's dispenser (if its publisher enabled one)."""
+    _, consumer = clients(data_dir, account)
+    consumer.chain.dispense(datatoken_for(did), int(amount * ONE))
+    console.print(f"[green]✔[/] received {amount} datatokens of {did}")

@@ -1,0 +1,204 @@
+"""The embedded stack: the whole c2d on one machine as local processes.
+
+`c2d stack up` starts Ganache (state kept in the data directory), deploys the contracts (or
+reuses them), then the provider, the operator service and the engine (local executor), and
+writes stack.json: URLs, ports, process ids, addresses. `c2d stack down` stops them. The keys
+are the local chain's well-known development accounts (c2d.localchain.dev_keys):
+
+    0 deployer (holds the base tokens)   1 publisher   2 consumer   8 operator   9 provider
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+from eth_account import Account
+
+from c2d.chain import Chain, ChainClient, Wallet
+from c2d.localchain import CHAIN_ID, Ganache, deploy_contracts, dev_keys
+
+DEPLOYER, PUBLISHER, CONSUMER, OPERATOR, PROVIDER = 0, 1, 2, 8, 9
+FUNDED_ACCOUNTS = range(1, 8)
+BASE_TOKENS_EACH = 1000 * 10**18
+
+
+class StackError(Exception):
+    """The stack could not be brought up, or is not up."""
+
+
+@dataclass
+class StackState:
+    data_dir: str
+    rpc_url: str
+    provider_url: str
+    operator_url: str
+    chain_id: int
+    addresses_file: str
+    data_root: str
+    pids: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> "StackState":
+        path = data_dir / "stack.json"
+        if not path.exists():
+            raise StackError(f"no stack is up in {data_dir}")
+        return cls(**json.loads(path.read_text()))
+
+    def save(self) -> None:
+        Path(self.data_dir, "stack.json").write_text(json.dumps(asdict(self), indent=2))
+
+    @staticmethod
+    def key(account: int) -> str:
+        """The private key of local account `account`."""
+        return dev_keys(account + 1)[account]
+
+    def chain_client(self, account: int) -> ChainClient:
+        chain = Chain.at(self.rpc_url, Path(self.addresses_file))
+        return ChainClient(chain, Wallet(chain.w3, self.key(account)))
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("C2D_STACK_DIR", Path.home() / ".c2d" / "stack"))
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str], data_dir: Path) -> int:
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"{name}.log").open("ab") as log:
+        process = subprocess.Popen(
+            argv,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the command that started it
+        )
+    return process.pid
+
+
+def _wait_http(url: str, name: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise StackError(f"the {name} did not come up at {url} (see its log)")
+
+
+def up(
+    data_dir: Path,
+    chain_port: int = 8545,
+    provider_port: int = 8030,
+    operator_port: int = 8031,
+    progress: Callable[[str], None] = lambda _: None,
+) -> StackState:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if (data_dir / "stack.json").exists():
+        raise StackError(f"a stack is already up in {data_dir} (c2d stack down first)")
+    keys = dev_keys(10)
+    c2d = str(Path(sys.executable).parent / "c2d")
+    pids: dict[str, int] = {}
+    try:
+        progress("starting Ganache")
+        ganache = Ganache(port=chain_port, db_path=data_dir / "chain", log_path=data_dir / "logs" / "ganache.log")
+        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        ganache.start()
+        assert ganache.process is not None
+        pids["ganache"] = ganache.process.pid
+        progress("deploying the contracts (brownie)")
+        addresses = data_dir / "addresses.json"
+        deploy_contracts(ganache.url, addresses, keys[DEPLOYER])
+        data_root = data_dir / "published"
+        data_root.mkdir(exist_ok=True)
+        provider_url = f"http://127.0.0.1:{provider_port}"
+        operator_url = f"http://127.0.0.1:{operator_port}"
+        common = {
+            "C2D_RPC_URL": ganache.url,
+            "C2D_CHAIN_ID": str(CHAIN_ID),
+            "C2D_ADDRESSES_FILE": str(addresses),
+            "C2D_PROVIDER_URL": provider_url,
+            "C2D_OPERATOR_URL": operator_url,
+            "C2D_DATA_ROOT": str(data_root),
+            "C2D_PROVIDER_KEY": keys[PROVIDER],
+            "C2D_PROVIDER_DATABASE_URL": f"sqlite:///{data_dir / 'provider.db'}",
+            "C2D_OPERATOR_ADDRESSES": Account.from_key(keys[OPERATOR]).address,
+            "C2D_OPERATOR_KEY": keys[OPERATOR],
+            "C2D_OPERATOR_PROVIDERS": Account.from_key(keys[PROVIDER]).address,
+            "C2D_OPERATOR_DATABASE_URL": f"sqlite:///{data_dir / 'operator.db'}",
+            "C2D_JOBS_DIR": str(data_dir / "jobs"),
+        }
+        progress("starting the provider, the operator service and the engine")
+        pids["provider"] = _spawn("provider", [c2d, "provider", "--port", str(provider_port)], common, data_dir)
+        pids["operator-service"] = _spawn(
+            "operator-service", [c2d, "operator-service", "--port", str(operator_port)], common, data_dir
+        )
+        pids["operator-engine"] = _spawn("operator-engine", [c2d, "operator-engine"], common, data_dir)
+        _wait_http(provider_url + "/", "provider")
+        _wait_http(operator_url + "/", "operator service")
+        state = StackState(
+            str(data_dir), ganache.url, provider_url, operator_url, CHAIN_ID, str(addresses), str(data_root), pids
+        )
+        progress("funding the local accounts with base tokens")
+        _fund(state)
+        state.save()
+        return state
+    except BaseException:
+        _stop(pids)
+        raise
+
+
+def _fund(state: StackState) -> None:
+    deployer = state.chain_client(DEPLOYER)
+    token = deployer.chain.base_token
+    for account in FUNDED_ACCOUNTS:
+        address = Account.from_key(state.key(account)).address
+        if token.functions.balanceOf(address).call() < BASE_TOKENS_EACH:
+            deployer.wallet.send(token.functions.transfer(address, BASE_TOKENS_EACH))
+
+
+def _stop(pids: dict[str, int]) -> None:
+    for name in ("operator-engine", "operator-service", "provider", "ganache"):
+        pid = pids.get(name)
+        if pid is None:
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of this process counts as gone
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def down(data_dir: Path) -> None:
+    state = StackState.load(data_dir)
+    _stop(state.pids)
+    (data_dir / "stack.json").unlink()
+
+
+def status(data_dir: Path) -> dict[str, bool]:
+    state = StackState.load(data_dir)
+    return {name: _alive(pid) for name, pid in state.pids.items()}
