@@ -1,0 +1,65 @@
+"""The `c2d` command line on a real embedded stack: what a user types, what a user sees."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from c2d.localchain import free_port
+
+C2D = str(Path(sys.executable).parent / "c2d")
+
+
+def c2d(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [C2D, *args], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    )
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_errors_are_one_line_and_a_hint_not_a_traceback(tmp_path):
+    result = c2d("stack", "status", "--data-dir", str(tmp_path), check=False)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"error: no stack is up in {tmp_path}",
+        "hint: start one with `c2d stack up`, or name its directory with --data-dir",
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_whole_flow_from_the_command_line(tmp_path):
+    data = tmp_path / "stack"
+    ports = ["--chain-port", str(free_port()), "--provider-port", str(free_port()), "--operator-port", str(free_port())]
+    up = c2d("stack", "up", "--data-dir", str(data), *ports)
+    assert "c2d is up" in up.stdout
+    try:
+        assert "up   provider" in c2d("stack", "status", "--data-dir", str(data)).stdout
+        published = data / "published"
+        (published / "n.csv").write_text("1\n2\n3\n")
+        (published / "sum.py").write_text(
+            "import os, pathlib\n"
+            "total = sum(int(x) for p in pathlib.Path(os.environ['INPUTS']).rglob('*') if p.is_file() for x in p.read_text().split())\n"
+            "pathlib.Path(os.environ['OUTPUTS'], 'sum.txt').write_text(str(total))\n"
+        )
+        algo = c2d("publish", "algorithm", str(published / "sum.py"), "--data-dir", str(data)).stdout
+        algo_did = re.search(r"did:op:[0-9a-fA-F]{40}", algo).group(0)
+        publisher = "0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0"  # local account 1
+        ds = c2d(
+            "publish", "dataset", str(published / "n.csv"), "--trust-publisher", publisher, "--data-dir", str(data)
+        )
+        ds_did = re.search(r"did:op:[0-9a-fA-F]{40}", ds.stdout).group(0)
+        for did in (ds_did, algo_did):
+            assert "bought" in c2d("tokens", "buy", did, "--data-dir", str(data)).stdout
+        run = c2d("compute", "start", ds_did, "--algorithm", algo_did, "--data-dir", str(data)).stdout
+        assert "70 Job finished" in run
+        job_id = re.search(r"job ([0-9a-f]{32})", run).group(1)
+        index = re.search(r"\[(\d+)\] sum.txt", run).group(1)
+        assert c2d("compute", "result", job_id, index, "--data-dir", str(data)).stdout == "6"
+        assert "default" in c2d("env", "list", "--data-dir", str(data)).stdout
+        refused = c2d("compute", "start", ds_did, "--algorithm", algo_did, "--data-dir", str(data), check=False)
+        assert refused.returncode == 1 and refused.stdout.startswith("error: ordering")  # no datatokens left
+    finally:
+        c2d("stack", "down", "--data-dir", str(data))
+    assert "c2d stopped" not in c2d("stack", "status", "--data-dir", str(data), check=False).stdout
