@@ -9,7 +9,7 @@ VENV := .venv/bin
 help:
 	@echo "make demo    set up, then run the demo on a local Ganache chain"
 	@echo "make test    set up, then lint and run every test (contracts on Ganache, Python)"
-	@echo "make bench   gas against Ocean v3; provider request rate, order checks, download speed"
+	@echo "make bench   gas against Ocean v3; provider speed; job overhead and throughput"
 	@echo "make setup   only set up: npm tools, brownie and c2d environments"
 
 setup:
@@ -40,6 +40,7 @@ bench: contracts
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(VENV)/python bench/gas.py
 	$(VENV)/python -m bench.provider
+	$(VENV)/python -m bench.jobs
 
 # Re-resolve an environment in one pip run and record the result.
 lock:

@@ -1,8 +1,9 @@
 """A Python client of the provider's HTTP API: the consumer's and publisher's side of c2d.
 
-Every signed call fetches the address's nonce and signs with the next one."""
+Every signed call signs with a fresh nonce (see ProviderClient.next_nonce)."""
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from c2d.signing import compute_message, download_message, result_message, sign
+from c2d.signing import NonceClock, compute_message, download_message, result_message, sign
 
 
 class ProviderRequestError(Exception):
@@ -41,6 +42,10 @@ class ProviderClient:
         self._key = private_key
         self.address = Account.from_key(private_key).address
         self.http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._clock = NonceClock()
+        # Nonces must reach the provider in increasing order: one signed request at a time.
+        self._lock = threading.RLock()
+        self._floor: int | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -62,7 +67,13 @@ class ProviderClient:
         return int(self._get("/api/services/nonce", userAddress=address or self.address)["nonce"])
 
     def next_nonce(self) -> int:
-        return self.nonce() + 1
+        """A nonce larger than any this address used: nanoseconds since the epoch (strictly
+        increasing here), or more if the provider recorded a larger one before."""
+        with self._lock:
+            if self._floor is None:
+                self._floor = self.nonce()
+            self._floor = max(self._clock.next(), self._floor + 1)
+            return self._floor
 
     def sign(self, text: str) -> str:
         return sign(self._key, text)
@@ -70,15 +81,16 @@ class ProviderClient:
     # ---- publisher ----
 
     def encrypt(self, did: str, files: list[dict[str, Any]]) -> str:
-        nonce = self.next_nonce()
-        body = {
-            "documentId": did,
-            "document": files,
-            "publisherAddress": self.address,
-            "nonce": nonce,
-            "signature": self.sign(download_message(did, nonce)),
-        }
-        return str(self._send("POST", "/api/services/encrypt", body)["encryptedDocument"])
+        with self._lock:
+            nonce = self.next_nonce()
+            body = {
+                "documentId": did,
+                "document": files,
+                "publisherAddress": self.address,
+                "nonce": nonce,
+                "signature": self.sign(download_message(did, nonce)),
+            }
+            return str(self._send("POST", "/api/services/encrypt", body)["encryptedDocument"])
 
     def fileinfo(self, did: str, service_id: int | None = None) -> list[dict[str, Any]]:
         body: dict[str, Any] = {"did": did}
@@ -109,13 +121,18 @@ class ProviderClient:
     def download_stream(
         self, did: str, service_id: int, file_index: int, tx_id: str, byte_range: str | None = None
     ) -> Iterator[httpx.Response]:
-        params = self.download_params(did, service_id, file_index, tx_id)
         headers = {"range": byte_range} if byte_range else {}
-        with self.http.stream("GET", "/api/services/download", params=params, headers=headers) as response:
+        with self._lock:  # until the provider has checked the nonce (the answer's status line)
+            params = self.download_params(did, service_id, file_index, tx_id)
+            request = self.http.build_request("GET", "/api/services/download", params=params, headers=headers)
+            response = self.http.send(request, stream=True)
+        try:
             if response.status_code >= 400:
                 response.read()
                 _raise_for(response)
             yield response
+        finally:
+            response.close()
 
     def download(self, did: str, service_id: int, file_index: int, tx_id: str, byte_range: str | None = None) -> bytes:
         with self.download_stream(did, service_id, file_index, tx_id, byte_range) as response:
@@ -137,19 +154,20 @@ class ProviderClient:
         additional_datasets: list[dict[str, Any]] | None = None,
         environment: str | None = None,
     ) -> list[dict[str, Any]]:
-        nonce = self.next_nonce()
-        body: dict[str, Any] = {
-            "consumerAddress": self.address,
-            "nonce": nonce,
-            "signature": self.sign(compute_message(self.address, "", dataset["documentId"], nonce)),
-            "dataset": dataset,
-            "algorithm": algorithm,
-        }
-        if additional_datasets:
-            body["additionalDatasets"] = additional_datasets
-        if environment:
-            body["environment"] = environment
-        return self._send("POST", "/api/services/compute", body)  # type: ignore[no-any-return]
+        with self._lock:
+            nonce = self.next_nonce()
+            body: dict[str, Any] = {
+                "consumerAddress": self.address,
+                "nonce": nonce,
+                "signature": self.sign(compute_message(self.address, "", dataset["documentId"], nonce)),
+                "dataset": dataset,
+                "algorithm": algorithm,
+            }
+            if additional_datasets:
+                body["additionalDatasets"] = additional_datasets
+            if environment:
+                body["environment"] = environment
+            return self._send("POST", "/api/services/compute", body)  # type: ignore[no-any-return]
 
     def _job_body(self, job_id: str = "", did: str = "") -> dict[str, Any]:
         nonce = self.next_nonce()
@@ -165,30 +183,40 @@ class ProviderClient:
         return body
 
     def compute_status(self, job_id: str = "", did: str = "") -> list[dict[str, Any]]:
-        return self._get("/api/services/compute", **self._job_body(job_id, did))  # type: ignore[no-any-return]
+        with self._lock:
+            return self._get("/api/services/compute", **self._job_body(job_id, did))  # type: ignore[no-any-return]
 
     def compute_stop(self, job_id: str) -> list[dict[str, Any]]:
-        return self._send("PUT", "/api/services/compute", self._job_body(job_id))  # type: ignore[no-any-return]
+        with self._lock:
+            return self._send("PUT", "/api/services/compute", self._job_body(job_id))  # type: ignore[no-any-return]
 
     def compute_delete(self, job_id: str) -> list[dict[str, Any]]:
-        params = self._job_body(job_id)
-        return self._send("DELETE", "/api/services/compute", params=params)  # type: ignore[no-any-return]
+        with self._lock:
+            params = self._job_body(job_id)
+            return self._send("DELETE", "/api/services/compute", params=params)  # type: ignore[no-any-return]
 
     def compute_result(self, job_id: str, index: int) -> bytes:
-        nonce = self.next_nonce()
-        params = {
-            "consumerAddress": self.address,
-            "jobId": job_id,
-            "index": index,
-            "nonce": nonce,
-            "signature": self.sign(result_message(self.address, job_id, index, nonce)),
-        }
-        response = self.http.get("/api/services/computeResult", params=params)
+        with self._lock:
+            nonce = self.next_nonce()
+            params = {
+                "consumerAddress": self.address,
+                "jobId": job_id,
+                "index": index,
+                "nonce": nonce,
+                "signature": self.sign(result_message(self.address, job_id, index, nonce)),
+            }
+            response = self.http.get("/api/services/computeResult", params=params)
         _raise_for(response)
         return response.content
 
     def compute_logs(self, job_id: str) -> bytes:
-        response = self.http.get("/api/services/computeLogs", params=self._job_body(job_id))
+        with self._lock:
+            request = self.http.build_request("GET", "/api/services/computeLogs", params=self._job_body(job_id))
+            response = self.http.send(request, stream=True)
+        try:
+            response.read()
+        finally:
+            response.close()
         _raise_for(response)
         return response.content
 

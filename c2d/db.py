@@ -1,9 +1,10 @@
 """What c2d's stores share: engines for SQLite or PostgreSQL, and per-key increasing nonces."""
 
+import time
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, create_engine, event, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -21,6 +22,19 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def create_schema(engine: Engine, metadata: MetaData) -> None:
+    """Creates missing tables. Two processes starting at once on one database (the operator
+    service and the engine) may both try: the one that loses sees the tables on a second look."""
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine)
+            return
+        except OperationalError:
+            if attempt == 2:
+                raise
+            time.sleep(0.2)
 
 
 def nonce_table(name: str, metadata: MetaData) -> Table:

@@ -144,6 +144,10 @@ def up(
         pids["operator-engine"] = _spawn("operator-engine", [c2d, "operator-engine"], common, data_dir)
         _wait_http(provider_url + "/", "provider")
         _wait_http(operator_url + "/", "operator service")
+        time.sleep(0.5)  # the engine has no port: give it the time to fail at start-up, if it does
+        for name, pid in pids.items():
+            if not _alive(pid):
+                raise StackError(f"the {name} stopped at start-up (see {data_dir / 'logs' / (name + '.log')})")
         state = StackState(
             str(data_dir), ganache.url, provider_url, operator_url, CHAIN_ID, str(addresses), str(data_root), pids
         )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from c2d.operator.environments import Environment
 from c2d.operator.executors import Executor
-from c2d.operator.sandbox import IsolationUnavailable, Outcome
+from c2d.operator.sandbox import IsolationUnavailable, Outcome, kill_all_stages
 from c2d.operator.statuses import Status
 from c2d.operator.store import Job, JobStore
 
@@ -34,6 +34,10 @@ EXPIRY_INTERVAL = 60.0
 
 class Stopped(Exception):
     """A stop request ended the stage."""
+
+
+class ShuttingDown(Exception):
+    """The engine is halting: the job keeps its recorded status for the next start."""
 
 
 class Engine:
@@ -66,9 +70,14 @@ class Engine:
             except Exception as exc:  # the store may be briefly unavailable: keep going
                 log.warning("scheduling failed: %s", type(exc).__name__)
             self._halt.wait(self.poll_interval)
+        for thread in list(self.running.values()):
+            thread.join(timeout=10)
+        log.info("engine halted; unfinished jobs continue at the next start")
 
     def halt(self) -> None:
+        """Stops scheduling and kills the stages under way; their jobs continue at the next start."""
         self._halt.set()
+        kill_all_stages()
 
     def schedule(self) -> None:
         """Starts what may start: jobs that were under way, then queued jobs in arrival order
@@ -130,20 +139,27 @@ class Engine:
                 stage = "publish"
                 self.store.set_status(job.id, Status.PUBLISHING, self._reason(job.id))
                 self._publish(job, env)
+        except ShuttingDown:
+            return
         except Stopped:
             self._finish(job, Status.STOPPED, "stopped by request")
         except _Final as final:
             self._finish(job, final.status, final.reason)
-        except IsolationUnavailable as exc:
-            self._finish(job, _failure(stage), f"isolation unavailable, nothing ran: {exc}")
-        except Exception as exc:  # never leave a job unfinished
-            log.exception("job %s failed in %s", job.id, stage)
-            self._finish(job, _failure(stage), f"{stage} failed: {type(exc).__name__}")
+        except Exception as exc:
+            if self._halt.is_set():
+                return  # a stage killed by the shutdown: not the job's failure
+            if isinstance(exc, IsolationUnavailable):
+                self._finish(job, _failure(stage), f"isolation unavailable, nothing ran: {exc}")
+            else:  # never leave a job unfinished
+                log.exception("job %s failed in %s", job.id, stage)
+                self._finish(job, _failure(stage), f"{stage} failed: {type(exc).__name__}")
 
     def _stop_requested(self, job: Job) -> bool:
         return self.store.stop_requested(job.id)
 
     def _stage(self, outcome: Outcome) -> Outcome:
+        if self._halt.is_set():
+            raise ShuttingDown
         if outcome.stopped:
             raise Stopped
         return outcome

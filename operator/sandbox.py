@@ -25,11 +25,26 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ALGORITHM_UID_BASE = 200_000
+
+
+_live: set[int] = set()  # process groups of stages under way (see kill_all_stages)
+_live_lock = threading.Lock()
+
+
+def kill_all_stages() -> None:
+    """Kills every stage under way in this process (the engine shutting down). Their jobs keep
+    their recorded status and continue when the engine starts again."""
+    with _live_lock:
+        groups = list(_live)
+    for group in groups:
+        with suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
 
 
 class IsolationUnavailable(Exception):
@@ -238,6 +253,8 @@ def run(
             start_new_session=True,
         )
     os.close(write_fd)
+    with _live_lock:
+        _live.add(process.pid)
     status = _StatusReader(read_fd)
     timed_out = stopped = False
     try:
@@ -253,6 +270,8 @@ def run(
         _kill_group(process)
         cgroups.kill_all()
         process.wait()
+        with _live_lock:
+            _live.discard(process.pid)
         status.join()
         out_of_memory = cgroups.out_of_memory()
         cgroups.remove()

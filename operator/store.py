@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from c2d.db import advance_nonce, make_engine, nonce_table
+from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
 from c2d.operator.statuses import FINAL, Status
 
 metadata = MetaData()
@@ -126,7 +126,7 @@ def _job(row: Any) -> Job:
 class JobStore:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        create_schema(self.engine, metadata)
 
     def close(self) -> None:
         self.engine.dispose()

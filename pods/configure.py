@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from eth_account import Account
 
 from c2d.pods import layout
-from c2d.signing import NonceClock, signed_headers
+from c2d.signing import NonceClock, address_of, signed_headers
 
 DATA_FAILED, ALGORITHM_FAILED = 3, 4
 
@@ -36,7 +35,7 @@ class ProvisioningFailed(Exception):
 class InputFetcher:
     def __init__(self, provider_url: str, key: str, job_id: str) -> None:
         self.key = key
-        self.address = Account.from_key(key).address
+        self.address = address_of(key)
         self.job_id = job_id
         self.nonces = NonceClock()
         self.http = httpx.Client(base_url=provider_url, timeout=httpx.Timeout(60.0, connect=10.0))

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from c2d.chain import VerifiedOrder
-from c2d.db import advance_nonce, make_engine, nonce_table
+from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
 
 metadata = MetaData()
 
@@ -121,7 +121,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        create_schema(self.engine, metadata)
         self._nonces = _RecentNonces()
 
     def close(self) -> None:

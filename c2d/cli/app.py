@@ -2,6 +2,7 @@
 
 import functools
 import logging
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -124,7 +125,10 @@ def operator_engine() -> None:
     from c2d.operator import build_engine, load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    build_engine(load_settings()).run_forever()
+    engine = build_engine(load_settings())
+    # SIGTERM (c2d stack down, a Deployment's rollout): stop cleanly, stages included.
+    signal.signal(signal.SIGTERM, lambda *_: engine.halt())
+    engine.run_forever()
 
 
 def register() -> None:

@@ -1,5 +1,6 @@
 """Stopping, deleting, queueing, and an engine killed mid-job."""
 
+import subprocess
 import time
 
 from c2d.client import ProviderRequestError
@@ -90,3 +91,16 @@ def test_engine_killed_while_queued_jobs_wait_loses_none(stack, consumer, consum
     stack.engine.kill()
     stack.engine.start()
     assert [wait_final(consumer_api, job_id)["status"] for job_id in ids] == [70, 70, 70]
+
+
+def test_engine_terminated_mid_job_leaves_no_process_and_resumes(stack, consumer, consumer_api, make_dataset):
+    dataset = make_dataset("numbers.csv")
+    job_id = start(consumer, consumer_api, dataset, SLOW.format(seconds=2))
+    wait_status(consumer_api, job_id, 40)
+    stack.engine.stop()  # SIGTERM: the engine kills its stages and leaves the job as recorded
+    (status,) = consumer_api.compute_status(job_id)
+    assert status["status"] == 40
+    leftovers = subprocess.run(["pgrep", "-f", f"jobs/{job_id}"], capture_output=True, text=True).stdout.split()
+    assert leftovers == []
+    stack.engine.start()
+    assert wait_final(consumer_api, job_id)["status"] == 70

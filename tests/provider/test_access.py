@@ -41,7 +41,7 @@ def test_nonce_is_zero_for_a_new_address_and_follows_use(consumer_api, stranger_
     before = consumer_api.nonce()
     tx = pay(consumer, dataset)
     consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 0, tx)
-    assert consumer_api.nonce() == before + 1
+    assert consumer_api.nonce() > before
 
 
 def test_initialize_says_what_to_order(consumer_api, dataset, publisher):
@@ -126,7 +126,8 @@ def test_replayed_nonce_is_rejected(consumer_api, dataset, consumer, provider_se
 def test_stale_nonce_is_rejected(consumer_api, dataset, consumer, provider_server):
     tx = pay(consumer, dataset)
     params = consumer_api.download_params(dataset.did, ACCESS_SERVICE_ID, 0, tx)
-    stale = params["nonce"] - 1
+    assert httpx.get(provider_server.url + "/api/services/download", params=params).status_code == 200
+    stale = params["nonce"] - 1  # smaller than the one just used
     params.update(nonce=stale, signature=consumer_api.sign(download_message(dataset.did, stale)))
     response = httpx.get(provider_server.url + "/api/services/download", params=params)
     assert (response.status_code, response.json()["error"]) == (401, "nonce_reused")
