@@ -196,8 +196,9 @@ def algorithm_command(
 
 
 def trusted_command(job_dir: Path, argv: list[str], network: bool, status_fd: int) -> list[str]:
-    """bwrap arguments for c2d's own stage programs: the host read-only, the job's directory
-    writable, their own PID namespace (and no network unless they need it)."""
+    """bwrap arguments for c2d's own stage programs: the host read-only (their interpreter and
+    code may live anywhere, /tmp included), the job's directory writable, their own PID
+    namespace (and no network unless they need it)."""
     return [
         bwrap(),
         "--die-with-parent",
@@ -210,7 +211,6 @@ def trusted_command(job_dir: Path, argv: list[str], network: bool, status_fd: in
         "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--proc", "/proc",
-        "--tmpfs", "/tmp",  # noqa: S108 - a fresh tmpfs inside the sandbox
         "--bind", str(job_dir), str(job_dir),
         "--",
         *argv,
