@@ -40,7 +40,7 @@ def main() -> int:
         publisher, consumer = state.chain_client(embedded.PUBLISHER), state.chain_client(embedded.CONSUMER)
         publisher_api = ProviderClient(state.provider_url, state.key(embedded.PUBLISHER))
         consumer_api = ProviderClient(state.provider_url, state.key(embedded.CONSUMER))
-        root = Path(state.data_root)
+        root = state.publisher_dir(embedded.PUBLISHER)
         (root / "data.txt").write_text("42\n")
         (root / "noop.py").write_text(NOOP)
         dataset = publish(

@@ -108,7 +108,9 @@ def main() -> int:
         publisher = ChainClient(chain, Wallet(chain.w3, keys[1]))
         consumer = ChainClient(chain, Wallet(chain.w3, keys[2]))
 
-        big = data_root / "one-gib.bin"
+        publisher_dir = data_root / publisher.address.lower()  # the provider serves a publisher's own folder
+        publisher_dir.mkdir()
+        big = publisher_dir / "one-gib.bin"
         with big.open("wb") as handle:
             block = os.urandom(1 << 20)
             for _ in range(GIB >> 20):

@@ -67,7 +67,7 @@ def run(console: Console | None = None) -> float:
     try:
         publisher = Consumer(state.chain_client(embedded.PUBLISHER), ProviderClient(state.provider_url, state.key(1)))
         consumer = Consumer(state.chain_client(embedded.CONSUMER), ProviderClient(state.provider_url, state.key(2)))
-        root = Path(state.data_root)
+        root = state.publisher_dir(embedded.PUBLISHER)
         (root / "weather.csv").write_text(_weather())
         (root / "average.py").write_text(ALGORITHM)
 

@@ -59,6 +59,13 @@ class StackState:
         """The private key of local account `account`."""
         return dev_keys(account + 1)[account]
 
+    def publisher_dir(self, account: int) -> Path:
+        """Where local account `account` keeps the files it publishes (the provider serves a
+        publisher's file:// URLs only from its own folder)."""
+        path = Path(self.data_root) / str(Account.from_key(self.key(account)).address).lower()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def chain_client(self, account: int) -> ChainClient:
         chain = Chain.at(self.rpc_url, Path(self.addresses_file))
         return ChainClient(chain, Wallet(chain.w3, self.key(account)))

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +21,7 @@ from c2d import __version__
 from c2d.operator.environments import Environment
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.statuses import Status
-from c2d.operator.store import Job, JobStore
+from c2d.operator.store import Job, JobExists, JobStore
 from c2d.signing import RequestRejected, verify_signed_request
 
 PREFIX = "/api/v1/operator"
@@ -93,10 +94,14 @@ def create(request: Request, body: JobRequest) -> list[dict[str, Any]]:
     env_id = body.environment or op.environments[0].id
     if env_id not in {e.id for e in op.environments}:
         raise OperatorError(404, "unknown_environment", f"no environment {env_id}")
-    if op.store.get(body.jobId):
-        raise OperatorError(409, "job_exists", f"a job {body.jobId} exists")
+    environment = next(e for e in op.environments if e.id == env_id)
+    if not environment.free:
+        raise OperatorError(402, "environment_not_free", "paid environments are not supported yet: choose a free one")
     spec = body.model_dump(exclude={"jobId", "owner", "environment"})
-    return [op.store.create(body.jobId, body.owner, env_id, spec).as_status()]
+    try:
+        return [op.store.create(body.jobId, body.owner, env_id, spec).as_status()]
+    except JobExists:
+        raise OperatorError(409, "job_exists", f"a job {body.jobId} exists") from None
 
 
 @router.get("/compute")
@@ -135,7 +140,11 @@ def result(request: Request, owner: Owner, jobId: JobId, index: Annotated[int, Q
     if not path.is_file():
         raise OperatorError(404, "result_expired", "this result is no longer kept")
     name = Path(entry["filename"]).name
-    headers = {"content-disposition": f'attachment; filename="{name}"', "content-length": str(path.stat().st_size)}
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    headers = {
+        "content-disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}",
+        "content-length": str(path.stat().st_size),
+    }
     return StreamingResponse(_chunks(path), headers=headers, media_type="application/octet-stream")
 
 

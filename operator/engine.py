@@ -151,7 +151,7 @@ class Engine:
             if isinstance(exc, IsolationUnavailable):
                 self._finish(job, _failure(stage), f"isolation unavailable, nothing ran: {exc}")
             else:  # never leave a job unfinished
-                log.exception("job %s failed in %s", job.id, stage)
+                log.error("job %s failed in %s: %s", job.id, stage, type(exc).__name__)
                 self._finish(job, _failure(stage), f"{stage} failed: {type(exc).__name__}")
 
     def _stop_requested(self, job: Job) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
 from c2d.operator.statuses import FINAL, Status
@@ -59,6 +60,10 @@ transitions = Table(
 )
 
 signer_nonces = nonce_table("signer_nonces", metadata)
+
+
+class JobExists(Exception):
+    pass
 
 
 @dataclass
@@ -132,6 +137,20 @@ class JobStore:
         self.engine.dispose()
 
     def create(self, job_id: str, owner: str, environment: str, spec: dict[str, Any]) -> Job:
+        """Records a new queued job; raises JobExists for a known id."""
+        for _ in range(5):
+            try:
+                self._insert(job_id, owner, environment, spec)
+                break
+            except IntegrityError:
+                if self.get(job_id):
+                    raise JobExists(job_id) from None
+                continue  # another job took the same arrival number: take the next one
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def _insert(self, job_id: str, owner: str, environment: str, spec: dict[str, Any]) -> None:
         now = time.time()
         with self.engine.begin() as conn:
             last = conn.execute(select(jobs.c.seq).order_by(jobs.c.seq.desc()).limit(1)).scalar() or 0
@@ -152,9 +171,6 @@ class JobStore:
                 )
             )
             conn.execute(insert(transitions).values(job_id=job_id, status=int(Status.WARMING_UP), at=now, reason=""))
-        job = self.get(job_id)
-        assert job is not None
-        return job
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as conn:

@@ -40,19 +40,26 @@ class InputFetcher:
         self.nonces = NonceClock()
         self.http = httpx.Client(base_url=provider_url, timeout=httpx.Timeout(60.0, connect=10.0))
 
+    def _send(self, did: str, index: int) -> httpx.Response:
+        """The signed request; signed again if another stage's request overtook its nonce."""
+        for attempt in range(3):
+            request = self.http.build_request(
+                "GET", "/api/services/computeInput", params={"jobId": self.job_id, "did": did, "index": index}
+            )
+            path = request.url.raw_path.decode()
+            request.headers.update(signed_headers(self.key, self.address, "GET", path, b"", self.nonces.next()))
+            response = self.http.send(request, stream=True)
+            if response.status_code == 401 and attempt < 2 and b"nonce_reused" in response.read():
+                response.close()
+                continue
+            return response
+        raise AssertionError("unreachable")
+
     def fetch(self, did: str, index: int, target: Path, checksum: str | None, code: int) -> None:
         """Streams one file to `target`, checking its sha256 against `checksum` when declared."""
-        request = self.http.build_request(
-            "GET", "/api/services/computeInput", params={"jobId": self.job_id, "did": did, "index": index}
-        )
-        request.headers.update(
-            signed_headers(
-                self.key, self.address, "GET", request.url.raw_path.decode(), request.content, self.nonces.next()
-            )
-        )
         digest = hashlib.sha256()
         try:
-            response = self.http.send(request, stream=True)
+            response = self._send(did, index)
             try:
                 if response.status_code != 200:
                     response.read()

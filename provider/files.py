@@ -1,12 +1,14 @@
 """Reading an asset's files for a consumer without ever showing where they are.
 
-Allowed: http(s) URLs (redirects followed only to http(s), at most five, never to a link-local
-address such as the cloud metadata service) and file:// URLs of regular files inside the
-configured data root (after resolving symlinks). Files are streamed in chunks, never loaded
+Allowed: http(s) URLs (redirects followed only to http(s), at most five; never to a link-local
+address such as the cloud metadata service, nor to loopback or private networks unless the
+provider allows them) and file:// URLs of regular files inside the publisher's own folder of
+the data root, <data root>/<publisher address> (after resolving symlinks). Files are streamed in chunks, never loaded
 whole; a single byte range (`Range: bytes=…`) is honoured."""
 
 import hashlib
 import ipaddress
+import logging
 import mmap
 import os
 import re
@@ -15,13 +17,15 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 import httpx
 from starlette.responses import Response, StreamingResponse
 
 from c2d.provider.crypto import FileSpec
 from c2d.provider.errors import BadGateway, Forbidden, InvalidRequest, RangeNotSatisfiable
+
+log = logging.getLogger("c2d.provider.files")
 
 CHUNK = 1 << 20
 MAX_REDIRECTS = 5
@@ -42,23 +46,37 @@ class FileStat:
     content_type: str | None
 
 
-def check_url(url: str, data_root: Path) -> None:
+def publisher_root(data_root: Path, publisher: str) -> Path:
+    """Each publisher's files live in a folder of the data root named by its address."""
+    return data_root / publisher.lower()
+
+
+def _split(url: str) -> SplitResult:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:
+        raise InvalidRequest("the URL is malformed", code="url_invalid") from None
+    return parts
+
+
+def check_url(url: str, root: Path, allow_private: bool = False) -> None:
     """Rejects URLs the provider would refuse to read (for /encrypt, before anything is stored)."""
-    scheme = urlsplit(url).scheme.lower()
+    scheme = _split(url).scheme.lower()
     if scheme == "file":
-        local_path(url, data_root, must_exist=False)
+        local_path(url, root, must_exist=False)
     elif scheme in ("http", "https"):
-        _check_host(url, resolve=False)
+        _check_host(url, allow_private, resolve=False)
     else:
         raise InvalidRequest("only http, https and file URLs are allowed", code="url_scheme_not_allowed")
 
 
 def local_path(url: str, data_root: Path, must_exist: bool = True) -> Path:
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.netloc not in ("", "localhost"):
         raise FileNotAllowed("a file URL names no host")
     path = Path(unquote(parts.path))
-    if not path.is_absolute():
+    if not path.is_absolute() or "\x00" in str(path):
         raise FileNotAllowed("a file URL needs an absolute path")
     resolved = path.resolve()
     if not resolved.is_relative_to(data_root):
@@ -68,8 +86,12 @@ def local_path(url: str, data_root: Path, must_exist: bool = True) -> Path:
     return resolved
 
 
-def _check_host(url: str, resolve: bool = True) -> None:
-    parts = urlsplit(url)
+def _check_host(url: str, allow_private: bool, resolve: bool = True) -> None:
+    """Refuses hosts the provider must not be made to reach: link-local (the cloud metadata
+    service), multicast, unspecified and reserved addresses always; loopback and private
+    networks unless allowed (C2D_ALLOW_PRIVATE_URLS, for a provider whose publishers' servers
+    are on its own network)."""
+    parts = _split(url)
     if parts.scheme.lower() not in ("http", "https"):
         raise FileNotAllowed("a redirect led to a URL scheme that is not allowed")
     host = parts.hostname
@@ -86,8 +108,12 @@ def _check_host(url: str, resolve: bool = True) -> None:
             ip = ipaddress.ip_address(address.split("%")[0])
         except ValueError:
             continue  # a name, checked once resolved
-        if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
             raise FileNotAllowed("the file's host is not allowed")
+        if not allow_private and (ip.is_private or ip.is_loopback):
+            raise FileNotAllowed("the file's host is on a private network")
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -132,6 +158,8 @@ async def _cut(upstream: httpx.Response, start: int, end: int | None) -> AsyncIt
                 yield chunk[lo:hi]
             if end is not None and position >= end:
                 return
+    except httpx.HTTPError as exc:  # the file's server stalled or broke off: end the response there
+        log.warning("a file's server broke off a transfer: %s", type(exc).__name__)
     finally:
         await upstream.aclose()
 
@@ -157,15 +185,28 @@ async def _mapped_chunks(path: Path, start: int, end: int) -> AsyncIterator[memo
 class FileReader:
     """Opens published files for the routes (responses, sizes, checksums)."""
 
-    def __init__(self, data_root: Path, client: httpx.AsyncClient) -> None:
+    def __init__(self, data_root: Path, client: httpx.AsyncClient, allow_private: bool = False) -> None:
         self.data_root = data_root
         self.client = client
+        self.allow_private = allow_private
 
-    async def response(self, spec: FileSpec, range_header: str | None, filename: str) -> Response:
+    async def response(
+        self, spec: FileSpec, publisher: str, range_header: str | None, filename: str, partial_only: bool = False
+    ) -> Response:
+        """The file (or the range asked for) as a streamed response. With `partial_only`, an
+        answer that would not be exactly the range asked for is refused (416)."""
+        response = await self._response(spec, publisher, range_header, filename)
+        if partial_only and response.status_code != 206:
+            if isinstance(response, StreamingResponse) and hasattr(response.body_iterator, "aclose"):
+                await response.body_iterator.aclose()
+            raise RangeNotSatisfiable("a continued download must ask for a single range the file has")
+        return response
+
+    async def _response(self, spec: FileSpec, publisher: str, range_header: str | None, filename: str) -> Response:
         headers = {"content-disposition": f'attachment; filename="{filename}"', "accept-ranges": "bytes"}
         media_type = spec.contentType or "application/octet-stream"
         if urlsplit(spec.url).scheme.lower() == "file":
-            path = local_path(spec.url, self.data_root)
+            path = local_path(spec.url, publisher_root(self.data_root, publisher))
             size = path.stat().st_size
             span = parse_range(range_header, size)
             start, end = span or (0, size)
@@ -200,9 +241,9 @@ class FileReader:
                 headers[name] = upstream.headers[name]
         return StreamingResponse(_cut(upstream, 0, None), upstream.status_code, headers, media_type)
 
-    async def stat(self, spec: FileSpec) -> FileStat:
+    async def stat(self, spec: FileSpec, publisher: str) -> FileStat:
         if urlsplit(spec.url).scheme.lower() == "file":
-            path = local_path(spec.url, self.data_root)
+            path = local_path(spec.url, publisher_root(self.data_root, publisher))
             return FileStat(path.stat().st_size, spec.contentType)
         upstream = await self._open_http(spec.url, None, method="HEAD")
         await upstream.aclose()
@@ -212,10 +253,10 @@ class FileReader:
             spec.contentType or upstream.headers.get("content-type"),
         )
 
-    async def sha256(self, spec: FileSpec) -> str:
+    async def sha256(self, spec: FileSpec, publisher: str) -> str:
         digest = hashlib.sha256()
         if urlsplit(spec.url).scheme.lower() == "file":
-            path = local_path(spec.url, self.data_root)
+            path = local_path(spec.url, publisher_root(self.data_root, publisher))
             for chunk in _read_chunks(path, 0, os.path.getsize(path)):
                 digest.update(chunk)
             return digest.hexdigest()
@@ -231,7 +272,7 @@ class FileReader:
         # identity: the bytes are relayed as they come, so they must not be compressed.
         headers = {"accept-encoding": "identity", **({"range": range_header} if range_header else {})}
         for _ in range(MAX_REDIRECTS + 1):
-            _check_host(url)
+            _check_host(url, self.allow_private)
             try:
                 request = self.client.build_request(method, url, headers=headers)
                 response = await self.client.send(request, stream=True, follow_redirects=False)

@@ -17,6 +17,10 @@ PREFIX = "/api/v1/operator"
 class OperatorUnavailable(Unavailable):
     code = "operator_unavailable"
 
+    def __init__(self, message: str, reached: bool = False) -> None:
+        super().__init__(message)
+        self.reached = reached  # the request may have reached the operator (a timeout, not a refusal)
+
 
 class OperatorClient:
     def __init__(self, base_url: str, key: ProviderKey, client: httpx.AsyncClient) -> None:
@@ -25,8 +29,13 @@ class OperatorClient:
         self.client = client
         self._nonces = NonceClock()
 
-    def _signed(self, method: str, path: str, params: dict[str, Any] | None, body: Any) -> httpx.Request:
-        request = self.client.build_request(method, self.base_url + PREFIX + path, params=params, json=body)
+    def _signed(
+        self, method: str, path: str, params: dict[str, Any] | None, body: Any, read_timeout: float | None
+    ) -> httpx.Request:
+        timeout = httpx.Timeout(self.client.timeout.connect or 10.0, read=read_timeout)
+        request = self.client.build_request(
+            method, self.base_url + PREFIX + path, params=params, json=body, timeout=timeout
+        )
         request.headers.update(
             signed_headers(
                 self.key.private_key,
@@ -51,12 +60,21 @@ class OperatorClient:
         params: dict[str, Any] | None = None,
         body: Any = None,
         stream: bool = True,
+        read_timeout: float | None = 30.0,
     ) -> httpx.Response:
-        request = self._signed(method, path, params, body)
-        try:
-            response = await self.client.send(request, stream=stream)
-        except httpx.HTTPError:
-            raise OperatorUnavailable("the operator service does not answer; try again later") from None
+        for attempt in range(3):
+            request = self._signed(method, path, params, body, read_timeout)
+            try:
+                response = await self.client.send(request, stream=stream)
+            except httpx.ConnectError:
+                raise OperatorUnavailable("the operator service does not answer; try again later") from None
+            except httpx.HTTPError:
+                raise OperatorUnavailable("the operator service did not answer in time", reached=True) from None
+            # Concurrent calls may reach the operator out of nonce order: sign again, newer.
+            if response.status_code == 401 and attempt < 2 and b"nonce_reused" in await response.aread():
+                await response.aclose()
+                continue
+            break
         if response.status_code >= 400:
             if stream:
                 await response.aread()

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -20,9 +21,18 @@ from c2d.provider.auth import Auth
 from c2d.provider.catalog import Catalog
 from c2d.provider.crypto import FileSpec, ProviderKey
 from c2d.provider.ddo import DDO, PaidService, parse_ddo
-from c2d.provider.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, from_chain_error
-from c2d.provider.files import FileNotAllowed, FileReader, FileUnavailable, check_url
-from c2d.provider.operator_client import OperatorClient
+from c2d.provider.errors import (
+    BadGateway,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    ProviderError,
+    Unauthorized,
+    Unavailable,
+    from_chain_error,
+)
+from c2d.provider.files import FileNotAllowed, FileReader, FileUnavailable, check_url, publisher_root
+from c2d.provider.operator_client import OperatorClient, OperatorUnavailable
 from c2d.provider.orders import OrderChecker
 from c2d.provider.policy import (
     Algorithm,
@@ -56,7 +66,7 @@ class Provider:
         self.auth = Auth(self.store)
         self.orders = OrderChecker(self.chain, self.store, settings.order_confirmations, settings.order_uses)
         self.http = httpx.AsyncClient(timeout=settings.http_timeout)
-        self.files = FileReader(settings.data_root, self.http)
+        self.files = FileReader(settings.data_root, self.http, settings.allow_private_urls)
         self.operator = OperatorClient(settings.operator_url, self.key, self.http)
 
     async def start(self) -> None:
@@ -164,8 +174,9 @@ class Provider:
         minter = await run_in_threadpool(self._minter, datatoken)
         if minter != req.publisherAddress:
             raise Forbidden("only the datatoken's minter may encrypt files for its asset", code="not_publisher")
+        root = publisher_root(self.settings.data_root, req.publisherAddress)
         for spec in req.document:
-            check_url(spec.url, self.settings.data_root)
+            check_url(spec.url, root, self.settings.allow_private_urls)
         return self.key.encrypt_files(req.documentId, req.document)
 
     def _minter(self, datatoken: str) -> str:
@@ -183,7 +194,7 @@ class Provider:
         for spec in self.decrypted_files(asset, ddo):
             content_type = spec.contentType or (declared[spec.index].contentType if spec.index in declared else None)
             try:
-                stat = await self.files.stat(spec)
+                stat = await self.files.stat(spec, asset.publisher)
                 out.append(models.FileInfo(index=spec.index, contentType=content_type or stat.content_type,
                                            contentLength=stat.content_length, valid=True))  # fmt: skip
             except (FileUnavailable, FileNotAllowed):
@@ -230,7 +241,10 @@ class Provider:
         if taken:
             await run_in_threadpool(self.orders.take, order)
         try:
-            return await self.files.response(spec, range_header, f"{did[8:16]}-{file_index}")
+            # A continuation that took no use must be answered with that part only.
+            return await self.files.response(
+                spec, asset.publisher, range_header, f"{did[8:16]}-{file_index}", partial_only=not taken
+            )
         except Exception:
             if taken:
                 await run_in_threadpool(self.orders.give_back, order)
@@ -259,6 +273,8 @@ class Provider:
                 assert isinstance(algorithm, PublishedAlgorithm)
                 checksums = await self._content_checksums(algorithm)
                 check_checksums(trusted, algorithm, checksums)
+                # configure must get exactly the bytes that were trusted, whatever the DDO says
+                algo_spec["checksums"] = dict(zip((str(i) for i in algo_spec["files"]), checksums, strict=True))
             order, _ = await run_in_threadpool(self.orders.check, dataset.transferTxId, asset, service, consumer)
             orders.append(order)
             job_datasets.append(
@@ -289,11 +305,26 @@ class Provider:
                 await run_in_threadpool(self.orders.take, order)
                 taken.append(order)
             result = await self.operator.call("POST", "/compute", body=job)
-        except Exception:
+        except Exception as exc:
+            if await self._job_exists(exc, consumer, job_id):
+                raise Unavailable(
+                    f"the job {job_id} was created but its confirmation was lost; follow it with its id",
+                    code="job_created",
+                ) from None
             for order in taken:
                 await run_in_threadpool(self.orders.give_back, order)
             raise
         return result if isinstance(result, list) else [result]
+
+    async def _job_exists(self, exc: Exception, owner: str, job_id: str) -> bool:
+        """After a failed job creation: did the operator create the job anyway (a timeout, or an
+        error after it was stored)? Its orders are then used, not given back."""
+        if not (isinstance(exc, OperatorUnavailable) and exc.reached) and not isinstance(exc, BadGateway):
+            return False
+        try:
+            return bool(await self.operator.call("GET", "/compute", params={"owner": owner, "jobId": job_id}))
+        except ProviderError:
+            return True  # unknown: keeping the orders used is what cannot start a second job
 
     def _dataset(self, dataset: models.DatasetInput) -> tuple[Asset, DDO, PaidService]:
         asset, ddo = self.asset(dataset.documentId)
@@ -330,7 +361,7 @@ class Provider:
             "serviceId": service.index,
             "transferTxId": order.tx_hash,
             "container": container.model_dump(exclude_none=True),
-            "files": [spec.index for spec in self.decrypted_files(asset, ddo)],
+            "files": sorted(spec.index for spec in self.decrypted_files(asset, ddo)),
             "checksums": {str(f.index): f.checksum for f in ddo.main.files if f.checksum},
             "ddo": _public_ddo(asset),
         }
@@ -340,7 +371,7 @@ class Provider:
         asset = self.store.asset(algorithm.did)
         assert asset is not None
         specs = sorted(self.decrypted_files(asset, algorithm.ddo), key=lambda s: s.index)
-        return [await self.files.sha256(spec) for spec in specs]
+        return [await self.files.sha256(spec, asset.publisher) for spec in specs]
 
     async def compute_input(self, method: str, path: str, headers: Any, job_id: str, did: str, index: int) -> Response:
         """A job input for an operator's configure stage: signed by a trusted operator, and only
@@ -354,7 +385,7 @@ class Provider:
         if not await run_in_threadpool(self.store.is_job_input, job_id, did):
             raise Forbidden("this asset is not an input of that job", code="not_a_job_input")
         asset, ddo = await run_in_threadpool(self.asset, did)
-        return await self.files.response(self.file(asset, ddo, index), None, f"{did[8:16]}-{index}")
+        return await self.files.response(self.file(asset, ddo, index), asset.publisher, None, f"{did[8:16]}-{index}")
 
     async def compute_status(self, req: models.ComputeJobRequest) -> Any:
         owner = await self._job_auth(req)
@@ -378,7 +409,9 @@ class Provider:
 
     async def compute_logs(self, req: models.ComputeJobRequest) -> Response:
         owner = await self._job_auth(req, need_job=True)
-        return await self._relay(await self.operator.send("GET", "/logs", params={"owner": owner, "jobId": req.jobId}))
+        # The log is followed while the job runs: it may be silent for longer than any read timeout.
+        params = {"owner": owner, "jobId": req.jobId}
+        return await self._relay(await self.operator.send("GET", "/logs", params=params, read_timeout=None))
 
     async def environments(self) -> Any:
         return await self.operator.call("GET", "/environments")
@@ -397,6 +430,8 @@ class Provider:
             try:
                 async for chunk in upstream.aiter_raw():
                     yield chunk
+            except httpx.HTTPError as exc:  # the operator broke off: end the response there
+                log.warning("the operator broke off a stream: %s", type(exc).__name__)
             finally:
                 await upstream.aclose()
 
@@ -419,9 +454,6 @@ def _datatoken(did: str) -> str:
 
 
 def _resumes(range_header: str | None) -> bool:
-    if not range_header:
-        return False
-    first, _, last = range_header.strip().removeprefix("bytes=").partition("-")
-    if first == "":
-        return last.isdigit()  # a suffix: the last bytes of the file
-    return first.isdigit() and int(first) > 0
+    """A single range `bytes=N-` or `bytes=N-M` with N > 0: the continuation of a download."""
+    match = re.fullmatch(r"bytes=(\d+)-(\d*)", (range_header or "").strip())
+    return match is not None and int(match.group(1)) > 0

@@ -29,6 +29,9 @@ class ProviderSettings(BaseSettings):
     index_interval: float = Field(default=1.0, gt=0, description="seconds between two looks for new DDOs")
     http_timeout: float = Field(default=30.0, gt=0, description="timeout of the provider's own HTTP requests")
     max_raw_algorithm_bytes: int = Field(default=1_000_000, gt=0)
+    allow_private_urls: bool = Field(
+        default=False, description="let http(s) file URLs point at loopback or private-network hosts"
+    )
     operator_addresses: Annotated[list[str], NoDecode] = Field(
         default=[], description="comma-separated addresses of operators whose configure stages may fetch job inputs"
     )

@@ -109,6 +109,7 @@ def make_settings(ganache, addresses_file, data_root, db_path, provider_key, **o
         "data_root": data_root,
         "provider_database_url": f"sqlite:///{db_path}",
         "index_interval": 0.2,
+        "allow_private_urls": True,  # the tests' file server is on 127.0.0.1
         **overrides,
     }
     return load_settings(**values)

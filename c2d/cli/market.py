@@ -1,5 +1,6 @@
 """`c2d publish dataset|algorithm` and `c2d tokens buy|dispense` on the embedded stack."""
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -38,11 +39,14 @@ def _publish(
     container: dict[str, str] | None = None,
 ) -> None:
     state, consumer = clients(data_dir, account)
+    folder = state.publisher_dir(account)
     published_files = []
     for path in files:
-        if not path.resolve().is_relative_to(Path(state.data_root).resolve()):
-            raise typer.BadParameter(f"{path} is outside the provider's data root {state.data_root}")
-        published_files.append(PublishedFile.local(path))
+        if not path.is_file():
+            raise typer.BadParameter(f"{path} is not a file")
+        if path.resolve().parent != folder.resolve():
+            shutil.copy2(path, folder / path.name)  # the provider serves only the publisher's folder
+        published_files.append(PublishedFile.local(folder / path.name))
     with console.status(f"publishing the {kind}"):
         asset = publish_asset(
             consumer.chain, consumer.provider, name, published_files, services, kind=kind, container=container,
@@ -56,7 +60,7 @@ def _publish(
 @publish.command()
 @friendly
 def dataset(
-    files: Annotated[list[Path], typer.Argument(help="files inside the stack's data root (see `c2d stack up`)")],
+    files: Annotated[list[Path], typer.Argument(help="files to publish (copied into the stack's data root)")],
     name: Annotated[str, typer.Option()] = "dataset",
     cost: Annotated[float, typer.Option(help="datatokens per job or download")] = 1.0,
     access: Annotated[bool, typer.Option(help="offer downloads too")] = False,
@@ -81,7 +85,7 @@ def dataset(
 @publish.command()
 @friendly
 def algorithm(
-    file: Annotated[Path, typer.Argument(help="the algorithm, inside the stack's data root")],
+    file: Annotated[Path, typer.Argument(help="the algorithm (copied into the stack's data root)")],
     name: Annotated[str, typer.Option()] = "algorithm",
     entrypoint: Annotated[str, typer.Option(help="$ALGO is the algorithm's path")] = DEFAULT_CONTAINER["entrypoint"],
     cost: Annotated[float, typer.Option(help="datatokens per use")] = 1.0,

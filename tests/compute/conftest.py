@@ -20,6 +20,7 @@ ENVIRONMENTS = [
     {"id": "tight", "memoryMb": 64, "maxDuration": 3, "maxProcesses": 16, "maxJobs": 4},
     {"id": "single", "memoryMb": 128, "maxDuration": 30, "maxJobs": 1},
     {"id": "tiny-output", "memoryMb": 128, "maxDuration": 30, "maxJobs": 2, "maxOutputMb": 1},
+    {"id": "paid", "price": "1000000000000000000"},
 ]
 
 
@@ -37,8 +38,8 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(ganache, addresses_file, keys, tmp_path_factory):
     root = tmp_path_factory.mktemp("stack")
-    data_root = root / "published"
-    data_root.mkdir()
+    data_root = root / "published" / _address(keys[1]).lower()  # the publisher's folder
+    data_root.mkdir(parents=True)
     (data_root / "numbers.csv").write_text("".join(f"{i}\n" for i in range(1, 101)))  # sum 5050
     (data_root / "words.txt").write_text("compute to data\nkeeps data home\n")
     provider_key, operator_key = keys[9], keys[8]
@@ -61,7 +62,7 @@ def stack(ganache, addresses_file, keys, tmp_path_factory):
         make_settings(
             ganache,
             addresses_file,
-            data_root,
+            root / "published",
             root / "provider.db",
             provider_key,
             operator_url=f"http://127.0.0.1:{operator.port}",

@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+
+from c2d.client import ProviderRequestError
 from jobs import ALGORITHMS, algorithm_order, dataset_order, raw, wait_final
 
 
@@ -87,3 +90,23 @@ def test_outputs_over_the_limit_fail_publishing(consumer, consumer_api, make_dat
     final = wait_final(consumer_api, job["jobId"])
     assert (final["status"], final["statusText"]) == (61, "Publishing failed"), final
     assert "exceed the environment's limit" in final["reason"]
+
+
+def test_results_with_any_file_name_can_be_fetched(consumer, consumer_api, make_dataset):
+    dataset = make_dataset("numbers.csv")
+    code = "open('/data/outputs/résumé 结果 \"q\".txt', 'w').write('ok')"
+    (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), raw(code))
+    final = wait_final(consumer_api, job["jobId"])
+    index = next(r["index"] for r in final["results"] if r["type"] == "output")
+    assert final["results"][index]["filename"] == 'résumé 结果 "q".txt'
+    assert consumer_api.compute_result(job["jobId"], index) == b"ok"
+
+
+def test_a_paid_environment_is_refused_and_the_order_kept(consumer, consumer_api, make_dataset):
+    dataset = make_dataset("numbers.csv")
+    order = dataset_order(consumer, dataset)
+    with pytest.raises(ProviderRequestError) as info:
+        consumer_api.compute_start(order, raw("print(1)"), environment="paid")
+    assert (info.value.status, info.value.code) == (402, "environment_not_free")
+    (job,) = consumer_api.compute_start(order, raw("print(1)"))  # the order was given back
+    assert wait_final(consumer_api, job["jobId"])["status"] == 70

@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from eth_account import Account
 
 from c2d.assets import PublishedFile, Services, publish
 from c2d.client import ProviderClient
@@ -10,8 +11,16 @@ ONE = 10**18
 
 
 @pytest.fixture(scope="session")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("published")
+def provider_root(tmp_path_factory):
+    """The provider's data root: one folder per publisher."""
+    return tmp_path_factory.mktemp("published")
+
+
+@pytest.fixture(scope="session")
+def data_root(provider_root, keys):
+    """The publisher's folder of the data root, with its files."""
+    root = provider_root / Account.from_key(keys[1]).address.lower()
+    root.mkdir()
     (root / "weather.csv").write_bytes(b"day,temp\n" + b"".join(b"%d,%d\n" % (i, i % 37) for i in range(5000)))
     (root / "blob.bin").write_bytes(os.urandom(300_000))
     (root / "algo.py").write_text("print('hello from the algorithm')\n")
@@ -43,9 +52,9 @@ def provider_key(keys):
 
 
 @pytest.fixture(scope="session")
-def provider_server(ganache, addresses_file, data_root, provider_key, tmp_path_factory):
+def provider_server(ganache, addresses_file, provider_root, data_root, provider_key, tmp_path_factory):
     db = tmp_path_factory.mktemp("provider") / "provider.db"
-    server = ProviderServer(make_settings(ganache, addresses_file, data_root, db, provider_key)).start()
+    server = ProviderServer(make_settings(ganache, addresses_file, provider_root, db, provider_key)).start()
     yield server
     server.stop()
 

@@ -11,6 +11,7 @@ from c2d.chain import did_for, order_amount
 from c2d.client import ProviderRequestError
 from c2d.provider.catalog import Catalog
 from c2d.provider.crypto import FileSpec, ProviderKey
+from c2d.provider.files import FileNotAllowed, check_url
 from c2d.provider.store import Store
 
 ONE = 10**18
@@ -176,3 +177,39 @@ def test_index_continues_from_its_cursor_after_a_restart(chain, publisher, tmp_p
 def test_file_spec_never_shows_its_url():
     spec = FileSpec(index=3, url="https://127.0.0.1/private/path.csv")
     assert "private" not in repr(spec) and "private" not in str(spec)
+
+
+def test_a_publisher_cannot_publish_another_publishers_file(
+    stranger, stranger_api, consumer, consumer_api, data_root, provider_key
+):
+    token = stranger.create_datatoken("Thief", "THF", 100 * ONE)
+    victim_file = [{"index": 0, "url": (data_root / "weather.csv").as_uri()}]
+    rejected(lambda: stranger_api.encrypt(did_for(token), victim_file), 403, "file_not_allowed")
+    # A ciphertext made offline with the provider's public key does not help either.
+    blob = ProviderKey(provider_key).encrypt_files(did_for(token), [FileSpec(index=0, url=victim_file[0]["url"])])
+    ddo = build_ddo(did_for(token), "Thief", "dataset", [], blob, Services(access_cost=ONE), stranger.address)
+    stranger.publish_metadata(token, ddo)
+    stranger.mint(token, consumer.address, 10 * ONE)
+    tx = consumer.start_order(token, order_amount(ONE), ACCESS_SERVICE_ID).tx_hash
+    rejected(lambda: consumer_api.download(did_for(token), ACCESS_SERVICE_ID, 0, tx), 403, "file_not_allowed")
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x", "http://127.0.0.1:99999/x", "file:///data/%00/x"])
+def test_malformed_urls_are_refused_with_400s(publisher_api, token, url):
+    with pytest.raises(ProviderRequestError) as info:
+        publisher_api.encrypt(did_for(token), [{"index": 0, "url": url}])
+    assert info.value.status in (400, 403), info.value
+
+
+def test_hosts_the_provider_must_not_reach_are_refused(data_root):
+    # refused without C2D_ALLOW_PRIVATE_URLS; the metadata address is refused in every case
+    private = ["http://127.0.0.1/x", "http://[::1]/x", "http://10.1.2.3/x", "http://192.168.1.1/x"]  # rejected
+    always = ["http://169.254.169.254/latest", "http://[::ffff:169.254.169.254]/", "http://0.0.0.0/"]  # rejected
+    for url in private + always:
+        with pytest.raises(FileNotAllowed):
+            check_url(url, data_root, allow_private=False)
+    for url in always:
+        with pytest.raises(FileNotAllowed):
+            check_url(url, data_root, allow_private=True)
+    check_url("http://127.0.0.1/x", data_root, allow_private=True)
+    check_url("https://data.example/x.csv", data_root, allow_private=False)

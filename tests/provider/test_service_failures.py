@@ -35,9 +35,9 @@ def test_missing_and_invalid_settings_are_named_without_their_values(monkeypatch
     assert "not-a-key-but-secret" not in message
 
 
-def test_unreachable_chain_gives_503_not_500(addresses_file, data_root, provider_key, tmp_path):
+def test_unreachable_chain_gives_503_not_500(addresses_file, provider_root, provider_key, tmp_path):
     dead = type("Dead", (), {"url": f"http://127.0.0.1:{free_port()}"})()
-    settings = make_settings(dead, addresses_file, data_root, tmp_path / "p.db", provider_key)
+    settings = make_settings(dead, addresses_file, provider_root, tmp_path / "p.db", provider_key)
     server = ProviderServer(settings).start()
     try:
         response = httpx.get(
@@ -53,10 +53,12 @@ def test_unreachable_chain_gives_503_not_500(addresses_file, data_root, provider
 
 
 def test_provider_on_postgresql_serves_a_download(
-    ganache, addresses_file, data_root, provider_key, dataset, consumer, keys
+    ganache, addresses_file, provider_root, data_root, provider_key, dataset, consumer, keys
 ):
     with postgres_server() as url:
-        settings = make_settings(ganache, addresses_file, data_root, "unused", provider_key, provider_database_url=url)
+        settings = make_settings(
+            ganache, addresses_file, provider_root, "unused", provider_key, provider_database_url=url
+        )
         server = ProviderServer(settings).start()
         client = ProviderClient(server.url, keys[2])
         try:
