@@ -33,22 +33,12 @@ from c2d.localchain import REPO, Ganache, deploy_contracts, dev_keys, free_port
 from c2d.provider.ddo import parse_ddo
 from c2d.provider.orders import OrderChecker
 from c2d.provider.store import Store
+from c2d.stack import wait_http
 
 ONE = 10**18
 CONNECTIONS = 16
 DURATION = os.environ.get("C2D_BENCH_SECONDS", "8")
 GIB = 1 << 30
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing answers at {url}")
 
 
 def serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -132,8 +122,8 @@ def main() -> int:
         bare = serve("bench.bare_app:app", bare_port, env)
         try:
             base = f"http://127.0.0.1:{port}"
-            wait_http(base + "/")
-            wait_http(f"http://127.0.0.1:{bare_port}/constant")
+            wait_http(base + "/", "provider")
+            wait_http(f"http://127.0.0.1:{bare_port}/constant", "bare endpoint")
             publisher_api = ProviderClient(base, keys[1])
             consumer_api = ProviderClient(base, keys[2])
             asset = publish(publisher, publisher_api, "Bench", [PublishedFile(big.as_uri())], Services(access_cost=ONE))

@@ -90,7 +90,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], data_dir: Path) -> i
     return process.pid
 
 
-def _wait_http(url: str, name: str, timeout: float = 30.0) -> None:
+def wait_http(url: str, name: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -149,8 +149,8 @@ def up(
             "operator-service", [c2d, "operator-service", "--port", str(operator_port)], common, data_dir
         )
         pids["operator-engine"] = _spawn("operator-engine", [c2d, "operator-engine"], common, data_dir)
-        _wait_http(provider_url + "/", "provider")
-        _wait_http(operator_url + "/", "operator service")
+        wait_http(provider_url + "/", "provider")
+        wait_http(operator_url + "/", "operator service")
         time.sleep(0.5)  # the engine has no port: give it the time to fail at start-up, if it does
         for name, pid in pids.items():
             if not _alive(pid):

@@ -1,29 +1,27 @@
 """The provider's settings, from environment variables (prefix C2D_)."""
 
 from pathlib import Path
-from typing import Annotated
 
-from eth_account import Account
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from c2d.settings import load
+from c2d.settings import AddressList, HttpUrl, PrivateKey, load
 
 
 class ProviderSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="C2D_", extra="ignore", frozen=True)
 
-    rpc_url: str = Field(description="the chain's JSON-RPC URL")
+    rpc_url: HttpUrl = Field(description="the chain's JSON-RPC URL")
     chain_id: int = Field(gt=0, description="the chain id the contracts were deployed on")
-    provider_key: SecretStr = Field(description="the provider's private key (hex): decrypts files, signs")
+    provider_key: PrivateKey = Field(description="the provider's private key (hex): decrypts files, signs")
     addresses_file: Path = Field(description="addresses.json written by the deploy script")
-    operator_url: str = Field(description="base URL of the operator service")
+    operator_url: HttpUrl = Field(description="base URL of the operator service")
     data_root: Path = Field(description="file:// URLs must point inside this directory")
     provider_database_url: str = Field(
         default="sqlite:///provider.db",
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...",
     )
-    provider_url: str = Field(default="http://127.0.0.1:8030", description="the provider's public base URL")
+    provider_url: HttpUrl = Field(default="http://127.0.0.1:8030", description="the provider's public base URL")
     order_confirmations: int = Field(default=0, ge=0, description="blocks on top of an order before it counts")
     order_uses: int = Field(default=1, ge=1, description="how many jobs or downloads one order pays for")
     index_interval: float = Field(default=1.0, gt=0, description="seconds between two looks for new DDOs")
@@ -32,32 +30,9 @@ class ProviderSettings(BaseSettings):
     allow_private_urls: bool = Field(
         default=False, description="let http(s) file URLs point at loopback or private-network hosts"
     )
-    operator_addresses: Annotated[list[str], NoDecode] = Field(
+    operator_addresses: AddressList = Field(
         default=[], description="comma-separated addresses of operators whose configure stages may fetch job inputs"
     )
-
-    @field_validator("operator_addresses", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("rpc_url", "operator_url", "provider_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
-
-    @field_validator("provider_key")
-    @classmethod
-    def _private_key(cls, value: SecretStr) -> SecretStr:
-        try:
-            Account.from_key(value.get_secret_value())
-        except Exception:
-            raise ValueError("must be a 32-byte hex private key") from None
-        return value
 
     @field_validator("addresses_file")
     @classmethod
