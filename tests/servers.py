@@ -64,6 +64,7 @@ class ProviderServer(AppServer):
 
 class _Handler(SimpleHTTPRequestHandler):
     redirects: ClassVar[dict[str, str]] = {}
+    sequences: ClassVar[dict[str, list[bytes]]] = {}  # a path answering each request with the next body
 
     def do_GET(self) -> None:
         target = self.redirects.get(self.path)
@@ -71,6 +72,14 @@ class _Handler(SimpleHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", target)
             self.end_headers()
+            return
+        bodies = self.sequences.get(self.path)
+        if bodies:
+            body = bodies.pop(0) if len(bodies) > 1 else bodies[0]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         super().do_GET()
 
@@ -81,8 +90,10 @@ class _Handler(SimpleHTTPRequestHandler):
 class FileServer:
     """Serves a directory on 127.0.0.1; `redirects` maps a path to a Location."""
 
-    def __init__(self, directory: Path, redirects: dict[str, str]) -> None:
-        handler = type("Handler", (_Handler,), {"redirects": redirects})
+    def __init__(
+        self, directory: Path, redirects: dict[str, str], sequences: dict[str, list[bytes]] | None = None
+    ) -> None:
+        handler = type("Handler", (_Handler,), {"redirects": redirects, "sequences": sequences or {}})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

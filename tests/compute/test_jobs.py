@@ -1,11 +1,15 @@
 """Paid compute jobs end to end: through the provider, on the operator's local executor."""
 
+import hashlib
 import json
 
 import pytest
 
+from c2d.assets import Privacy, PublishedFile, Services, publish
 from c2d.client import ProviderRequestError
-from jobs import ALGORITHMS, algorithm_order, dataset_order, raw, wait_final
+from c2d.provider.ddo import Container, container_checksum, files_checksum
+from jobs import ALGORITHMS, CONTAINER, ONE, algorithm_order, dataset_order, give, raw, wait_final
+from servers import FileServer
 
 
 def test_paid_job_with_a_published_algorithm(stack, consumer, consumer_api, make_dataset, make_algorithm):
@@ -110,3 +114,27 @@ def test_a_paid_environment_is_refused_and_the_order_kept(consumer, consumer_api
     assert (info.value.status, info.value.code) == (402, "environment_not_free")
     (job,) = consumer_api.compute_start(order, raw("print(1)"))  # the order was given back
     assert wait_final(consumer_api, job["jobId"])["status"] == 70
+
+
+def test_trusted_algorithm_runs_only_as_the_bytes_that_were_trusted(
+    stack, publisher, publisher_api, consumer, consumer_api, make_dataset
+):
+    """The algorithm's server answers the provider's check with the trusted code and the
+    configure stage's fetch with other code: configure refuses it (32)."""
+    trusted, swapped = b"print('trusted')\n", b"print('swapped in later')\n"
+    with FileServer(stack.root, {}, {"/algo.py": [trusted, swapped]}) as server:
+        algorithm = publish(
+            publisher, publisher_api, "Two-faced", [PublishedFile(server.url + "/algo.py", "text/x-python")],
+            Services(access_cost=ONE), kind="algorithm", container=CONTAINER,
+        )  # fmt: skip
+        give(publisher, consumer, algorithm)
+        entry = {
+            "did": algorithm.did,
+            "filesChecksum": files_checksum([hashlib.sha256(trusted).hexdigest()]),
+            "containerSectionChecksum": container_checksum(Container(**CONTAINER)),
+        }
+        dataset = make_dataset("numbers.csv", privacy=Privacy(publisherTrustedAlgorithms=[entry]))
+        (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), algorithm_order(consumer, algorithm))
+        final = wait_final(consumer_api, job["jobId"])
+    assert (final["status"], final["statusText"]) == (32, "Algorithm provisioning failed"), final
+    assert "checksum mismatch" in final["reason"]
