@@ -1,0 +1,39 @@
+"""Results expire: the engine removes a finished job's directory and record after the TTL."""
+
+import time
+
+from c2d.localchain import dev_keys
+from c2d.operator import Engine, JobStore, Status, load_environments, load_settings
+from c2d.operator.executors import LocalExecutor
+from c2d.signing import address_of
+
+
+def test_finished_jobs_expire_after_the_ttl_and_others_stay(tmp_path):
+    key = dev_keys(1)[0]
+    settings = load_settings(
+        jobs_dir=tmp_path / "jobs",
+        operator_database_url=f"sqlite:///{tmp_path / 'operator.db'}",
+        operator_providers=address_of(key),
+        operator_key=key,
+        provider_url="http://127.0.0.1:9",
+        results_ttl=60,
+    )
+    store = JobStore(settings.operator_database_url)
+    executor = LocalExecutor(settings)
+    engine = Engine(store, executor, load_environments(None), settings.results_ttl)
+    spec = {"datasets": [{"did": "did:op:" + "12" * 20}], "algorithm": {"rawcode": "pass"}}
+    old, recent, running = (
+        store.create(name, "0x" + "34" * 20, "default", spec) for name in ("old", "recent", "running")
+    )
+    for job in (old, recent, running):
+        (settings.jobs_dir / job.id / "data" / "outputs").mkdir(parents=True)
+    store.set_status(old.id, Status.FINISHED)
+    store.update(old.id, finished=time.time() - 120)
+    store.set_status(recent.id, Status.FINISHED)
+    store.set_status(running.id, Status.RUNNING)
+
+    engine.expire()
+
+    assert store.get(old.id) is None and not (settings.jobs_dir / old.id).exists()
+    for job in (recent, running):
+        assert store.get(job.id) is not None and (settings.jobs_dir / job.id).exists()
