@@ -43,11 +43,6 @@ class NotFound(ProviderError):
     code = "not_found"
 
 
-class Conflict(ProviderError):
-    status = 409
-    code = "conflict"
-
-
 class PaymentRequired(ProviderError):
     """The order does not pay for what is asked."""
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from c2d.provider.ddo import DDO, Container, Privacy, container_checksum, files_checksum
 from c2d.provider.errors import Forbidden, InvalidRequest
+from c2d.provider.store import Asset
 
 
 class AlgorithmNotAllowed(Forbidden):
@@ -16,6 +17,7 @@ class PublishedAlgorithm:
     did: str
     publisher: str
     ddo: DDO
+    asset: Asset
 
 
 @dataclass(frozen=True)

@@ -267,11 +267,13 @@ class Provider:
         algorithm, algo_spec, algo_order = await self._algorithm(req.algorithm, consumer)
         job_datasets = []
         orders: list[VerifiedOrder] = [] if algo_order is None else [algo_order]
+        checksums: list[str] | None = None  # the algorithm's files, hashed once for every dataset
         for (asset, ddo, service), dataset in zip(checked, datasets, strict=True):
             trusted = trust_decision(service.attributes.main.privacy, algorithm)
             if trusted is not None:
                 assert isinstance(algorithm, PublishedAlgorithm)
-                checksums = await self._content_checksums(algorithm)
+                if checksums is None:
+                    checksums = await self._content_checksums(algorithm)
                 check_checksums(trusted, algorithm, checksums)
                 # configure must get exactly the bytes that were trusted, whatever the DDO says
                 algo_spec["checksums"] = dict(zip((str(i) for i in algo_spec["files"]), checksums, strict=True))
@@ -355,7 +357,7 @@ class Provider:
         container = container_of(ddo)
         service = ddo.paid_service(spec.serviceId, "access")
         order, _ = await run_in_threadpool(self.orders.check, spec.transferTxId, asset, service, consumer)
-        published = PublishedAlgorithm(asset.did, asset.publisher, ddo)
+        published = PublishedAlgorithm(asset.did, asset.publisher, ddo, asset)
         job_spec = {
             "did": asset.did,
             "serviceId": service.index,
@@ -368,10 +370,8 @@ class Provider:
         return published, job_spec, order
 
     async def _content_checksums(self, algorithm: PublishedAlgorithm) -> list[str]:
-        asset = self.store.asset(algorithm.did)
-        assert asset is not None
-        specs = sorted(self.decrypted_files(asset, algorithm.ddo), key=lambda s: s.index)
-        return [await self.files.sha256(spec, asset.publisher) for spec in specs]
+        specs = sorted(self.decrypted_files(algorithm.asset, algorithm.ddo), key=lambda s: s.index)
+        return [await self.files.sha256(spec, algorithm.publisher) for spec in specs]
 
     async def compute_input(self, method: str, path: str, headers: Any, job_id: str, did: str, index: int) -> Response:
         """A job input for an operator's configure stage: signed by a trusted operator, and only

@@ -14,7 +14,6 @@ from c2d.chain.did import did_for
 from c2d.chain.wallet import Wallet
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-MAX_UINT256 = 2**256 - 1
 
 
 @dataclass(frozen=True)
