@@ -7,12 +7,12 @@ from c2d.operator.environments import Environment, load_environments
 from c2d.operator.executors import make_executor
 from c2d.operator.settings import OperatorSettings, load_settings
 from c2d.operator.statuses import Status
-from c2d.operator.store import JobStore
+from c2d.operator.store import JobStore, make_store
 
 
 def build_engine(settings: OperatorSettings) -> Engine:
     return Engine(
-        JobStore(settings.operator_database_url),
+        make_store(settings),
         make_executor(settings),
         load_environments(settings.environments_file),
         settings.results_ttl,
@@ -30,4 +30,5 @@ __all__ = [
     "create_app",
     "load_environments",
     "load_settings",
+    "make_store",
 ]

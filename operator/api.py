@@ -21,7 +21,7 @@ from c2d import __version__
 from c2d.operator.environments import Environment
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.statuses import Status
-from c2d.operator.store import Job, JobExists, JobStore
+from c2d.operator.store import ClusterUnavailable, Job, JobExists, make_store
 from c2d.signing import RequestRejected, verify_signed_request
 
 PREFIX = "/api/v1/operator"
@@ -51,7 +51,7 @@ class Operator:
     def __init__(self, settings: OperatorSettings, environments: list[Environment]) -> None:
         self.settings = settings
         self.environments = environments
-        self.store = JobStore(settings.operator_database_url)
+        self.store = make_store(settings)
 
     def job_of(self, owner: str, job_id: str) -> Job:
         job = self.store.get(job_id)
@@ -102,6 +102,10 @@ def create(request: Request, body: JobRequest) -> list[dict[str, Any]]:
         return [op.store.create(body.jobId, body.owner, env_id, spec).as_status()]
     except JobExists:
         raise OperatorError(409, "job_exists", f"a job {body.jobId} exists") from None
+    except ValueError as exc:  # an id the executor cannot use
+        raise OperatorError(400, "invalid_job_id", str(exc)) from None
+    except ClusterUnavailable as exc:
+        raise OperatorError(503, "cluster_unavailable", str(exc)) from None
 
 
 @router.get("/compute")

@@ -228,6 +228,8 @@ def _failure(stage: str) -> Status:
 
 
 def _describe(outcome: Outcome, what: str) -> str:
+    if outcome.detail:
+        return f"{what} {outcome.detail}"
     if outcome.timed_out:
         return f"{what} timed out"
     if outcome.signal:

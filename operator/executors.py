@@ -151,4 +151,12 @@ def _readable(data: Path) -> None:
 def make_executor(settings: OperatorSettings) -> Executor:
     if settings.executor == "local":
         return LocalExecutor(settings)
+    if settings.executor == "docker":
+        from c2d.operator.docker_executor import DockerExecutor
+
+        return DockerExecutor(settings)
+    if settings.executor == "kubernetes":
+        from c2d.operator.kube import KubernetesExecutor
+
+        return KubernetesExecutor(settings)
     raise ValueError(f"unknown executor {settings.executor}")

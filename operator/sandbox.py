@@ -68,6 +68,7 @@ class Outcome:
     stopped: bool
     out_of_memory: bool
     seconds: float
+    detail: str = ""  # why a container stage did not run or ended (image missing, evicted, ...)
 
     @property
     def ok(self) -> bool:

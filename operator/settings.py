@@ -20,7 +20,28 @@ class OperatorSettings(BaseSettings):
     operator_key: PrivateKey = Field(description="the operator's key: signs the configure stage's input requests")
     provider_url: HttpUrl = Field(description="the provider the configure stage fetches inputs from")
     environments_file: Path | None = Field(default=None, description="JSON list of environments")
-    executor: Literal["local"] = "local"
+    executor: Literal["local", "docker", "kubernetes"] = Field(
+        default="local", description="local (sandboxed processes), docker (a container per stage) or kubernetes"
+    )
+    images_tag: str = Field(
+        default="dev", description="tag of the c2d/configure, c2d/publish images (docker, kubernetes)"
+    )
+    image_prefix: str = Field(default="c2d/", description="registry and prefix of c2d's images")
+    algorithm_image: str = Field(default="", description="image algorithms run in; c2d/algorithm-python:<tag> if empty")
+    docker_host: str = Field(default="", description="Docker daemon URL (docker executor); DOCKER_HOST if empty")
+    kube_namespace: str = Field(default="c2d-jobs", description="namespace of the stage Jobs and WorkFlows")
+    kubeconfig: Path | None = Field(default=None, description="kubeconfig of the cluster; in-cluster config if unset")
+    kube_jobs_claim: str = Field(
+        default="", description="PVC holding jobs_dir, mounted by stage pods; a hostPath of jobs_dir if empty"
+    )
+    kube_operator_key_secret: str = Field(
+        default="c2d-operator-key", description="Secret (key operator-key) configure pods sign input requests with"
+    )
+    kube_loopback: bool = Field(
+        default=False,
+        description="a cluster without a pod network or registry, such as the loopback test cluster: stages that "
+        "need the network use the node's (loopback only), images are never pulled",
+    )
     results_ttl: int = Field(default=7 * 24 * 3600, ge=60, description="seconds results are kept after a job ends")
     poll_interval: float = Field(default=0.05, gt=0, description="seconds between two looks at the job store")
 
@@ -29,6 +50,9 @@ class OperatorSettings(BaseSettings):
     def _directory(cls, value: Path) -> Path:
         value.mkdir(parents=True, exist_ok=True)
         return value.resolve()
+
+    def image(self, name: str) -> str:
+        return f"{self.image_prefix}{name}:{self.images_tag}"
 
 
 def load_settings(**overrides: object) -> OperatorSettings:

@@ -5,7 +5,7 @@ jobs and stop requests; the engine writes everything else."""
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +27,9 @@ from sqlalchemy.exc import IntegrityError
 
 from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
 from c2d.operator.statuses import FINAL, Status
+
+if TYPE_CHECKING:
+    from c2d.operator.settings import OperatorSettings
 
 metadata = MetaData()
 
@@ -64,6 +67,10 @@ signer_nonces = nonce_table("signer_nonces", metadata)
 
 class JobExists(Exception):
     pass
+
+
+class ClusterUnavailable(Exception):
+    """The cluster refused or could not be reached; nothing was created."""
 
 
 @dataclass
@@ -235,3 +242,12 @@ class JobStore:
 
     def advance_signer_nonce(self, signer: str, nonce: int) -> bool:
         return advance_nonce(self.engine, signer_nonces, signer, nonce)
+
+
+def make_store(settings: "OperatorSettings") -> JobStore:
+    """The job store; with the kubernetes executor, one that keeps each job's WorkFlow in step."""
+    if settings.executor == "kubernetes":
+        from c2d.operator.kube import WorkFlowStore
+
+        return WorkFlowStore(settings)
+    return JobStore(settings.operator_database_url)

@@ -61,7 +61,7 @@ base_image() {
     tar -C "$rootfs" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
     rm -rf "$rootfs"
   fi
-  docker import -q "$tarball" "$LOCAL_BASE" >/dev/null
+  docker import "$tarball" "$LOCAL_BASE" >/dev/null
   log "imported $LOCAL_BASE"
 }
 
@@ -83,8 +83,8 @@ wheels() {
     | grep -v "is ignored: it is neither" >&2 || true
   local pip_wheel
   pip_wheel=$("$py" -m pip download -q --disable-pip-version-check --no-deps -d "$out" "pip==$("$py" -m pip --version | cut -d' ' -f2)" >/dev/null 2>&1; ls "$out"/pip-*.whl | head -1)
-  cp "$pip_wheel" "$out/deps/pip.whl"
-  cp "$pip_wheel" "$out/c2d/pip.whl"
+  cp "$pip_wheel" "$out/deps/_pip.zip"
+  cp "$pip_wheel" "$out/c2d/_pip.zip"
 }
 
 components() {

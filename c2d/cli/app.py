@@ -3,6 +3,7 @@
 import functools
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -125,9 +126,21 @@ def operator_engine() -> None:
     from c2d.operator import build_engine, load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    engine = build_engine(load_settings())
-    # SIGTERM (c2d stack down, a Deployment's rollout): stop cleanly, stages included.
-    signal.signal(signal.SIGTERM, lambda *_: engine.halt())
+    settings = load_settings()
+    engine = build_engine(settings)
+    halted = threading.Event()
+    if settings.executor == "kubernetes":
+        from c2d.operator.kube import watch_workflows
+
+        watch_workflows(engine.store, settings, halted)
+
+    def halt(*_: object) -> None:
+        halted.set()
+        engine.halt()
+
+    # SIGTERM (c2d stack down, a Deployment's rollout): stop cleanly. Local stages end with the
+    # engine; container stages go on and are followed again at the next start.
+    signal.signal(signal.SIGTERM, halt)
     engine.run_forever()
 
 

@@ -69,6 +69,9 @@ egress_guard_up() {
     local lo=127.0.0.0/8
     [[ $ipt == ip6tables ]] && lo=::1/128
     $ipt -N C2D-EGRESS 2>/dev/null || true
+    # Logged (kernel log, "c2d-egress:"), rejected and counted.
+    $ipt -C C2D-EGRESS -m limit --limit 10/min -j LOG --log-prefix "c2d-egress: " --log-uid 2>/dev/null \
+      || $ipt -A C2D-EGRESS -m limit --limit 10/min -j LOG --log-prefix "c2d-egress: " --log-uid
     $ipt -C C2D-EGRESS -j REJECT 2>/dev/null || $ipt -A C2D-EGRESS -j REJECT
     $ipt -C OUTPUT -m cgroup --cgroup "$CLASSID" ! -d "$lo" -j C2D-EGRESS 2>/dev/null \
       || $ipt -I OUTPUT -m cgroup --cgroup "$CLASSID" ! -d "$lo" -j C2D-EGRESS
@@ -85,6 +88,10 @@ egress_guard_down() {
     $ipt -X C2D-EGRESS 2>/dev/null || true
   done
 }
+
+# The kubelet's in-tree AWS credential provider asks the EC2 metadata address (169.254.169.254)
+# for credentials at start (the egress guard caught it): the AWS SDK's own switch turns that off.
+export AWS_EC2_METADATA_DISABLED=true
 
 # spawn NAME COMMAND...: start a cluster process in the background, in the cluster's cgroup.
 spawn() {

@@ -47,6 +47,13 @@ if [[ ! -f $pki/apiserver.crt ]]; then
   echo "$token,admin,admin,system:masters" > "$pki/tokens.csv"
   chmod 600 "$pki"/*.key "$pki/tokens.csv"
 fi
+if [[ ! -f $pki/kubelet-client.crt ]]; then  # the API server's identity at the kubelet (logs, exec)
+  openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    -keyout "$pki/kubelet-client.key" -out "$pki/kubelet-client.csr" 2>/dev/null
+  openssl x509 -req -in "$pki/kubelet-client.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -out "$pki/kubelet-client.crt" 2>/dev/null
+  chmod 600 "$pki/kubelet-client.key"
+fi
 token=$(cut -d, -f1 "$pki/tokens.csv")
 cat > "$KUBECONFIG_PATH" <<KC
 apiVersion: v1
@@ -82,6 +89,7 @@ spawn kube-apiserver kube-apiserver --etcd-servers=http://127.0.0.1:12379 \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-account-issuer=https://kubernetes.default.svc \
   --kubelet-preferred-address-types=Hostname --kubelet-https=true \
+  --kubelet-client-certificate="$pki/kubelet-client.crt" --kubelet-client-key="$pki/kubelet-client.key" \
   --enable-admission-plugins=NodeRestriction,LimitRanger,ResourceQuota,ServiceAccount \
   --profiling=false --v=0
 
@@ -98,13 +106,13 @@ spawn kube-scheduler kube-scheduler --kubeconfig="$KUBECONFIG_PATH" --leader-ele
 
 spawn kubelet kubelet --kubeconfig="$KUBECONFIG_PATH" --container-runtime=docker \
   --docker-endpoint="unix://$DOCKER_SOCK" --pod-infra-container-image="$PAUSE_IMAGE" \
-  --hostname-override=localhost --node-ip=127.0.0.1 --address=127.0.0.1 --port=10250 \
+  --hostname-override=localhost --address=127.0.0.1 --port=10250 \
   --read-only-port=0 --healthz-bind-address=127.0.0.1 --healthz-port=10248 \
   --fail-swap-on=false --cgroup-driver=cgroupfs --cgroup-root=/c2d-cluster \
   --resolv-conf="$CLUSTER_DIR/resolv.conf" --image-gc-high-threshold=100 --image-gc-low-threshold=99 \
   --eviction-hard='memory.available<100Mi' --anonymous-auth=false --authentication-token-webhook=false \
   --client-ca-file="$pki/ca.crt" --authorization-mode=AlwaysAllow --cert-dir="$CLUSTER_DIR/pki/kubelet" \
-  --serialize-image-pulls=false --register-node=true --v=0
+  --serialize-image-pulls=false --register-node=true --pod-max-pids=1024 --v=0
 
 wait_for "node Ready" 90 node_ready
 # Namespaced objects need their default service account before pods can be created.

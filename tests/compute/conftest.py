@@ -1,97 +1,20 @@
 """A whole c2d on this machine: Ganache, the provider, the operator service and the engine (a
 real process, local executor), with a publisher and a consumer."""
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 
 from c2d.assets import Privacy, PublishedFile, Services, publish
 from c2d.client import ProviderClient
-from c2d.operator import create_app as operator_app
-from c2d.operator import load_environments
-from c2d.operator import load_settings as operator_settings
 from jobs import CONTAINER, ONE, give
-from servers import AppServer, EngineProcess, ProviderServer, make_settings
-
-ENVIRONMENTS = [
-    {"id": "default", "memoryMb": 256, "maxDuration": 60, "maxJobs": 2},
-    {"id": "tight", "memoryMb": 64, "maxDuration": 3, "maxProcesses": 16, "maxJobs": 4},
-    {"id": "single", "memoryMb": 128, "maxDuration": 30, "maxJobs": 1},
-    {"id": "tiny-output", "memoryMb": 128, "maxDuration": 30, "maxJobs": 2, "maxOutputMb": 1},
-    {"id": "paid", "price": "1000000000000000000"},
-]
-
-
-@dataclass
-class Stack:
-    root: Path
-    provider: ProviderServer
-    operator: AppServer
-    engine: EngineProcess
-    jobs_dir: Path
-    data_root: Path
-    provider_key_file: Path
+from stacks import start_stack
 
 
 @pytest.fixture(scope="session")
 def stack(ganache, addresses_file, keys, tmp_path_factory):
     root = tmp_path_factory.mktemp("stack")
-    data_root = root / "published" / _address(keys[1]).lower()  # the publisher's folder
-    data_root.mkdir(parents=True)
-    (data_root / "numbers.csv").write_text("".join(f"{i}\n" for i in range(1, 101)))  # sum 5050
-    (data_root / "words.txt").write_text("compute to data\nkeeps data home\n")
-    provider_key, operator_key = keys[9], keys[8]
-    key_file = root / "provider.key"
-    key_file.write_text(provider_key)
-    key_file.chmod(0o600)
-    provider_address = _address(provider_key)
-    envs = root / "environments.json"
-    envs.write_text(json.dumps(ENVIRONMENTS))
-    values = {
-        "jobs_dir": root / "jobs",
-        "operator_database_url": f"sqlite:///{root / 'operator.db'}",
-        "operator_providers": provider_address,
-        "operator_key": operator_key,
-        "environments_file": envs,
-        "poll_interval": 0.05,
-    }
-    operator = AppServer(lambda: None)
-    provider = ProviderServer(
-        make_settings(
-            ganache,
-            addresses_file,
-            root / "published",
-            root / "provider.db",
-            provider_key,
-            operator_url=f"http://127.0.0.1:{operator.port}",
-            operator_addresses=_address(operator_key),
-        )
-    ).start()
-    settings = operator_settings(**values, provider_url=provider.url)
-    operator.make_app = lambda: operator_app(settings, load_environments(envs))
-    operator.start()
-    engine_env = {
-        "C2D_JOBS_DIR": str(values["jobs_dir"]),
-        "C2D_OPERATOR_DATABASE_URL": values["operator_database_url"],
-        "C2D_OPERATOR_PROVIDERS": provider_address,
-        "C2D_OPERATOR_KEY": operator_key,
-        "C2D_PROVIDER_URL": provider.url,
-        "C2D_ENVIRONMENTS_FILE": str(envs),
-        "C2D_POLL_INTERVAL": "0.05",
-    }
-    engine = EngineProcess(engine_env, root / "engine.log").start()
-    yield Stack(root, provider, operator, engine, Path(values["jobs_dir"]), data_root, key_file)
-    engine.stop()
-    operator.stop()
-    provider.stop()
-
-
-def _address(key: str) -> str:
-    from eth_account import Account
-
-    return str(Account.from_key(key).address)
+    running = start_stack(root, root / "published", ganache, addresses_file, keys)
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,164 @@
+"""The docker executor: one container per stage on the local Docker daemon (through its CLI).
+
+Every container: the stage user (non-root), `--cap-drop ALL`, no-new-privileges, read-only root
+filesystem with a private /tmp, memory (no swap), CPU and process limits, and `--network none`
+unless the stage needs the network (configure reaches the provider through the host's loopback;
+an algorithm only when both its asset and its environment allow it). Containers are named
+after the job and stage, so an engine that restarts finds and follows the ones under way.
+"""
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+from c2d.operator.environments import Environment
+from c2d.operator.sandbox import Outcome
+from c2d.operator.settings import OperatorSettings
+from c2d.operator.stages import STAGE_UID, JobDirectories, StagePlan, failed, plan
+from c2d.operator.store import Job
+
+POLL = 0.1
+STOP_TIMEOUT = 2  # seconds between SIGTERM and SIGKILL when a stage is stopped
+
+
+class DockerExecutor(JobDirectories):
+    def __init__(self, settings: OperatorSettings) -> None:
+        super().__init__(settings)
+        self.env = dict(os.environ)
+        if settings.docker_host:
+            self.env["DOCKER_HOST"] = settings.docker_host
+
+    def _docker(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", *args], env=self.env, capture_output=True, text=True, check=check, timeout=timeout
+        )
+
+    def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        self.prepare(job)
+        return self._run(job, plan("configure", job, env, self.settings), should_stop)
+
+    def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        self.prepare(job)
+        if self._state(self._name(job, "algorithm")) is None:
+            self.reset_outputs(job)
+        return self._run(job, plan("algorithm", job, env, self.settings), should_stop)
+
+    def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        self.prepare(job)
+        self.write_log(job, "publish", b"")  # listed by publish, filled when it ends
+        return self._run(job, plan("publish", job, env, self.settings), should_stop)
+
+    # ---- one container ----
+
+    @staticmethod
+    def _name(job: Job, stage: str) -> str:
+        return f"c2d-{job.id}-{stage}"
+
+    def _state(self, name: str) -> dict[str, Any] | None:
+        done = self._docker("inspect", "--type", "container", "--format", "{{json .State}}", name, check=False)
+        if done.returncode != 0:
+            return None
+        state: dict[str, Any] = json.loads(done.stdout)
+        return state
+
+    def _create(self, job: Job, p: StagePlan, name: str) -> str | None:
+        root = self.job_dir(job)
+        args = [
+            "run", "--detach", "--name", name,
+            "--label", f"c2d.job={job.id}", "--label", f"c2d.stage={p.stage}",
+            "--user", f"{STAGE_UID}:{STAGE_UID}",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--read-only", "--tmpfs", f"/tmp:rw,nosuid,nodev,size={p.tmp_mb}m,mode=1777",  # noqa: S108
+            "--memory", f"{p.memory_mb}m", "--memory-swap", f"{p.memory_mb}m",
+            "--cpus", str(p.cpu), "--pids-limit", str(p.processes),
+            "--network", "host" if p.network else "none",
+            "--workdir", p.workdir, "--log-driver", "json-file",
+        ]  # fmt: skip
+        for mount in p.mounts:
+            source = root / mount.source if mount.source else root
+            args += [
+                "--mount",
+                f"type=bind,source={source},target={mount.target}" + (",readonly" if mount.read_only else ""),
+            ]
+        for key, value in p.env.items():
+            args += ["--env", f"{key}={value}"]
+        secret_file = None
+        if p.secret_env:  # never on a command line: through a file only root can read
+            secret_file = root.parent / f".{name}.env"
+            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                for key in p.secret_env:
+                    out.write(f"{key}={self.settings.operator_key.get_secret_value()}\n")
+            args += ["--env-file", str(secret_file)]
+        try:
+            done = self._docker(*args, "--entrypoint", p.command[0], p.image, *p.command[1:], check=False)
+        finally:
+            if secret_file:
+                secret_file.unlink(missing_ok=True)
+        if done.returncode != 0:
+            return _first_line(done.stderr) or f"docker run exited with {done.returncode}"
+        return None
+
+    def _run(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
+        name = self._name(job, p.stage)
+        started = time.monotonic()
+        state = self._state(name)
+        if state is None:
+            problem = self._create(job, p, name)
+            if problem:
+                self._docker("rm", "--force", name, check=False)
+                return failed(f"could not start: {problem}")
+            state = self._state(name) or {}
+        else:  # under way before an engine restart: follow it, within its own deadline
+            started -= _age(state)
+        outcome = None
+        while outcome is None:
+            if state.get("Status") == "exited" or state.get("Status") == "dead":
+                outcome = Outcome(
+                    exit_code=int(state.get("ExitCode", -1)),
+                    signal=None,
+                    timed_out=False,
+                    stopped=False,
+                    out_of_memory=bool(state.get("OOMKilled")),
+                    seconds=time.monotonic() - started,
+                )
+                break
+            if should_stop():
+                self._docker("stop", "--time", str(STOP_TIMEOUT), name, check=False)
+                outcome = Outcome(None, None, False, True, False, time.monotonic() - started)
+                break
+            if time.monotonic() - started > p.seconds:
+                self._docker("kill", name, check=False)
+                outcome = Outcome(None, None, True, False, False, time.monotonic() - started)
+                break
+            time.sleep(POLL)
+            state = self._state(name) or {"Status": "dead", "ExitCode": -1}
+        logs = subprocess.run(
+            ["docker", "logs", name], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
+        )
+        self.write_log(job, p.stage, logs.stdout)
+        self._docker("rm", "--force", name, check=False)
+        return outcome
+
+    def remove(self, job: Job) -> None:
+        for stage in ("configure", "algorithm", "publish"):
+            self._docker("rm", "--force", self._name(job, stage), check=False)
+        super().remove(job)
+
+
+def _age(state: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    try:
+        started = datetime.fromisoformat(str(state["StartedAt"])[:26].rstrip("Z") + "+00:00")
+    except (KeyError, ValueError):
+        return 0.0
+    return max(0.0, time.time() - started.timestamp())
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""

@@ -1,0 +1,400 @@
+"""The kubernetes executor: one batch/v1 Job per stage in the jobs namespace, and the job's
+WorkFlow custom resource (see c2d.operator.workflows).
+
+Stage pods: labels `workflow=<jobId>`, `component=<stage>`; non-root, no privilege escalation,
+every capability dropped, read-only root filesystem with a private /tmp, RuntimeDefault seccomp,
+no service-account token, no service links; requests = limits from the environment (Guaranteed);
+`activeDeadlineSeconds` from the stage's time limit. The algorithm pod has no network unless its
+asset and environment allow it. The job directory is shared through a volume (a PVC, or a
+hostPath of the engine's jobs_dir) mounted per stage as in c2d.operator.stages.
+
+The engine follows each stage's pod and ends it by what happened: exit code, OOMKilled (43),
+deadline exceeded (42), evicted or an image that cannot be pulled (the stage fails with that
+reason). A stop request deletes the stage's Job and pods at once (grace period 0). The stage's
+log is copied from the pod into the job's logs, then its Job and pods are deleted. An engine that
+restarts follows the stage Jobs that exist instead of starting them again.
+"""
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from c2d.operator import workflows
+from c2d.operator.environments import Environment
+from c2d.operator.sandbox import Outcome
+from c2d.operator.settings import OperatorSettings
+from c2d.operator.stages import STAGE_UID, JobDirectories, StagePlan, failed, plan
+from c2d.operator.statuses import Status
+from c2d.operator.store import ClusterUnavailable, Job, JobExists, JobStore
+
+log = logging.getLogger("c2d.operator.kube")
+
+POLL = 0.2
+GRACE = 2  # seconds between SIGTERM and SIGKILL for stage pods (a PID-1 python ignores SIGTERM)
+SECRET_KEY = "operator-key"  # noqa: S105 (a key name in the Secret)
+CANNOT_START = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+}
+DNS_LABEL = re.compile(workflows.JOB_ID_PATTERN)
+
+
+def api_client(settings: OperatorSettings) -> client.ApiClient:
+    """From the kubeconfig in the settings, or the pod's service account."""
+    configuration = client.Configuration()
+    if settings.kubeconfig:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(settings.kubeconfig), client_configuration=configuration
+        )
+    else:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return client.ApiClient(configuration)
+
+
+class KubernetesExecutor(JobDirectories):
+    def __init__(self, settings: OperatorSettings) -> None:
+        super().__init__(settings)
+        self.api = api_client(settings)
+        # Manifests are plain dicts and results are read field by field: Any keeps them simple.
+        self.core: Any = client.CoreV1Api(self.api)
+        self.batch: Any = client.BatchV1Api(self.api)
+        self.ns = settings.kube_namespace
+
+    def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        self.prepare(job)
+        return self._run(job, plan("configure", job, env, self.settings), should_stop)
+
+    def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        self.prepare(job)
+        if self._read_job(_name(job, "algorithm")) is None:
+            self.reset_outputs(job)
+        return self._run(job, plan("algorithm", job, env, self.settings), should_stop)
+
+    def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        self.prepare(job)
+        self.write_log(job, "publish", b"")  # listed by publish, filled when it ends
+        return self._run(job, plan("publish", job, env, self.settings), should_stop)
+
+    def remove(self, job: Job) -> None:
+        self._delete(job.id, None)
+        super().remove(job)
+
+    # ---- manifests ----
+
+    def manifest(self, job: Job, p: StagePlan) -> dict[str, Any]:
+        labels = {"workflow": job.id, "component": p.stage, "app.kubernetes.io/part-of": "c2d"}
+        loopback = self.settings.kube_loopback
+        host_network = p.network and loopback
+        if self.settings.kube_jobs_claim:
+            volume: dict[str, Any] = {"persistentVolumeClaim": {"claimName": self.settings.kube_jobs_claim}}
+        else:
+            volume = {"hostPath": {"path": str(self.jobs_dir), "type": "Directory"}}
+        mounts: list[dict[str, Any]] = [
+            {
+                "name": "jobs",
+                "mountPath": m.target,
+                "subPath": f"{job.id}/{m.source}".rstrip("/"),
+                "readOnly": m.read_only,
+            }
+            for m in p.mounts
+        ]
+        mounts.append({"name": "tmp", "mountPath": "/tmp"})  # noqa: S108 (the container's own)
+        env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in p.env.items()]
+        secret = {"name": self.settings.kube_operator_key_secret, "key": SECRET_KEY}
+        env += [{"name": name, "valueFrom": {"secretKeyRef": secret}} for name in p.secret_env]
+        resources = {"cpu": f"{int(p.cpu * 1000)}m", "memory": f"{p.memory_mb}Mi"}
+        pod: dict[str, Any] = {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": GRACE,
+            "hostNetwork": host_network,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": STAGE_UID,
+                "runAsGroup": STAGE_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": p.stage,
+                    "image": p.image,
+                    "imagePullPolicy": "Never" if loopback else "IfNotPresent",
+                    "command": p.command,
+                    "workingDir": p.workdir,
+                    "env": env,
+                    "volumeMounts": mounts,
+                    "resources": {"requests": resources, "limits": resources},
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True,
+                        "runAsNonRoot": True,
+                    },
+                }
+            ],
+            "volumes": [{"name": "jobs", **volume}, {"name": "tmp", "emptyDir": {"sizeLimit": f"{p.tmp_mb}Mi"}}],
+        }
+        if host_network:
+            pod["dnsPolicy"] = "ClusterFirstWithHostNet"
+        elif not p.network:  # nothing to resolve, nowhere to ask
+            pod["dnsPolicy"] = "None"
+            pod["dnsConfig"] = {"nameservers": ["127.0.0.1"]}
+        return {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": _name(job, p.stage), "namespace": self.ns, "labels": labels},
+            "spec": {
+                "backoffLimit": 0,
+                "activeDeadlineSeconds": p.seconds,
+                "template": {"metadata": {"labels": labels}, "spec": pod},
+            },
+        }
+
+    # ---- one stage ----
+
+    def _read_job(self, name: str) -> Any:
+        try:
+            return self.batch.read_namespaced_job(name, self.ns)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _run(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
+        name = _name(job, p.stage)
+        started = time.monotonic()
+        existing = self._read_job(name)
+        if existing is None:
+            try:
+                self.batch.create_namespaced_job(self.ns, self.manifest(job, p))
+            except ApiException as exc:
+                if exc.status == 409:  # a leftover of an interrupted run: follow it
+                    existing = self._read_job(name)
+                else:
+                    return failed(f"could not start: the cluster refused its Job ({exc.status} {exc.reason})")
+        if existing is not None and existing.status and existing.status.start_time:
+            started -= max(0.0, time.time() - existing.status.start_time.timestamp())
+        selector = f"workflow={job.id},component={p.stage}"
+        outcome: Outcome | None = None
+        pod_name = None
+        while outcome is None:
+            if should_stop():
+                self._delete(job.id, p.stage)
+                return Outcome(None, None, False, True, False, time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            pods = self.core.list_namespaced_pod(self.ns, label_selector=selector).items
+            if pods:
+                pod = max(pods, key=lambda item: item.metadata.creation_timestamp)
+                pod_name = pod.metadata.name
+                outcome = _pod_outcome(pod, elapsed)
+            if outcome is None:
+                outcome = self._job_outcome(name, elapsed)
+            if outcome is None and elapsed > p.seconds + 30:  # the cluster never ended it
+                outcome = Outcome(None, None, True, False, False, elapsed)
+            if outcome is None:
+                time.sleep(POLL)
+        if pod_name:
+            self.write_log(job, p.stage, self._pod_log(pod_name, p.stage))
+        self._delete(job.id, p.stage, grace=GRACE)
+        return outcome
+
+    def _job_outcome(self, name: str, elapsed: float) -> Outcome | None:
+        kube_job = self._read_job(name)
+        if kube_job is None:
+            return failed("disappeared: its Job was deleted", elapsed)
+        for condition in (kube_job.status and kube_job.status.conditions) or []:
+            if condition.type == "Failed" and condition.status == "True":
+                if condition.reason == "DeadlineExceeded":
+                    return Outcome(None, None, True, False, False, elapsed)
+                return failed(f"failed: {condition.reason}: {condition.message or ''}".strip(), elapsed)
+        return None
+
+    def _pod_log(self, pod: str, container: str) -> bytes:
+        try:
+            text = self.core.read_namespaced_pod_log(pod, self.ns, container=container, _preload_content=False)
+            return bytes(text.data)
+        except (ApiException, ValueError) as exc:
+            why = f"{getattr(exc, 'status', '')} {getattr(exc, 'reason', '')}"
+            return f"(the stage's log could not be read: {why})\n".encode()
+
+    def _delete(self, job_id: str, stage: str | None, grace: int = 0) -> None:
+        selector = f"workflow={job_id}" + (f",component={stage}" if stage else "")
+        body = client.V1DeleteOptions(propagation_policy="Background", grace_period_seconds=grace)
+        for kube_job in self.batch.list_namespaced_job(self.ns, label_selector=selector).items:
+            try:
+                self.batch.delete_namespaced_job(kube_job.metadata.name, self.ns, body=body)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        self.core.delete_collection_namespaced_pod(self.ns, label_selector=selector, grace_period_seconds=grace)
+
+
+def _name(job: Job, stage: str) -> str:
+    return f"{job.id}-{stage}"
+
+
+def _pod_outcome(pod: Any, elapsed: float) -> Outcome | None:
+    status = pod.status
+    if status is None:
+        return None
+    if status.reason == "DeadlineExceeded":
+        return Outcome(None, None, True, False, False, elapsed)
+    if status.reason == "Evicted":
+        return failed(f"was evicted: {status.message or ''}".strip(), elapsed)
+    for container in status.container_statuses or []:
+        state = container.state
+        if state and state.waiting and state.waiting.reason in CANNOT_START:
+            return failed(f"could not start: {state.waiting.reason}: {state.waiting.message or ''}".strip(), elapsed)
+        if state and state.terminated and status.phase in ("Succeeded", "Failed"):
+            terminated = state.terminated
+            return Outcome(
+                exit_code=terminated.exit_code,
+                signal=terminated.signal,
+                timed_out=False,
+                stopped=False,
+                out_of_memory=terminated.reason == "OOMKilled",
+                seconds=elapsed,
+            )
+    if status.phase == "Failed":
+        return failed(f"failed: {status.reason or 'pod failed'}", elapsed)
+    return None
+
+
+# ---- WorkFlows: the job's state in the cluster ----
+
+
+class WorkFlowStore(JobStore):
+    """The job store, with each job's WorkFlow kept in step: created with the job, its status
+    written at every transition (best effort: the store stays the record)."""
+
+    def __init__(self, settings: OperatorSettings) -> None:
+        super().__init__(settings.operator_database_url)
+        self.ns = settings.kube_namespace
+        self.custom: Any = client.CustomObjectsApi(api_client(settings))
+
+    def create(self, job_id: str, owner: str, environment: str, spec: dict[str, Any]) -> Job:
+        if not DNS_LABEL.match(job_id) or len(job_id) > 48:
+            raise ValueError("job ids must be DNS labels (lowercase letters, digits, '-'; at most 48)")
+        body = workflows.workflow(job_id, owner.lower(), environment, spec, self.ns)
+        try:
+            self.custom.create_namespaced_custom_object(
+                workflows.GROUP, workflows.VERSION, self.ns, workflows.PLURAL, body
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise JobExists(job_id) from None
+            raise ClusterUnavailable(f"the cluster refused the WorkFlow ({exc.status} {exc.reason})") from None
+        except Exception as exc:  # connection refused, timeout
+            raise ClusterUnavailable(f"the cluster is unreachable ({type(exc).__name__})") from None
+        job = super().create(job_id, owner, environment, spec)
+        self._mirror(job_id, Status.WARMING_UP, "")
+        return job
+
+    def set_status(self, job_id: str, status: Status, reason: str = "", **values: Any) -> None:
+        super().set_status(job_id, status, reason, **values)
+        self._mirror(job_id, status, reason)
+
+    def request_stop(self, job_id: str) -> None:
+        super().request_stop(job_id)
+        self._patch(job_id, {"spec": {"stopRequested": True}}, status=False)
+
+    def remove(self, job_id: str) -> None:
+        super().remove(job_id)
+        try:
+            self.custom.delete_namespaced_custom_object(
+                workflows.GROUP, workflows.VERSION, self.ns, workflows.PLURAL, job_id
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                log.warning("WorkFlow %s not deleted: %s", job_id, exc.status)
+
+    def _mirror(self, job_id: str, status: Status, reason: str) -> None:
+        body = {
+            "status": {
+                "statusCode": int(status),
+                "statusText": status.text,
+                "reason": reason[:1024] or None,  # an empty string arrives as null: say so
+                "updated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        }
+        self._patch(job_id, body, status=True)
+
+    def _patch(self, job_id: str, body: dict[str, Any], status: bool) -> None:
+        patch = (
+            self.custom.patch_namespaced_custom_object_status if status else self.custom.patch_namespaced_custom_object
+        )
+        try:
+            patch(workflows.GROUP, workflows.VERSION, self.ns, workflows.PLURAL, job_id, body)
+        except Exception as exc:  # the store has it; the WorkFlow catches up at the next transition
+            log.warning("WorkFlow %s not updated: %s", job_id, getattr(exc, "status", type(exc).__name__))
+
+
+def watch_workflows(store: JobStore, settings: OperatorSettings, stop: threading.Event) -> threading.Thread:
+    """Follows the jobs namespace's WorkFlows with kopf (in a thread of the engine): a WorkFlow
+    asked to stop (`spec.stopRequested: true`) or deleted stops its job."""
+    import asyncio
+
+    import kopf
+
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        """The engine's own credentials (its kubeconfig, or the pod's service account)."""
+        cfg = api_client(settings).configuration
+        header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization") or ""
+        scheme, _space, token = header.partition(" ")
+        return kopf.ConnectionInfo(
+            server=cfg.host,
+            ca_path=cfg.ssl_ca_cert,
+            insecure=not cfg.verify_ssl,
+            scheme=scheme or None,
+            token=token or None,
+            certificate_path=cfg.cert_file,
+            private_key_path=cfg.key_file,
+        )
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.posting.enabled = False  # no events: the engine's role has no events verb
+        settings.watching.server_timeout = 60
+        settings.networking.request_timeout = 30
+
+    @kopf.on.event(workflows.GROUP, workflows.VERSION, workflows.PLURAL, registry=registry)
+    def event(type: str, name: str, spec: Any, **_: Any) -> None:
+        if type == "DELETED" or (spec and spec.get("stopRequested")):
+            job = store.get(name)
+            if job is not None and not job.status.final and not job.stop_requested:
+                JobStore.request_stop(store, name)
+                log.info("job %s: stop requested through its WorkFlow", name)
+
+    async def run() -> None:
+        stop_flag: asyncio.Event = asyncio.Event()
+
+        async def watch_stop() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(0.5)
+            stop_flag.set()
+
+        waiter = asyncio.create_task(watch_stop())
+        await kopf.operator(
+            registry=registry, namespaces=[settings.kube_namespace], standalone=True, stop_flag=stop_flag
+        )
+        waiter.cancel()
+
+    thread = threading.Thread(target=lambda: asyncio.run(run()), name="workflows", daemon=True)
+    thread.start()
+    return thread

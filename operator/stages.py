@@ -1,0 +1,181 @@
+"""What a container executor (docker, kubernetes) runs for each stage: image, command,
+environment, mounts of the job directory, network and limits. One plan, two translations, so
+both executors give every stage the same /data layout as the local executor.
+
+Stage containers run as STAGE_UID with a read-only root filesystem and a private /tmp; the job
+directory is the only storage they share:
+
+    configure   <job dir>                        → /job        (writes inputs, DDOs, algorithm)
+    algorithm   <job dir>/data/{inputs,ddos,transformations} → /data/...  read-only
+                <job dir>/data/outputs           → /data/outputs  read-write
+    publish     <job dir>                        → /job        (reads outputs, writes results.json)
+
+Each stage's output (stdout and stderr) is its log: the executor copies it to
+<job dir>/data/logs/<stage>.log when the container ends.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from c2d.operator.environments import Environment
+from c2d.operator.sandbox import Outcome
+from c2d.operator.settings import OperatorSettings
+from c2d.operator.store import Job
+from c2d.pods import layout
+
+STAGE_UID = 10001
+STAGE_SECONDS = 600  # configure and publish: bounded too
+STAGE_MEMORY_MB = 512
+STAGES = ("configure", "algorithm", "publish")
+OPERATOR_KEY_ENV = "C2D_OPERATOR_KEY"
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # relative to the job directory
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    stage: str
+    image: str
+    command: list[str]
+    env: dict[str, str]
+    mounts: list[Mount]
+    network: bool
+    cpu: float
+    memory_mb: int
+    processes: int
+    tmp_mb: int
+    seconds: int
+    workdir: str = "/"
+    secret_env: list[str] = field(default_factory=list)  # names whose values are the operator's key
+
+
+def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> StagePlan:
+    if stage == "configure":
+        return StagePlan(
+            stage=stage,
+            image=settings.image("configure"),
+            command=["python", "-m", "c2d.pods.configure", "/job"],
+            env={"C2D_PROVIDER_URL": settings.provider_url},
+            secret_env=[OPERATOR_KEY_ENV],
+            mounts=[Mount("", "/job", False)],
+            network=True,  # fetches the inputs from the provider
+            cpu=1.0,
+            memory_mb=STAGE_MEMORY_MB,
+            processes=64,
+            tmp_mb=64,
+            seconds=STAGE_SECONDS,
+        )
+    if stage == "publish":
+        return StagePlan(
+            stage=stage,
+            image=settings.image("publish"),
+            command=["python", "-m", "c2d.pods.publish", "/job", str(env.max_output_mb << 20)],
+            env={},
+            mounts=[Mount("", "/job", False)],
+            network=False,
+            cpu=1.0,
+            memory_mb=STAGE_MEMORY_MB,
+            processes=64,
+            tmp_mb=64,
+            seconds=STAGE_SECONDS,
+        )
+    spec = {**job.spec, "jobId": job.id}
+    return StagePlan(
+        stage="algorithm",
+        image=settings.algorithm_image or settings.image("algorithm-python"),
+        command=["/bin/sh", "-c", layout.entrypoint(spec)],
+        env={"HOME": "/tmp", "LANG": "C.UTF-8", **layout.algorithm_env(spec)},  # noqa: S108 (in the container)
+        mounts=[
+            Mount("data/inputs", "/data/inputs", True),
+            Mount("data/ddos", "/data/ddos", True),
+            Mount("data/transformations", "/data/transformations", True),
+            Mount("data/outputs", "/data/outputs", False),
+        ],
+        network=bool(job.spec.get("allowNetworkAccess")) and env.network,
+        cpu=env.cpu,
+        memory_mb=env.memory_mb,
+        processes=env.max_processes,
+        tmp_mb=min(env.disk_mb, 1024),
+        seconds=env.max_duration,
+        workdir="/data",
+    )
+
+
+class JobDirectories:
+    """The job directory on storage that the engine and the stage containers share."""
+
+    def __init__(self, settings: OperatorSettings) -> None:
+        self.settings = settings
+        self.jobs_dir = settings.jobs_dir
+
+    def job_dir(self, job: Job) -> Path:
+        return self.jobs_dir / job.id
+
+    def prepare(self, job: Job) -> Path:
+        job_dir = self.job_dir(job)
+        data = layout.data(job_dir)
+        for name in layout.DATA_DIRS:
+            (data / name).mkdir(parents=True, exist_ok=True)
+        (job_dir / "job.json").write_text(json.dumps({**job.spec, "jobId": job.id}))
+        _own(job_dir)
+        return job_dir
+
+    def reset_outputs(self, job: Job) -> None:
+        """A restarted algorithm starts from no outputs."""
+        outputs = layout.data(self.job_dir(job)) / "outputs"
+        for root, dirs, files in os.walk(outputs, topdown=False):
+            for name in files:
+                os.unlink(os.path.join(root, name))
+            for name in dirs:
+                path = os.path.join(root, name)
+                os.unlink(path) if os.path.islink(path) else os.rmdir(path)
+
+    def write_log(self, job: Job, stage: str, text: bytes) -> None:
+        path = layout.data(self.job_dir(job)) / "logs" / f"{stage}.log"
+        path.write_bytes(text)
+
+    def results(self, job: Job) -> list[dict[str, object]]:
+        job_dir = self.job_dir(job)
+        path = job_dir / "results.json"
+        if not path.exists():
+            return []
+        results: list[dict[str, object]] = json.loads(path.read_text())
+        for result in results:  # logs are written after publish listed them
+            file = job_dir / str(result["path"])
+            if file.exists():
+                result["filesize"] = file.stat().st_size
+        return results
+
+    def clean_inputs(self, job: Job) -> None:
+        import shutil
+
+        data = layout.data(self.job_dir(job))
+        for name in ("inputs", "transformations"):
+            shutil.rmtree(data / name, ignore_errors=True)
+
+    def remove(self, job: Job) -> None:
+        import shutil
+
+        shutil.rmtree(self.job_dir(job), ignore_errors=True)
+
+
+def _own(job_dir: Path) -> None:
+    """The stage user owns the job directory (when the engine runs as root; in a cluster the
+    engine runs as that user already)."""
+    if os.geteuid() != 0:
+        return
+    for root, dirs, files in os.walk(job_dir):
+        os.chown(root, STAGE_UID, STAGE_UID)
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), STAGE_UID, STAGE_UID)
+
+
+def failed(detail: str, seconds: float = 0.0) -> Outcome:
+    return Outcome(None, None, False, False, False, seconds, detail)

@@ -1,0 +1,260 @@
+"""The paid compute flow on the docker and kubernetes executors (real Docker, real cluster),
+against the local executor; the failure modes every executor must end correctly."""
+
+import json
+import time
+
+import pytest
+from kubernetes import client
+
+from c2d.assets import Privacy, PublishedFile, Services, publish
+from c2d.client import ProviderClient
+from c2d.operator import workflows
+from jobs import ALGORITHMS, CONTAINER, ONE, algorithm_order, dataset_order, give, raw, wait_final, wait_status
+
+CONTAINER_EXECUTORS = ["docker", "kubernetes"]
+JOBS_NS = "c2d-jobs"
+
+
+@pytest.fixture(scope="module")
+def apis(stacks, keys):
+    made = {name: ProviderClient(stack.provider.url, keys[2]) for name, stack in stacks.items()}
+    yield made
+    for api in made.values():
+        api.close()
+
+
+@pytest.fixture(scope="module")
+def assets(stacks, publisher, consumer, keys):
+    """A dataset and a published algorithm, published once (through the local stack's provider:
+    every provider shares the key and the chain) and bought by the consumer."""
+    publisher_api = ProviderClient(stacks["local"].provider.url, keys[1])
+    data_root = stacks["local"].data_root
+    privacy = Privacy(allowRawAlgorithm=True, publisherTrustedAlgorithmPublishers=[publisher.address])
+    dataset = publish(
+        publisher,
+        publisher_api,
+        "Numbers",
+        [PublishedFile.local(data_root / "numbers.csv", "text/plain")],
+        Services(compute_cost=ONE, privacy=privacy),
+    )
+    path = data_root / "sum_numbers.py"
+    path.write_text((ALGORITHMS / "sum_numbers.py").read_text())
+    algorithm = publish(
+        publisher,
+        publisher_api,
+        "Sum",
+        [PublishedFile.local(path, "text/x-python")],
+        Services(access_cost=ONE),
+        kind="algorithm",
+        container=CONTAINER,
+    )
+    give(publisher, consumer, dataset, 500 * ONE)
+    give(publisher, consumer, algorithm, 500 * ONE)
+    publisher_api.close()
+    return dataset, algorithm
+
+
+def outputs(api, final) -> dict[str, bytes]:
+    return {
+        r["filename"]: api.compute_result(final["jobId"], r["index"]) for r in final["results"] if r["type"] == "output"
+    }
+
+
+def start(apis, name, consumer, dataset, algorithm, **kwargs):
+    (job,) = apis[name].compute_start(dataset_order(consumer, dataset), algorithm, **kwargs)
+    return job["jobId"]
+
+
+def test_paid_job_gives_the_same_results_on_every_executor(apis, assets, consumer):
+    dataset, algorithm = assets
+    results, logs = {}, {}
+    for name in ("local", *CONTAINER_EXECUTORS):
+        job_id = start(apis, name, consumer, dataset, algorithm_order(consumer, algorithm))
+        final = wait_final(apis[name], job_id, timeout=90)
+        assert (final["status"], final["statusText"]) == (70, "Job finished"), (name, final)
+        kinds = {r["filename"]: r["type"] for r in final["results"]}
+        assert kinds["algorithm.log"] == "algorithmLog" and kinds["configure.log"] == "configurationLog", name
+        assert kinds["publish.log"] == "publishLog", name
+        results[name] = outputs(apis[name], final)
+        logs[name] = apis[name].compute_logs(job_id)
+    assert results["local"]["total.txt"] == b"5050\n"
+    assert set(results["local"]) == {"total.txt", "details/report.json"}
+    for name in CONTAINER_EXECUTORS:
+        assert results[name] == results["local"], name  # byte for byte
+        assert b"summed 1 file(s): 5050" in logs[name], name
+
+
+def test_the_algorithm_sees_the_same_layout_and_no_network(apis, assets, consumer):
+    dataset, _ = assets
+    code = (
+        "import json, os, pathlib\n"
+        "did = json.loads(os.environ['DIDS'])[0]\n"
+        "print(sorted(os.listdir('/data')), sorted(os.listdir(f'/data/inputs/{did}')), os.getuid() != 0)\n"
+        "print('interfaces', sorted(os.listdir('/sys/class/net')))\n"
+        "for place in ('/data/inputs/x', '/data/transformations/x', '/x'):\n"
+        "    try:\n"
+        "        pathlib.Path(place).write_text('x')\n"
+        "        print('wrote', place)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    for name in CONTAINER_EXECUTORS:
+        job_id = start(apis, name, consumer, dataset, raw(code))
+        final = wait_final(apis[name], job_id, timeout=60)
+        assert final["status"] == 70, (name, final)
+        log = apis[name].compute_logs(job_id).decode()
+        assert "['ddos', 'inputs', 'outputs', 'transformations'] ['0'] True" in log, (name, log)
+        assert "interfaces ['lo']" in log, (name, log)
+        assert "wrote" not in log, (name, log)
+
+
+@pytest.mark.parametrize("name", CONTAINER_EXECUTORS)
+def test_failures_end_with_the_right_status(name, apis, assets, consumer):
+    dataset, _ = assets
+    api = apis[name]
+    cases = {
+        "crash": (raw("raise SystemExit('bad input')"), "default", 41),
+        "memory": (raw("x = bytearray(400 * 1024 * 1024)\nprint(len(x))"), "tight", 43),
+        "deadline": (raw("import time\ntime.sleep(60)"), "tight", 42),
+    }
+    jobs = {case: start(apis, name, consumer, dataset, algo, environment=env) for case, (algo, env, _) in cases.items()}
+    for case, job_id in jobs.items():
+        final = wait_final(api, job_id, timeout=90)
+        assert final["status"] == cases[case][2], (name, case, final)
+    assert b"bad input" in api.compute_logs(jobs["crash"])
+
+
+@pytest.mark.parametrize("name", CONTAINER_EXECUTORS)
+def test_stop_ends_the_job_at_once(name, apis, assets, consumer, kube, stacks):
+    dataset, _ = assets
+    api = apis[name]
+    job_id = start(apis, name, consumer, dataset, raw("import time\ntime.sleep(120)"))
+    wait_status(api, job_id, 40, timeout=60)
+    time.sleep(1)
+    api.compute_stop(job_id)
+    stopped = time.monotonic()
+    final = wait_final(api, job_id, timeout=30)
+    assert final["status"] == 80, final
+    if name == "kubernetes":
+        core = client.CoreV1Api(kube)
+        while core.list_namespaced_pod(JOBS_NS, label_selector=f"workflow={job_id}").items:
+            assert time.monotonic() - stopped < 5, "the job's pods outlived the stop by 5 s"
+            time.sleep(0.1)
+    assert time.monotonic() - stopped < 5
+
+
+@pytest.mark.parametrize("name", CONTAINER_EXECUTORS)
+def test_engine_killed_mid_job_then_restarted(name, apis, assets, consumer, stacks):
+    dataset, _ = assets
+    api = apis[name]
+    code = "import time, pathlib\ntime.sleep(6)\npathlib.Path('/data/outputs/done.txt').write_text('done')\n"
+    job_id = start(apis, name, consumer, dataset, raw(code))
+    wait_status(api, job_id, 40, timeout=60)
+    stacks[name].engine.kill()
+    time.sleep(1)
+    stacks[name].engine.start()
+    final = wait_final(api, job_id, timeout=60)
+    assert final["status"] == 70, final
+    assert outputs(api, final) == {"done.txt": b"done"}
+
+
+# ---- kubernetes only ----
+
+
+def test_workflow_follows_the_job_and_pods_are_cleaned_up(apis, assets, consumer, kube):
+    dataset, algorithm = assets
+    api = apis["kubernetes"]
+    job_id = start(apis, "kubernetes", consumer, dataset, algorithm_order(consumer, algorithm))
+    custom = client.CustomObjectsApi(kube)
+    final = wait_final(api, job_id, timeout=90)
+    assert final["status"] == 70
+    workflow = custom.get_namespaced_custom_object(
+        workflows.GROUP, workflows.VERSION, JOBS_NS, workflows.PLURAL, job_id
+    )
+    assert workflow["spec"]["owner"] == consumer.address.lower()
+    assert workflow["spec"]["datasets"] == [dataset.did]
+    assert workflow["status"]["statusCode"] == 70 and workflow["status"]["statusText"] == "Job finished"
+    assert "file://" not in json.dumps(workflow) and "url" not in json.dumps(workflow).lower()
+    core, batch = client.CoreV1Api(kube), client.BatchV1Api(kube)
+    deadline = time.monotonic() + 15
+    while core.list_namespaced_pod(JOBS_NS, label_selector=f"workflow={job_id}").items:
+        assert time.monotonic() < deadline, "finished job's pods were not cleaned up"
+        time.sleep(0.2)
+    assert not batch.list_namespaced_job(JOBS_NS, label_selector=f"workflow={job_id}").items
+
+
+def test_stage_pods_are_locked_down(apis, assets, consumer, kube):
+    dataset, _ = assets
+    api = apis["kubernetes"]
+    job_id = start(apis, "kubernetes", consumer, dataset, raw("import time\ntime.sleep(5)"))
+    wait_status(api, job_id, 40, timeout=60)
+    batch = client.BatchV1Api(kube)
+    (job,) = batch.list_namespaced_job(JOBS_NS, label_selector=f"workflow={job_id},component=algorithm").items
+    assert job.spec.active_deadline_seconds == 60 and job.spec.backoff_limit == 0
+    pod = job.spec.template.spec
+    assert pod.automount_service_account_token is False and not pod.host_network
+    assert pod.security_context.run_as_non_root and pod.security_context.run_as_user == 10001
+    (container,) = pod.containers
+    sc = container.security_context
+    assert sc.allow_privilege_escalation is False and sc.read_only_root_filesystem is True
+    assert sc.capabilities.drop == ["ALL"]
+    assert container.resources.limits == {"cpu": "1", "memory": "256Mi"}
+    assert container.resources.requests == container.resources.limits
+    mounts = {m.mount_path: m.read_only for m in container.volume_mounts}
+    assert mounts["/data/inputs"] and mounts["/data/ddos"] and mounts["/data/transformations"]
+    assert not mounts["/data/outputs"]
+    assert job.metadata.labels["workflow"] == job_id and job.metadata.labels["component"] == "algorithm"
+    assert wait_final(api, job_id, timeout=60)["status"] == 70
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"owner": "0x" + "a" * 40, "environment": "default"},  # no jobId
+        {"jobId": "Bad_ID", "owner": "0x" + "a" * 40, "environment": "default"},
+        {"jobId": "abc", "owner": "not-an-address", "environment": "default"},
+        {"jobId": "abc", "owner": "0x" + "a" * 40, "environment": "default", "stopRequested": "yes"},
+    ],
+)
+def test_malformed_workflows_are_rejected_by_the_schema(kube, spec):
+    custom = client.CustomObjectsApi(kube)
+    body = {"apiVersion": f"{workflows.GROUP}/{workflows.VERSION}", "kind": workflows.KIND}
+    body["metadata"] = {"name": "malformed"}
+    body["spec"] = spec
+    with pytest.raises(client.exceptions.ApiException) as raised:
+        custom.create_namespaced_custom_object(workflows.GROUP, workflows.VERSION, JOBS_NS, workflows.PLURAL, body)
+    assert raised.value.status == 422
+
+
+def test_a_bad_status_is_rejected_by_the_schema(kube):
+    custom = client.CustomObjectsApi(kube)
+    name = "schema-check"
+    body = {
+        "apiVersion": f"{workflows.GROUP}/{workflows.VERSION}",
+        "kind": workflows.KIND,
+        "metadata": {"name": name},
+        "spec": {"jobId": name, "owner": "0x" + "a" * 40, "environment": "default"},
+    }
+    try:
+        custom.create_namespaced_custom_object(workflows.GROUP, workflows.VERSION, JOBS_NS, workflows.PLURAL, body)
+        with pytest.raises(client.exceptions.ApiException) as raised:
+            custom.patch_namespaced_custom_object_status(
+                workflows.GROUP, workflows.VERSION, JOBS_NS, workflows.PLURAL, name, {"status": {"statusCode": 55}}
+            )
+        assert raised.value.status == 422
+    finally:
+        custom.delete_namespaced_custom_object(workflows.GROUP, workflows.VERSION, JOBS_NS, workflows.PLURAL, name)
+
+
+def test_stopping_through_the_workflow(apis, assets, consumer, kube):
+    """An administrator's `kubectl patch workflow ... stopRequested: true` stops the job (kopf)."""
+    dataset, _ = assets
+    api = apis["kubernetes"]
+    job_id = start(apis, "kubernetes", consumer, dataset, raw("import time\ntime.sleep(120)"))
+    wait_status(api, job_id, 40, timeout=60)
+    custom = client.CustomObjectsApi(kube)
+    custom.patch_namespaced_custom_object(
+        workflows.GROUP, workflows.VERSION, JOBS_NS, workflows.PLURAL, job_id, {"spec": {"stopRequested": True}}
+    )
+    assert wait_final(api, job_id, timeout=30)["status"] == 80
