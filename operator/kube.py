@@ -370,6 +370,7 @@ def watch_workflows(store: JobStore, settings: OperatorSettings, stop: threading
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.posting.enabled = False  # no events: the engine's role has no events verb
+        settings.scanning.disabled = True  # one known namespace and resource: no cluster-wide reads
         settings.watching.server_timeout = 60
         settings.networking.request_timeout = 30
 

@@ -20,7 +20,7 @@ ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 STATUS_CODES = [1, 10, 20, 30, 31, 32, 40, 41, 42, 43, 50, 60, 61, 70, 80]
 
 
-# Least privilege (Role rules in the jobs namespace; nothing cluster-wide but reading the CRD).
+# Least privilege: Role rules in the jobs namespace, nothing cluster-wide.
 # The engine: runs stage Jobs, follows and deletes their pods, reads their logs, drives WorkFlows.
 ENGINE_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
@@ -33,14 +33,6 @@ ENGINE_RULES: list[dict[str, Any]] = [
 SERVICE_RULES: list[dict[str, Any]] = [
     {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["create", "get", "patch", "delete"]},
     {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]},
-]
-# kopf (in the engine) discovers its resources by reading CRDs: the only cluster-wide grant.
-CRD_READER_RULES: list[dict[str, Any]] = [
-    {
-        "apiGroups": ["apiextensions.k8s.io"],
-        "resources": ["customresourcedefinitions"],
-        "verbs": ["get", "list", "watch"],
-    },
 ]
 
 

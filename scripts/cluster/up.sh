@@ -74,6 +74,10 @@ current-context: c2d-test
 KC
 chmod 600 "$KUBECONFIG_PATH"
 echo "nameserver 127.0.0.1" > "$CLUSTER_DIR/resolv.conf"
+mkdir -p "$CLUSTER_DIR/cni/bin" "$CLUSTER_DIR/cni/net.d"
+install -m 755 "$here/cni-loopback" "$CLUSTER_DIR/cni/bin/c2d-loopback"
+install -m 755 "$here/cni-loopback" "$CLUSTER_DIR/cni/bin/loopback"
+echo '{"cniVersion":"0.4.0","name":"c2d-loopback","type":"c2d-loopback"}' > "$CLUSTER_DIR/cni/net.d/10-c2d-loopback.conf"
 
 spawn etcd etcd --name c2d --data-dir "$CLUSTER_DIR/etcd" \
   --listen-client-urls http://127.0.0.1:12379 --advertise-client-urls http://127.0.0.1:12379 \
@@ -112,6 +116,7 @@ spawn kubelet kubelet --kubeconfig="$KUBECONFIG_PATH" --container-runtime=docker
   --resolv-conf="$CLUSTER_DIR/resolv.conf" --image-gc-high-threshold=100 --image-gc-low-threshold=99 \
   --eviction-hard='memory.available<100Mi' --anonymous-auth=false --authentication-token-webhook=false \
   --client-ca-file="$pki/ca.crt" --authorization-mode=AlwaysAllow --cert-dir="$CLUSTER_DIR/pki/kubelet" \
+  --network-plugin=cni --cni-bin-dir="$CLUSTER_DIR/cni/bin" --cni-conf-dir="$CLUSTER_DIR/cni/net.d" \
   --serialize-image-pulls=false --register-node=true --pod-max-pids=1024 --v=0
 
 wait_for "node Ready" 90 node_ready

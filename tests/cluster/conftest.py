@@ -81,15 +81,6 @@ def install(api) -> None:
             JOBS_NS,
             body={"metadata": {"name": name}, "subjects": [subject], "roleRef": ref},
         )
-    _apply(rbac.create_cluster_role, body={"metadata": {"name": "c2d-crd-reader"}, "rules": workflows.CRD_READER_RULES})
-    _apply(
-        rbac.create_cluster_role_binding,
-        body={
-            "metadata": {"name": "c2d-engine-crd-reader"},
-            "subjects": [{"kind": "ServiceAccount", "name": "c2d-engine", "namespace": SYSTEM_NS}],
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "c2d-crd-reader"},
-        },
-    )
 
 
 def account_kubeconfig(api, admin_kubeconfig: Path, account: str, target: Path) -> Path:

@@ -91,7 +91,10 @@ def test_the_algorithm_sees_the_same_layout_and_no_network(apis, assets, consume
         "import json, os, pathlib\n"
         "did = json.loads(os.environ['DIDS'])[0]\n"
         "print(sorted(os.listdir('/data')), sorted(os.listdir(f'/data/inputs/{did}')), os.getuid() != 0)\n"
-        "print('interfaces', sorted(os.listdir('/sys/class/net')))\n"
+        "import socket\n"
+        "s = socket.socket()\n"
+        "print('outside', s.connect_ex(('10.255.255.1', 80)))\n"
+        "print('default route', any(line.split()[1] == '00000000' for line in open('/proc/net/route')))\n"
         "for place in ('/data/inputs/x', '/data/transformations/x', '/x'):\n"
         "    try:\n"
         "        pathlib.Path(place).write_text('x')\n"
@@ -105,7 +108,7 @@ def test_the_algorithm_sees_the_same_layout_and_no_network(apis, assets, consume
         assert final["status"] == 70, (name, final)
         log = apis[name].compute_logs(job_id).decode()
         assert "['ddos', 'inputs', 'outputs', 'transformations'] ['0'] True" in log, (name, log)
-        assert "interfaces ['lo']" in log, (name, log)
+        assert "outside 101" in log and "default route False" in log, (name, log)  # ENETUNREACH
         assert "wrote" not in log, (name, log)
 
 
