@@ -4,13 +4,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 
-.PHONY: help setup contracts lint test test-contracts test-python demo bench lock lock-brownie clean
+.PHONY: help setup contracts lint test test-contracts test-python test-cluster cluster-up cluster-down images demo bench lock lock-brownie clean
 
 help:
 	@echo "make demo    set up, then run the demo on a local Ganache chain"
 	@echo "make test    set up, then lint and run every test (contracts on Ganache, Python)"
 	@echo "make bench   gas against Ocean v3; provider speed; job overhead and throughput"
 	@echo "make setup   only set up: npm tools, brownie and c2d environments"
+	@echo "make cluster-up / cluster-down   the loopback test Kubernetes (built from Debian's source once)"
+	@echo "make images  c2d's container images, into the test cluster's Docker"
 
 setup:
 	@scripts/setup.sh
@@ -29,9 +31,22 @@ test-contracts: contracts
 	scripts/brownie.sh pytest tests -q
 
 test-python: contracts
-	$(VENV)/pytest -q
+	$(VENV)/pytest -q -m "not cluster"
 
-test: lint test-contracts test-python
+# The cluster tests: docker and kubernetes executors on the loopback test cluster (scripts/cluster).
+test-cluster: contracts images cluster-up
+	$(VENV)/pytest -q -m cluster tests/cluster; status=$$?; scripts/cluster/down.sh; exit $$status
+
+cluster-up:
+	@scripts/cluster/up.sh >/dev/null
+
+cluster-down:
+	@scripts/cluster/down.sh
+
+images: contracts
+	@scripts/images.sh
+
+test: lint test-contracts test-python test-cluster
 
 demo: contracts
 	$(VENV)/c2d demo
@@ -41,6 +56,8 @@ bench: contracts
 	$(VENV)/python bench/gas.py
 	$(VENV)/python -m bench.provider
 	$(VENV)/python -m bench.jobs
+	@$(MAKE) -s images cluster-up
+	$(VENV)/python -m bench.executors
 
 # Re-resolve an environment in one pip run and record the result.
 lock:

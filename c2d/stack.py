@@ -107,7 +107,10 @@ def up(
     provider_port: int = 8030,
     operator_port: int = 8031,
     progress: Callable[[str], None] = lambda _: None,
+    operator_env: dict[str, str] | None = None,
 ) -> StackState:
+    """Brings the embedded stack up. `operator_env`: more C2D_* settings of the operator service
+    and engine (another executor, for example)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     if (data_dir / "stack.json").exists():
         raise StackError(f"a stack is already up in {data_dir} (c2d stack down first)")
@@ -142,6 +145,7 @@ def up(
             "C2D_OPERATOR_PROVIDERS": Account.from_key(keys[PROVIDER]).address,
             "C2D_OPERATOR_DATABASE_URL": f"sqlite:///{data_dir / 'operator.db'}",
             "C2D_JOBS_DIR": str(data_dir / "jobs"),
+            **(operator_env or {}),
         }
         progress("starting the provider, the operator service and the engine")
         pids["provider"] = _spawn("provider", [c2d, "provider", "--port", str(provider_port)], common, data_dir)

@@ -208,7 +208,7 @@ class KubernetesExecutor(JobDirectories):
                 time.sleep(POLL)
         if pod_name:
             self.write_log(job, p.stage, self._pod_log(pod_name, p.stage))
-        self._delete(job.id, p.stage, grace=GRACE)
+        self._delete(job.id, p.stage)  # the pod has ended: nothing to wait for
         return outcome
 
     def _job_outcome(self, name: str, elapsed: float) -> Outcome | None:
@@ -230,7 +230,11 @@ class KubernetesExecutor(JobDirectories):
             why = f"{getattr(exc, 'status', '')} {getattr(exc, 'reason', '')}"
             return f"(the stage's log could not be read: {why})\n".encode()
 
-    def _delete(self, job_id: str, stage: str | None, grace: int = 0) -> None:
+    def _delete(self, job_id: str, stage: str | None) -> None:
+        """Deletes a stage's (or every stage's) Job and pods at once: a stopped stage must end now,
+        and an ended one has nothing to wait for (a pod that never started stays Terminating for
+        good on a graceful delete)."""
+        grace = 0
         selector = f"workflow={job_id}" + (f",component={stage}" if stage else "")
         body = client.V1DeleteOptions(propagation_policy="Background", grace_period_seconds=grace)
         for kube_job in self.batch.list_namespaced_job(self.ns, label_selector=selector).items:
