@@ -34,7 +34,7 @@ test-python: contracts
 	$(VENV)/pytest -q -m "not cluster"
 
 # The cluster tests: docker and kubernetes executors on the loopback test cluster (scripts/cluster).
-test-cluster: contracts images cluster-up
+test-cluster: contracts cluster-up images
 	$(VENV)/pytest -q -m cluster tests/cluster; status=$$?; scripts/cluster/down.sh; exit $$status
 
 cluster-up:
@@ -56,7 +56,7 @@ bench: contracts
 	$(VENV)/python bench/gas.py
 	$(VENV)/python -m bench.provider
 	$(VENV)/python -m bench.jobs
-	@$(MAKE) -s images cluster-up
+	@$(MAKE) -s cluster-up images
 	$(VENV)/python -m bench.executors
 
 # Re-resolve an environment in one pip run and record the result.

@@ -21,7 +21,6 @@ COMPONENTS_IMAGES="provider operator-service operator-engine configure publish a
 if [[ -z ${DOCKER_HOST:-} && -S $DOCKER_SOCK ]]; then export DOCKER_HOST=unix://$DOCKER_SOCK; fi
 if ! docker version >/dev/null 2>&1; then
   need_root
-  mkdir -p "$CLUSTER_DIR/logs" "$CLUSTER_DIR/run"
   docker_up
   export DOCKER_HOST=unix://$DOCKER_SOCK
 fi

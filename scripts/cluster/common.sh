@@ -1,4 +1,5 @@
 # Shared by the test-cluster scripts (sourced). Paths outside the repo are per machine.
+CLUSTER_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_ROOT=${C2D_CACHE:-/var/cache/c2d}
 CLUSTER_DIR=${C2D_CLUSTER_DIR:-/var/lib/c2d-cluster}
 
@@ -110,8 +111,9 @@ spawn() {
 # wrapper that clamps negative oom_score_adj (this VM lacks CAP_SYS_RESOURCE).
 docker_up() {
   if docker_ready; then return 0; fi
-  mkdir -p "$(dirname "$DOCKER_SOCK")" "$DOCKER_ROOT"
-  install -m 755 "$here/runc-clamp-oom" "$CLUSTER_DIR/runc-clamp-oom"
+  egress_guard_up  # dockerd and its containers are cluster processes too
+  mkdir -p "$(dirname "$DOCKER_SOCK")" "$DOCKER_ROOT" "$CLUSTER_DIR/logs" "$CLUSTER_DIR/run"
+  install -m 755 "$CLUSTER_SCRIPTS/runc-clamp-oom" "$CLUSTER_DIR/runc-clamp-oom"
   spawn dockerd dockerd --host "unix://$DOCKER_SOCK" --data-root "$DOCKER_ROOT" \
     --exec-root /run/c2d-docker/exec --pidfile /run/c2d-docker/dockerd.pid \
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
