@@ -16,6 +16,7 @@ reaches a final status; a stop request ends it as 80 within the store's poll int
 """
 
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -30,6 +31,17 @@ from c2d.operator.store import Job, JobStore
 log = logging.getLogger("c2d.operator.engine")
 
 EXPIRY_INTERVAL = 60.0
+HEARTBEAT = Path(os.environ.get("C2D_ENGINE_HEARTBEAT", "/tmp/c2d-engine-heartbeat"))  # noqa: S108
+HEARTBEAT_INTERVAL, HEARTBEAT_STALE = 5.0, 60.0
+
+
+def alive() -> bool:
+    """Whether an engine on this host beat recently (`c2d operator-engine --alive`, the
+    Deployment's probes): its loop touches the heartbeat file while it schedules."""
+    try:
+        return time.time() - HEARTBEAT.stat().st_mtime < HEARTBEAT_STALE
+    except OSError:
+        return False
 
 
 class Stopped(Exception):
@@ -62,9 +74,13 @@ class Engine:
 
     def run_forever(self) -> None:
         log.info("engine started with environments %s", ", ".join(self.environments))
+        beat = 0.0
         while not self._halt.is_set():
             try:
                 self.schedule()
+                if time.monotonic() - beat > HEARTBEAT_INTERVAL:
+                    beat = time.monotonic()
+                    HEARTBEAT.touch()
                 if time.monotonic() - self._last_expiry > EXPIRY_INTERVAL:
                     self.expire()
             except Exception as exc:  # the store may be briefly unavailable: keep going

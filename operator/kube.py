@@ -95,6 +95,8 @@ class KubernetesExecutor(JobDirectories):
 
     def manifest(self, job: Job, p: StagePlan) -> dict[str, Any]:
         labels = {"workflow": job.id, "component": p.stage, "app.kubernetes.io/part-of": "c2d"}
+        if p.stage == "algorithm" and p.network:
+            labels["c2d.dev/network"] = "allowed"  # what the deployment's NetworkPolicy lets out
         loopback = self.settings.kube_loopback
         host_network = p.network and loopback
         if self.settings.kube_jobs_claim:

@@ -34,6 +34,9 @@ class OperatorSettings(BaseSettings):
     kube_jobs_claim: str = Field(
         default="", description="PVC holding jobs_dir, mounted by stage pods; a hostPath of jobs_dir if empty"
     )
+    kube_jobs_subpath: str = Field(
+        default="", description="where jobs_dir is inside the claim (kube_jobs_claim); its root if empty"
+    )
     kube_operator_key_secret: str = Field(
         default="c2d-operator-key", description="Secret (key operator-key) configure pods sign input requests with"
     )

@@ -1,0 +1,150 @@
+"""The stack's configuration (`pulumi config set c2d:<key> ...`), read and checked in one place.
+
+Every problem is reported at once, as `c2d:<key>: what is wrong (how to fix it)`, before any
+resource is declared. Keys (README, "Deploy on Kubernetes"):
+
+    providerKey         secret, required   the provider's private key (0x + 64 hex)
+    operatorKey         secret, required   the operator's key; configure pods sign with it
+    imageRegistry       "c2d/"             prefix of c2d's images (registry/path/)
+    imageTag            "dev"              tag of c2d's images
+    systemNamespace     "c2d-system"       provider, operator service and engine, the chain
+    jobsNamespace       "c2d-jobs"         stage pods and WorkFlows
+    chain               "ganache"          "ganache" (in the cluster) or "external"
+    rpcUrl, chainId, addresses             required when chain is "external" (addresses: JSON
+                                           of the deployment, as addresses.json records it)
+    environments        one default        JSON list of compute environments (id, cpu, memoryMb,
+                                           diskMb, maxJobs, maxDuration, network, ...)
+    resultsSize "10Gi", dataSize "10Gi", storageClass ""   the volumes (jobs and results;
+                                           the publisher's data), and their storage class
+    apiServerCidr       "0.0.0.0/0"        where the engine may reach the API server (443, 6443)
+    loopback            false              the single-node loopback test cluster: no pod network,
+                                           so the services use the node's (loopback) network,
+                                           images are never pulled, volumes are hostPath
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from c2d.operator.environments import Environment
+
+KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+
+
+class ConfigError(Exception):
+    """The stack's configuration is incomplete or wrong; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    provider_key: pulumi.Output[str]
+    operator_key: pulumi.Output[str]
+    image_registry: str = "c2d/"
+    image_tag: str = "dev"
+    system_namespace: str = "c2d-system"
+    jobs_namespace: str = "c2d-jobs"
+    chain: str = "ganache"
+    rpc_url: str = ""
+    chain_id: int = 1337
+    addresses: dict[str, Any] = field(default_factory=dict)
+    environments: list[Environment] = field(default_factory=list)
+    results_size: str = "10Gi"
+    data_size: str = "10Gi"
+    storage_class: str = ""
+    api_server_cidr: str = "0.0.0.0/0"
+    loopback: bool = False
+
+    def image(self, name: str) -> str:
+        return f"{self.image_registry}{name}:{self.image_tag}"
+
+    @property
+    def pull_policy(self) -> str:
+        return "Never" if self.loopback else "IfNotPresent"
+
+
+def load(config: pulumi.Config | None = None) -> StackConfig:
+    config = config or pulumi.Config("c2d")
+    problems: list[str] = []
+
+    def secret_key(name: str) -> pulumi.Output[str]:
+        value = config.get_secret(name)
+        if value is None:
+            problems.append(f"c2d:{name}: required (pulumi config set --secret c2d:{name} 0x...)")
+            return pulumi.Output.secret("")
+        # The value stays secret; its shape is checked when it is known.
+        return value.apply(lambda key: _checked_key(name, key))
+
+    provider_key, operator_key = secret_key("providerKey"), secret_key("operatorKey")
+    values: dict[str, Any] = {}
+    for name, attr in (
+        ("imageRegistry", "image_registry"),
+        ("imageTag", "image_tag"),
+        ("systemNamespace", "system_namespace"),
+        ("jobsNamespace", "jobs_namespace"),
+        ("chain", "chain"),
+        ("rpcUrl", "rpc_url"),
+        ("resultsSize", "results_size"),
+        ("dataSize", "data_size"),
+        ("storageClass", "storage_class"),
+        ("apiServerCidr", "api_server_cidr"),
+    ):
+        value = config.get(name)
+        if value is not None:
+            values[attr] = value
+    for name in ("systemNamespace", "jobsNamespace"):
+        value = config.get(name)
+        if value is not None and not DNS_LABEL.match(value):
+            problems.append(f"c2d:{name}: {value!r} is not a namespace name (lowercase letters, digits, '-')")
+    if values.get("system_namespace", "c2d-system") == values.get("jobs_namespace", "c2d-jobs"):
+        problems.append("c2d:jobsNamespace: must differ from c2d:systemNamespace")
+    for name, attr in (("resultsSize", "results_size"), ("dataSize", "data_size")):
+        if attr in values and not QUANTITY.match(values[attr]):
+            problems.append(f"c2d:{name}: {values[attr]!r} is not a storage quantity (for example 20Gi)")
+    chain = values.get("chain", "ganache")
+    if chain not in ("ganache", "external"):
+        problems.append(f"c2d:chain: {chain!r} is neither 'ganache' nor 'external'")
+    if chain == "external":
+        if not values.get("rpc_url", "").startswith(("http://", "https://")):
+            problems.append("c2d:rpcUrl: required with an external chain (http:// or https:// URL)")
+        chain_id = config.get_int("chainId")
+        if chain_id is None or chain_id <= 0:
+            problems.append("c2d:chainId: required with an external chain (a positive integer)")
+        else:
+            values["chain_id"] = chain_id
+        raw = config.get("addresses")
+        try:
+            addresses = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            addresses = None
+        if not isinstance(addresses, dict) or not addresses:
+            problems.append("c2d:addresses: required with an external chain (the deployment's addresses.json, as JSON)")
+        else:
+            values["addresses"] = addresses
+    raw_envs = config.get("environments")
+    if raw_envs:
+        try:
+            environments = [Environment.model_validate(item) for item in json.loads(raw_envs)]
+            if not environments or len({e.id for e in environments}) != len(environments):
+                raise ValueError("at least one, with unique ids")
+            values["environments"] = environments
+        except (ValueError, TypeError) as exc:
+            problems.append(f"c2d:environments: not a list of environments ({type(exc).__name__}: {str(exc)[:200]})")
+    else:
+        values["environments"] = [Environment(id="default", description="1 CPU, 512 MB, 10 minutes, no network")]
+    loopback = config.get_bool("loopback")
+    if loopback is not None:
+        values["loopback"] = loopback
+    if problems:
+        raise ConfigError("the stack's configuration has problems:\n  " + "\n  ".join(problems))
+    return StackConfig(provider_key=provider_key, operator_key=operator_key, **values)
+
+
+def _checked_key(name: str, key: str) -> str:
+    if not KEY.match(key):
+        raise ConfigError(f"c2d:{name}: not a private key (0x followed by 64 hexadecimal digits)")
+    return key if key.startswith("0x") else "0x" + key

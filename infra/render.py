@@ -1,0 +1,128 @@
+"""Runs the Pulumi program under Pulumi's mocks and returns the manifests it would create, in an
+order the API server accepts (`make render` writes them; tests check and apply them).
+
+    python -m c2d.infra.render CONFIG.json OUT.json
+
+CONFIG.json holds the stack's config as `pulumi config` would ({"c2d:imageTag": "dev", ...});
+the keys providerKey and operatorKey are given to the program as secrets. OUT.json is a
+`v1/List` that `kubectl apply -f` takes.
+"""
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+SECRET_KEYS = ("c2d:providerKey", "c2d:operatorKey")
+ORDER = [
+    "Namespace",
+    "CustomResourceDefinition",
+    "PersistentVolume",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "Secret",
+    "ConfigMap",
+    "PersistentVolumeClaim",
+    "ResourceQuota",
+    "LimitRange",
+    "NetworkPolicy",
+    "Service",
+    "Deployment",
+    "Job",
+]
+
+
+@dataclass
+class Recorded:
+    """What the program declared: resources (type, name, wire inputs) and stack outputs."""
+
+    resources: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    components: list[tuple[str, str]] = field(default_factory=list)
+    reads: list[tuple[str, str]] = field(default_factory=list)
+
+    def manifests(self) -> list[dict[str, Any]]:
+        found = [_plain(inputs) for typ, _, inputs in self.resources if typ.startswith("kubernetes:")]
+        return sorted(found, key=lambda m: ORDER.index(m["kind"]) if m["kind"] in ORDER else len(ORDER))
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.manifests() if m["kind"] == kind]
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, recorded: Recorded) -> None:
+        self.recorded = recorded
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.resource_id:  # Resource.get: a read, not something the program creates
+            self.recorded.reads.append((args.typ, args.name))
+            data = {"addresses.json": json.dumps({"1337": {"contracts": {}}})}
+            return args.resource_id, {**args.inputs, "data": data}
+        if not args.typ.startswith("kubernetes:"):
+            self.recorded.components.append((args.typ, args.name))
+        else:
+            self.recorded.resources.append((args.typ, args.name, dict(args.inputs)))
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+def run(config: dict[str, str]) -> Recorded:
+    """Declares the whole deployment with `config` under mocks; raises the program's errors
+    (ConfigError for a bad configuration)."""
+    from c2d.infra.program import deploy
+
+    recorded = Recorded()
+    pulumi.runtime.set_mocks(_Mocks(recorded), project="c2d", stack="dev", preview=False)
+    pulumi.runtime.set_all_config(config, secret_keys=[k for k in SECRET_KEYS if k in config])
+    failure: list[BaseException] = []
+
+    @pulumi.runtime.test  # type: ignore[misc]
+    def program() -> None:
+        try:
+            deploy()
+        except Exception as exc:  # raised again below, as itself
+            failure.append(exc)
+
+    program()
+    if failure:
+        raise failure[0]
+    return recorded
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's wire marker of a secret value
+SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _plain(value: Any) -> Any:
+    """Wire values as JSON: secrets unwrapped (they go to the API server as Secrets), numbers
+    that are whole as ints (the mocks carry floats)."""
+    if isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE:
+        return _plain(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def main(argv: list[str]) -> int:
+    config = json.loads(Path(argv[0]).read_text())
+    manifests = run(config).manifests()
+    Path(argv[1]).parent.mkdir(parents=True, exist_ok=True)
+    Path(argv[1]).write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=1))
+    kinds: dict[str, int] = {}
+    for manifest in manifests:
+        kinds[manifest["kind"]] = kinds.get(manifest["kind"], 0) + 1
+    print(f"{len(manifests)} manifests -> {argv[1]}: " + ", ".join(f"{n} {k}" for k, n in kinds.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
