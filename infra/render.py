@@ -67,8 +67,8 @@ class _Mocks(pulumi.runtime.Mocks):
             self.recorded.resources.append((args.typ, args.name, dict(args.inputs)))
         return f"{args.name}-id", dict(args.inputs)
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        return {}, None
 
 
 def run(config: dict[str, str]) -> Recorded:
@@ -81,7 +81,7 @@ def run(config: dict[str, str]) -> Recorded:
     pulumi.runtime.set_all_config(config, secret_keys=[k for k in SECRET_KEYS if k in config])
     failure: list[BaseException] = []
 
-    @pulumi.runtime.test  # type: ignore[misc]
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> None:
         try:
             deploy()
@@ -94,8 +94,8 @@ def run(config: dict[str, str]) -> Recorded:
     return recorded
 
 
-SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's wire marker of a secret value
-SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 (Pulumi's wire marker of a secret)
+SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
 
 
 def _plain(value: Any) -> Any:
