@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 
-.PHONY: help setup contracts lint test test-contracts test-python test-cluster cluster-up cluster-down images demo bench lock lock-brownie clean
+.PHONY: help setup contracts lint test test-contracts test-python test-cluster cluster-up cluster-down images render demo bench lock lock-brownie clean
 
 help:
 	@echo "make demo    set up, then run the demo on a local Ganache chain"
@@ -13,6 +13,7 @@ help:
 	@echo "make setup   only set up: npm tools, brownie and c2d environments"
 	@echo "make cluster-up / cluster-down   the loopback test Kubernetes (built from Debian's source once)"
 	@echo "make images  c2d's container images, into the test cluster's Docker"
+	@echo "make render  the Pulumi program's manifests (dev stack) into build/manifests.json"
 
 setup:
 	@scripts/setup.sh
@@ -45,6 +46,10 @@ cluster-down:
 
 images: contracts
 	@scripts/images.sh
+
+# The Pulumi program's manifests for the dev stack (Pulumi.dev.yaml), under Pulumi's mocks.
+render: setup
+	@scripts/render.sh
 
 test: lint test-contracts test-python test-cluster
 

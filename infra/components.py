@@ -96,7 +96,10 @@ class Rbac(pulumi.ComponentResource):
         super().__init__("c2d:infra:Rbac", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.accounts: dict[str, k8s.core.v1.ServiceAccount] = {}
+        in_cluster_chain = cfg.chain == "ganache"
         for account in self.ACCOUNTS:
+            if account in ("contracts", "ganache") and not in_cluster_chain:
+                continue
             namespace = cfg.jobs_namespace if account.startswith("operator") else cfg.system_namespace
             self.accounts[account] = k8s.core.v1.ServiceAccount(
                 account,
@@ -107,8 +110,9 @@ class Rbac(pulumi.ComponentResource):
         self.roles = {
             "operator-engine": self._role("operator-engine", cfg.jobs_namespace, workflows.ENGINE_RULES, child),
             "operator-service": self._role("operator-service", cfg.jobs_namespace, workflows.SERVICE_RULES, child),
-            "contracts": self._role("contracts", cfg.system_namespace, CONTRACTS_RULES, child),
         }
+        if in_cluster_chain:
+            self.roles["contracts"] = self._role("contracts", cfg.system_namespace, CONTRACTS_RULES, child)
         self.register_outputs({})
 
     def _role(self, account: str, namespace: str, rules: list[dict[str, Any]], opts: pulumi.ResourceOptions) -> Any:
@@ -609,6 +613,8 @@ class NetworkPolicies(pulumi.ComponentResource):
                 },
             ),
         }
+        if cfg.chain != "ganache":
+            del policies["ganache"], policies["contracts"]
         self.policies = {
             key: k8s.networking.v1.NetworkPolicy(
                 key, metadata={"name": f"c2d-{key}", "namespace": namespace}, spec=spec, opts=child

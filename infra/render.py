@@ -1,11 +1,12 @@
 """Runs the Pulumi program under Pulumi's mocks and returns the manifests it would create, in an
 order the API server accepts (`make render` writes them; tests check and apply them).
 
-    python -m c2d.infra.render CONFIG.json OUT.json
+    python -m c2d.infra.render Pulumi.dev.yaml OUT.json [c2d:key=value ...]
 
-CONFIG.json holds the stack's config as `pulumi config` would ({"c2d:imageTag": "dev", ...});
-the keys providerKey and operatorKey are given to the program as secrets. OUT.json is a
-`v1/List` that `kubectl apply -f` takes.
+The stack's config comes from a Pulumi stack file (its `config:`), or from JSON
+({"c2d:imageTag": "dev", ...}), then the command line's overrides; providerKey and
+operatorKey are given to the program as secrets. OUT.json is a `v1/List` that
+`kubectl apply -f` takes.
 """
 
 import json
@@ -112,8 +113,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def stack_config(path: Path, overrides: list[str]) -> dict[str, str]:
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        raw = yaml.safe_load(path.read_text()).get("config", {})
+    else:
+        raw = json.loads(path.read_text())
+    config = {str(k): str(v) for k, v in raw.items()}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        config[key] = value
+    return config
+
+
 def main(argv: list[str]) -> int:
-    config = json.loads(Path(argv[0]).read_text())
+    config = stack_config(Path(argv[0]), argv[2:])
     manifests = run(config).manifests()
     Path(argv[1]).parent.mkdir(parents=True, exist_ok=True)
     Path(argv[1]).write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=1))

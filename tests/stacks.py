@@ -10,6 +10,8 @@ from c2d.operator import load_environments
 from c2d.operator import load_settings as operator_settings
 from servers import AppServer, EngineProcess, ProviderServer, make_settings
 
+REPO = Path(__file__).resolve().parents[1]
+
 ENVIRONMENTS = [
     {"id": "default", "memoryMb": 256, "maxDuration": 60, "maxJobs": 2},
     {"id": "tight", "memoryMb": 64, "maxDuration": 3, "maxProcesses": 16, "maxJobs": 4},

@@ -1,0 +1,185 @@
+"""The Pulumi program under Pulumi's mocks: what it declares, field by field."""
+
+import pytest
+
+from c2d.infra.config import ConfigError
+from c2d.infra.render import run
+from c2d.operator import workflows
+
+KEYS = {
+    "c2d:providerKey": "0x" + "09" * 32,
+    "c2d:operatorKey": "0x" + "08" * 32,
+}
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return run(dict(KEYS))
+
+
+def named(recorded, kind, name):
+    (found,) = [m for m in recorded.of_kind(kind) if m["metadata"]["name"] == name]
+    return found
+
+
+def pods(recorded):
+    for kind in ("Deployment", "Job"):
+        for manifest in recorded.of_kind(kind):
+            yield manifest["metadata"]["name"], manifest["spec"]["template"]["spec"]
+
+
+def test_every_pod_runs_locked_down(stack):
+    seen = set()
+    for name, pod in pods(stack):
+        seen.add(name)
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] != 0, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert pod["enableServiceLinks"] is False, name
+        assert not pod.get("hostNetwork"), name
+        wants_token = name in ("c2d-operator-engine", "c2d-contracts")
+        assert pod["automountServiceAccountToken"] is wants_token, name
+        for container in pod["containers"]:
+            sc = container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True, name
+            assert sc["capabilities"] == {"drop": ["ALL"]}, name
+            assert container["resources"]["requests"] == container["resources"]["limits"], name
+            assert container["imagePullPolicy"] == "IfNotPresent", name
+    assert seen == {"c2d-ganache", "c2d-provider", "c2d-operator-service", "c2d-operator-engine", "c2d-contracts"}
+
+
+def test_services_have_probes(stack):
+    for name, pod in pods(stack):
+        if name == "c2d-contracts":
+            continue
+        (container,) = pod["containers"]
+        assert "readinessProbe" in container and "livenessProbe" in container, name
+    provider = named(stack, "Deployment", "c2d-provider")["spec"]["template"]["spec"]["containers"][0]
+    assert provider["readinessProbe"]["httpGet"] == {"path": "/", "port": 8030}
+    engine = named(stack, "Deployment", "c2d-operator-engine")["spec"]["template"]["spec"]["containers"][0]
+    assert engine["livenessProbe"]["exec"]["command"] == ["c2d", "operator-engine", "--alive"]
+
+
+def test_rbac_is_exactly_what_each_part_needs(stack):
+    roles = {m["metadata"]["name"]: m for m in stack.of_kind("Role")}
+    assert set(roles) == {"c2d-operator-engine", "c2d-operator-service", "c2d-contracts"}
+    assert roles["c2d-operator-engine"]["metadata"]["namespace"] == "c2d-jobs"
+    assert roles["c2d-operator-engine"]["rules"] == [
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete", "deletecollection"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+        {"apiGroups": ["c2d.dev"], "resources": ["workflows"], "verbs": ["get", "list", "watch", "patch", "delete"]},
+        {"apiGroups": ["c2d.dev"], "resources": ["workflows/status"], "verbs": ["get", "patch"]},
+    ]
+    assert roles["c2d-operator-service"]["rules"] == [
+        {"apiGroups": ["c2d.dev"], "resources": ["workflows"], "verbs": ["create", "get", "patch", "delete"]},
+        {"apiGroups": ["c2d.dev"], "resources": ["workflows/status"], "verbs": ["patch"]},
+    ]
+    assert roles["c2d-contracts"]["metadata"]["namespace"] == "c2d-system"
+    assert {r["resources"][0] for r in roles["c2d-contracts"]["rules"]} == {"configmaps"}
+    for binding in stack.of_kind("RoleBinding"):
+        (subject,) = binding["subjects"]
+        assert subject["name"] == binding["roleRef"]["name"] and binding["roleRef"]["kind"] == "Role"
+    assert not stack.of_kind("ClusterRole") and not stack.of_kind("ClusterRoleBinding")
+
+
+def test_network_policies(stack):
+    policies = {m["metadata"]["name"]: m for m in stack.of_kind("NetworkPolicy")}
+    for name, namespace in (("c2d-system-default-deny", "c2d-system"), ("c2d-jobs-default-deny", "c2d-jobs")):
+        assert policies[name]["metadata"]["namespace"] == namespace
+        assert policies[name]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    operator = policies["c2d-operator-service"]["spec"]
+    assert operator["policyTypes"] == ["Ingress"]
+    (rule,) = operator["ingress"]
+    (source,) = rule["from"]
+    assert source["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "provider"}}
+    assert source["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "c2d-system"}}
+    configure = policies["c2d-configure"]["spec"]
+    assert configure["podSelector"] == {"matchLabels": {"component": "configure"}}
+    assert [p["port"] for p in configure["egress"][1]["ports"]] == [8030]
+    algorithm = policies["c2d-algorithm-network"]["spec"]
+    assert algorithm["podSelector"]["matchLabels"] == {"component": "algorithm", "c2d.dev/network": "allowed"}
+    assert algorithm["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]}]
+    engine = policies["c2d-operator-engine"]["spec"]
+    assert engine["policyTypes"] == ["Egress"] and {p["port"] for p in engine["egress"][1]["ports"]} == {443, 6443}
+    assert not any("ingress" in p["spec"] for p in policies.values() if p["metadata"]["name"] == "c2d-configure")
+
+
+def test_namespaces_crd_quota(stack):
+    namespaces = {m["metadata"]["name"]: m["metadata"]["labels"] for m in stack.of_kind("Namespace")}
+    assert namespaces["c2d-jobs"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert namespaces["c2d-system"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    (crd,) = stack.of_kind("CustomResourceDefinition")
+    assert crd["spec"] == workflows.crd()["spec"]
+    (quota,) = stack.of_kind("ResourceQuota")
+    assert quota["metadata"]["namespace"] == "c2d-jobs" and quota["spec"]["hard"]["pods"] == "8"
+    (limits,) = stack.of_kind("LimitRange")
+    assert limits["spec"]["limits"][0]["max"] == {"cpu": "1000m", "memory": "512Mi"}
+
+
+def test_the_operator_runs_jobs_on_kubernetes_with_the_shared_volume(stack):
+    engine = named(stack, "Deployment", "c2d-operator-engine")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in engine["containers"][0]["env"]}
+    assert env["C2D_EXECUTOR"] == "kubernetes" and env["C2D_KUBE_NAMESPACE"] == "c2d-jobs"
+    assert env["C2D_KUBE_JOBS_CLAIM"] == "c2d-jobs" and env["C2D_KUBE_JOBS_SUBPATH"] == "jobs"
+    assert env["C2D_OPERATOR_KEY"] == {"secretKeyRef": {"name": "c2d-operator-key", "key": "operator-key"}}
+    assert env["C2D_OPERATOR_PROVIDERS"].startswith("0x") and len(env["C2D_OPERATOR_PROVIDERS"]) == 42
+    assert {"name": "jobs", "persistentVolumeClaim": {"claimName": "c2d-jobs"}} in engine["volumes"]
+    provider = named(stack, "Deployment", "c2d-provider")["spec"]["template"]["spec"]["containers"][0]
+    penv = {e["name"]: e.get("value") for e in provider["env"]}
+    assert penv["C2D_OPERATOR_URL"] == "http://c2d-operator-service.c2d-jobs.svc:8050"
+    assert penv["C2D_RPC_URL"] == "http://c2d-ganache.c2d-system.svc:8545"
+    for manifest in stack.manifests():  # no key in any manifest but the two Secrets
+        if manifest["kind"] != "Secret":
+            assert "09" * 32 not in str(manifest) and "08" * 32 not in str(manifest), manifest["metadata"]["name"]
+
+
+def test_loopback_is_one_setting():
+    loopback = run({**KEYS, "c2d:loopback": "true"})
+    for name, pod in pods(loopback):
+        assert pod["hostNetwork"] is True, name
+        assert all(c["imagePullPolicy"] == "Never" for c in pod["containers"]), name
+    assert len(loopback.of_kind("PersistentVolume")) == 2
+    provider = named(loopback, "Deployment", "c2d-provider")["spec"]["template"]["spec"]["containers"][0]
+    assert provider["args"] == ["--host", "127.0.0.1", "--port", "8030"]
+
+
+def test_an_external_chain_needs_its_url_id_and_addresses():
+    with pytest.raises(ConfigError) as raised:
+        run({**KEYS, "c2d:chain": "external"})
+    message = str(raised.value)
+    assert "c2d:rpcUrl" in message and "c2d:chainId" in message and "c2d:addresses" in message
+    external = run(
+        {
+            **KEYS,
+            "c2d:chain": "external",
+            "c2d:rpcUrl": "https://rpc.example",
+            "c2d:chainId": "100",
+            "c2d:addresses": '{"100": {"contracts": {}}}',
+        }
+    )
+    assert not external.of_kind("Job") and not any(m["metadata"]["name"] == "c2d-ganache" for m in external.manifests())
+    (config_map,) = [m for m in external.of_kind("ConfigMap") if m["metadata"]["name"] == "c2d-contracts"]
+    assert config_map["data"]["addresses.json"] == '{"100": {"contracts": {}}}'
+
+
+def test_missing_keys_are_named_with_the_command_to_set_them():
+    with pytest.raises(ConfigError) as raised:
+        run({})
+    assert "c2d:providerKey: required (pulumi config set --secret c2d:providerKey 0x...)" in str(raised.value)
+    assert "c2d:operatorKey" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("c2d:jobsNamespace", "Bad_NS", "not a namespace name"),
+        ("c2d:resultsSize", "lots", "not a storage quantity"),
+        ("c2d:chain", "mainnet", "neither 'ganache' nor 'external'"),
+        ("c2d:environments", "[{}]", "not a list of environments"),
+    ],
+)
+def test_bad_values_are_refused(key, value, says):
+    with pytest.raises(ConfigError) as raised:
+        run({**KEYS, key: value})
+    assert key in str(raised.value) and says in str(raised.value)
