@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from c2d.infra.config import StackConfig
+from c2d.localchain import DEV_MNEMONIC
 from c2d.operator import workflows
 from c2d.operator.stages import STAGE_UID
 from c2d.signing import address_of
@@ -20,7 +21,6 @@ from c2d.signing import address_of
 PART_OF = {"app.kubernetes.io/part-of": "c2d"}
 GANACHE_PORT, PROVIDER_PORT, OPERATOR_PORT = 8545, 8030, 8050
 METADATA_ADDRESS = "169.254.169.254/32"
-MNEMONIC = "test test test test test test test test test test test junk"  # Ganache's accounts: public, dev only
 JOBS_MOUNT = "/var/lib/c2d"
 
 
@@ -213,7 +213,7 @@ class Chain(pulumi.ComponentResource):
             secret = k8s.core.v1.Secret(
                 "ganache-accounts",
                 metadata={"name": "c2d-ganache-accounts", "namespace": cfg.system_namespace},
-                string_data={"mnemonic": MNEMONIC},
+                string_data={"mnemonic": DEV_MNEMONIC},  # public: the same accounts as the embedded stack
                 opts=child,
             )
             app = labels("ganache")
@@ -245,6 +245,8 @@ class Chain(pulumi.ComponentResource):
                                         "10",
                                         "--database.dbPath",
                                         "/chain",
+                                        "--wallet.mnemonic",
+                                        "$(GANACHE_MNEMONIC)",  # expanded by the kubelet from the Secret
                                     ],
                                     "env": [_secret_env("GANACHE_MNEMONIC", secret.metadata["name"], "mnemonic")],
                                     "ports": [{"name": "rpc", "containerPort": GANACHE_PORT}],

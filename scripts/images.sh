@@ -16,7 +16,7 @@ repo=$(cd "$here/.." && pwd)
 source "$here/cluster/common.sh"
 TAG=${TAG:-dev}
 LOCAL_BASE=c2d/base:bookworm
-COMPONENTS_IMAGES="provider operator-service operator-engine configure publish algorithm-python"
+COMPONENTS_IMAGES="provider operator-service operator-engine configure publish algorithm-python ganache"
 
 if [[ -z ${DOCKER_HOST:-} && -S $DOCKER_SOCK ]]; then export DOCKER_HOST=unix://$DOCKER_SOCK; fi
 if ! docker version >/dev/null 2>&1; then
@@ -86,11 +86,25 @@ wheels() {
   cp "$pip_wheel" "$out/c2d/_pip.zip"
 }
 
+# Ganache for an in-cluster chain: the checkout's npm package, and node for bases without it.
+ganache_files() {
+  local out=$repo/.toolchain/images/ganache
+  rm -rf "$out" && mkdir -p "$out/node_modules" "$out/bin"
+  # ganache and its dependencies: everything npm installed but the compiler and the contracts library
+  local entry
+  for entry in "$repo"/node_modules/* "$repo"/node_modules/.bin; do
+    case ${entry##*/} in solc|@openzeppelin) continue ;; esac
+    cp -r "$entry" "$out/node_modules/"
+  done
+  cp "$(command -v node)" "$out/bin/node"
+}
+
 components() {
   local base=${BASE:-}
   if [[ -z $base ]]; then base_image; base=$LOCAL_BASE; fi
   [[ -f $repo/contracts/build/contracts/DataToken.json ]] || { echo "compile the contracts first (make contracts)" >&2; exit 1; }
   wheels
+  ganache_files
   local name
   for name in $COMPONENTS_IMAGES; do
     build --build-arg "BASE=$base" -f "$repo/images/$name.Dockerfile" -t "c2d/$name:$TAG" "$repo"
