@@ -37,6 +37,7 @@ from c2d.operator.store import ClusterUnavailable, Job, JobExists, JobStore
 log = logging.getLogger("c2d.operator.kube")
 
 POLL = 0.2
+START_ALLOWANCE = 60  # seconds a stage pod may take to start; its time limit counts from the container's start
 GRACE = 2  # seconds between SIGTERM and SIGKILL for stage pods (a PID-1 python ignores SIGTERM)
 SECRET_KEY = "operator-key"  # noqa: S105 (a key name in the Secret)
 CANNOT_START = {
@@ -160,7 +161,8 @@ class KubernetesExecutor(JobDirectories):
             "metadata": {"name": _name(job, p.stage), "namespace": self.ns, "labels": labels},
             "spec": {
                 "backoffLimit": 0,
-                "activeDeadlineSeconds": p.seconds,
+                # The cluster's backstop; the engine ends the stage at p.seconds of running time.
+                "activeDeadlineSeconds": p.seconds + START_ALLOWANCE,
                 "template": {"metadata": {"labels": labels}, "spec": pod},
             },
         }
@@ -204,7 +206,10 @@ class KubernetesExecutor(JobDirectories):
                 outcome = _pod_outcome(pod, elapsed)
             if outcome is None:
                 outcome = self._job_outcome(name, elapsed)
-            if outcome is None and elapsed > p.seconds + 30:  # the cluster never ended it
+            if outcome is None and pod_name and _running_for(pod) > p.seconds:
+                self._delete(job.id, p.stage)  # its time is up: the same limit as the local executor's
+                outcome = Outcome(None, None, True, False, False, elapsed)
+            if outcome is None and elapsed > p.seconds + START_ALLOWANCE + 30:  # the cluster never ended it
                 outcome = Outcome(None, None, True, False, False, elapsed)
             if outcome is None:
                 time.sleep(POLL)
@@ -250,6 +255,15 @@ class KubernetesExecutor(JobDirectories):
 
 def _name(job: Job, stage: str) -> str:
     return f"{job.id}-{stage}"
+
+
+def _running_for(pod: Any) -> float:
+    """Seconds the stage's container has been running (0 before it starts)."""
+    for container in (pod.status and pod.status.container_statuses) or []:
+        running = container.state and container.state.running
+        if running and running.started_at:
+            return max(0.0, time.time() - float(running.started_at.timestamp()))
+    return 0.0
 
 
 def _pod_outcome(pod: Any, elapsed: float) -> Outcome | None:

@@ -194,7 +194,7 @@ def test_stage_pods_are_locked_down(apis, assets, consumer, kube):
     wait_status(api, job_id, 40, timeout=60)
     batch = client.BatchV1Api(kube)
     (job,) = batch.list_namespaced_job(JOBS_NS, label_selector=f"workflow={job_id},component=algorithm").items
-    assert job.spec.active_deadline_seconds == 60 and job.spec.backoff_limit == 0
+    assert job.spec.active_deadline_seconds == 60 + 60 and job.spec.backoff_limit == 0  # + the start allowance
     pod = job.spec.template.spec
     assert pod.automount_service_account_token is False and not pod.host_network
     assert pod.security_context.run_as_non_root and pod.security_context.run_as_user == 10001
