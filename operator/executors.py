@@ -15,10 +15,9 @@ from c2d.operator import sandbox
 from c2d.operator.environments import Environment
 from c2d.operator.sandbox import Limits, Outcome
 from c2d.operator.settings import OperatorSettings
+from c2d.operator.stages import STAGE_SECONDS, JobDirectories
 from c2d.operator.store import Job
 from c2d.pods import layout
-
-STAGE_SECONDS = 600  # configure and publish: bounded too, so no job waits forever
 
 
 class Executor(Protocol):
@@ -35,16 +34,12 @@ class Executor(Protocol):
     def remove(self, job: Job) -> None: ...
 
 
-class LocalExecutor:
+class LocalExecutor(JobDirectories):
     """Stages as sandboxed OS processes on this machine (see c2d.operator.sandbox)."""
 
     def __init__(self, settings: OperatorSettings) -> None:
-        self.settings = settings
-        self.jobs_dir = settings.jobs_dir
+        super().__init__(settings)
         os.chmod(self.jobs_dir, 0o711)  # algorithms run as other users: they may pass, not list
-
-    def job_dir(self, job: Job) -> Path:
-        return self.jobs_dir / job.id
 
     def _prepare(self, job: Job) -> Path:
         job_dir = self.job_dir(job)
@@ -113,27 +108,6 @@ class LocalExecutor:
     def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         argv = [sys.executable, "-m", "c2d.pods.publish", str(self.job_dir(job)), str(env.max_output_mb << 20)]
         return self._trusted(job, argv, False, "publish.log", {}, should_stop)
-
-    def results(self, job: Job) -> list[dict[str, Any]]:
-        job_dir = self.job_dir(job)
-        path = job_dir / "results.json"
-        if not path.exists():
-            return []
-        results: list[dict[str, Any]] = json.loads(path.read_text())
-        for result in results:  # logs grew after publish listed them
-            file = job_dir / result["path"]
-            if file.exists():
-                result["filesize"] = file.stat().st_size
-        return results
-
-    def clean_inputs(self, job: Job) -> None:
-        """After a job: its inputs and algorithm go, its outputs and logs stay until they expire."""
-        data = layout.data(self.job_dir(job))
-        for name in ("inputs", "transformations"):
-            shutil.rmtree(data / name, ignore_errors=True)
-
-    def remove(self, job: Job) -> None:
-        shutil.rmtree(self.job_dir(job), ignore_errors=True)
 
 
 def _readable(data: Path) -> None:

@@ -16,8 +16,10 @@ Each stage's output (stdout and stderr) is its log: the executor copies it to
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from c2d.operator.environments import Environment
 from c2d.operator.sandbox import Outcome
@@ -141,12 +143,12 @@ class JobDirectories:
         path = layout.data(self.job_dir(job)) / "logs" / f"{stage}.log"
         path.write_bytes(text)
 
-    def results(self, job: Job) -> list[dict[str, object]]:
+    def results(self, job: Job) -> list[dict[str, Any]]:
         job_dir = self.job_dir(job)
         path = job_dir / "results.json"
         if not path.exists():
             return []
-        results: list[dict[str, object]] = json.loads(path.read_text())
+        results: list[dict[str, Any]] = json.loads(path.read_text())
         for result in results:  # logs are written after publish listed them
             file = job_dir / str(result["path"])
             if file.exists():
@@ -154,15 +156,12 @@ class JobDirectories:
         return results
 
     def clean_inputs(self, job: Job) -> None:
-        import shutil
-
+        """After a job: its inputs and algorithm go, its outputs and logs stay until they expire."""
         data = layout.data(self.job_dir(job))
         for name in ("inputs", "transformations"):
             shutil.rmtree(data / name, ignore_errors=True)
 
     def remove(self, job: Job) -> None:
-        import shutil
-
         shutil.rmtree(self.job_dir(job), ignore_errors=True)
 
 
