@@ -14,17 +14,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from c2d.operator.environments import Environment
 from c2d.operator.sandbox import Outcome
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_UID, JobDirectories, StagePlan, failed, plan
+from c2d.operator.stages import STAGE_UID, ContainerExecutor, StagePlan, failed
 from c2d.operator.store import Job
 
 POLL = 0.1
 STOP_TIMEOUT = 2  # seconds between SIGTERM and SIGKILL when a stage is stopped
 
 
-class DockerExecutor(JobDirectories):
+class DockerExecutor(ContainerExecutor):
     def __init__(self, settings: OperatorSettings) -> None:
         super().__init__(settings)
         self.env = dict(os.environ)
@@ -36,20 +35,8 @@ class DockerExecutor(JobDirectories):
             ["docker", *args], env=self.env, capture_output=True, text=True, check=check, timeout=timeout
         )
 
-    def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
-        self.prepare(job)
-        return self._run(job, plan("configure", job, env, self.settings), should_stop)
-
-    def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
-        self.prepare(job)
-        if self._state(self._name(job, "algorithm")) is None:
-            self.reset_outputs(job)
-        return self._run(job, plan("algorithm", job, env, self.settings), should_stop)
-
-    def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
-        self.prepare(job)
-        self.write_log(job, "publish", b"")  # listed by publish, filled when it ends
-        return self._run(job, plan("publish", job, env, self.settings), should_stop)
+    def _under_way(self, job: Job, stage: str) -> bool:
+        return self._state(self._name(job, stage)) is not None
 
     # ---- one container ----
 

@@ -27,10 +27,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from c2d.operator import workflows
-from c2d.operator.environments import Environment
 from c2d.operator.sandbox import Outcome
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_UID, JobDirectories, StagePlan, failed, plan
+from c2d.operator.stages import STAGE_UID, ContainerExecutor, StagePlan, failed
 from c2d.operator.statuses import Status
 from c2d.operator.store import ClusterUnavailable, Job, JobExists, JobStore
 
@@ -64,7 +63,7 @@ def api_client(settings: OperatorSettings) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
-class KubernetesExecutor(JobDirectories):
+class KubernetesExecutor(ContainerExecutor):
     def __init__(self, settings: OperatorSettings) -> None:
         super().__init__(settings)
         self.api = api_client(settings)
@@ -73,20 +72,8 @@ class KubernetesExecutor(JobDirectories):
         self.batch: Any = client.BatchV1Api(self.api)
         self.ns = settings.kube_namespace
 
-    def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
-        self.prepare(job)
-        return self._run(job, plan("configure", job, env, self.settings), should_stop)
-
-    def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
-        self.prepare(job)
-        if self._read_job(_name(job, "algorithm")) is None:
-            self.reset_outputs(job)
-        return self._run(job, plan("algorithm", job, env, self.settings), should_stop)
-
-    def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
-        self.prepare(job)
-        self.write_log(job, "publish", b"")  # listed by publish, filled when it ends
-        return self._run(job, plan("publish", job, env, self.settings), should_stop)
+    def _under_way(self, job: Job, stage: str) -> bool:
+        return self._read_job(_name(job, stage)) is not None
 
     def remove(self, job: Job) -> None:
         self._delete(job.id, None)

@@ -17,6 +17,7 @@ Each stage's output (stdout and stderr) is its log: the executor copies it to
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,33 @@ class JobDirectories:
 
     def remove(self, job: Job) -> None:
         shutil.rmtree(self.job_dir(job), ignore_errors=True)
+
+
+class ContainerExecutor(JobDirectories):
+    """The three stages of the container executors: prepare the job directory, plan the stage,
+    run it (`_run`, per executor). A stage already under way (`_under_way`: an engine restarted)
+    is followed as it is, so only a new algorithm run starts from no outputs."""
+
+    def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        self.prepare(job)
+        return self._run(job, plan("configure", job, env, self.settings), should_stop)
+
+    def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        self.prepare(job)
+        if not self._under_way(job, "algorithm"):
+            self.reset_outputs(job)
+        return self._run(job, plan("algorithm", job, env, self.settings), should_stop)
+
+    def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        self.prepare(job)
+        self.write_log(job, "publish", b"")  # listed by publish, filled when it ends
+        return self._run(job, plan("publish", job, env, self.settings), should_stop)
+
+    def _under_way(self, job: Job, stage: str) -> bool:
+        raise NotImplementedError
+
+    def _run(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
+        raise NotImplementedError
 
 
 def _own(job_dir: Path) -> None:
