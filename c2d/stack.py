@@ -171,6 +171,33 @@ def up(
         raise
 
 
+def connect(data_dir: Path, rpc_url: str, provider_url: str, addresses_file: Path, data_root: Path) -> StackState:
+    """Points the CLI at a c2d deployed elsewhere (the Kubernetes dev stack, say) whose chain
+    uses the local development accounts: writes stack.json with no processes of its own, so
+    `c2d publish`, `c2d tokens` and `c2d compute` talk to that provider and chain. `data_root`:
+    where the provider serves publishers' files from, as this machine sees it. When the
+    contracts were deployed by development account 0, the local accounts get their base tokens
+    as with `c2d stack up`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if (data_dir / "stack.json").exists():
+        raise StackError(f"a stack is already up in {data_dir} (c2d stack down first)")
+    try:
+        chain = Chain.at(rpc_url, addresses_file)
+        chain_id = chain.w3.eth.chain_id
+    except Exception as error:
+        raise StackError(f"no c2d chain at {rpc_url} with the addresses of {addresses_file}: {error}") from None
+    addresses = data_dir / "addresses.json"
+    if addresses_file.resolve() != addresses.resolve():
+        addresses.write_text(addresses_file.read_text())
+    wait_http(provider_url.rstrip("/") + "/", "provider", timeout=10)
+    state = StackState(str(data_dir), rpc_url, provider_url.rstrip("/"), "", chain_id, str(addresses), str(data_root))
+    record = json.loads(addresses.read_text()).get(str(chain_id), {})
+    if str(record.get("deployer", "")).lower() == Account.from_key(state.key(DEPLOYER)).address.lower():
+        _fund(state)
+    state.save()
+    return state
+
+
 def _fund(state: StackState) -> None:
     deployer = state.chain_client(DEPLOYER)
     token = deployer.chain.base_token

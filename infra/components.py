@@ -22,6 +22,10 @@ PART_OF = {"app.kubernetes.io/part-of": "c2d"}
 GANACHE_PORT, PROVIDER_PORT, OPERATOR_PORT = 8545, 8030, 8050
 METADATA_ADDRESS = "169.254.169.254/32"
 JOBS_MOUNT = "/var/lib/c2d"
+# The parts that call the API server (WorkFlows, stage Jobs, the contracts' ConfigMap): only
+# their pods get a service account token.
+API_CLIENTS = ("operator-service", "operator-engine", "contracts")
+HEARTBEAT_CHECK = ["python", "-m", "c2d.heartbeat"]
 
 
 def labels(app: str) -> dict[str, str]:
@@ -46,8 +50,10 @@ RESTRICTED_CONTAINER = {
 }
 
 
-def resources(cpu: str, memory: str) -> dict[str, Any]:
-    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}
+def resources(cpu: str, memory: str, cpu_request: str | None = None) -> dict[str, Any]:
+    """Memory: requested = limit (never overcommitted). CPU: a service may request less than its
+    limit (it idles between requests), which leaves the node's CPU to the jobs."""
+    return {"requests": {"cpu": cpu_request or cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}
 
 
 class Namespaces(pulumi.ComponentResource):
@@ -104,7 +110,7 @@ class Rbac(pulumi.ComponentResource):
             self.accounts[account] = k8s.core.v1.ServiceAccount(
                 account,
                 metadata={"name": f"c2d-{account}", "namespace": namespace, "labels": labels(account)},
-                automount_service_account_token=account in ("operator-engine", "contracts"),
+                automount_service_account_token=account in API_CLIENTS,
                 opts=child,
             )
         self.roles = {
@@ -250,9 +256,9 @@ class Chain(pulumi.ComponentResource):
                                     ],
                                     "env": [_secret_env("GANACHE_MNEMONIC", secret.metadata["name"], "mnemonic")],
                                     "ports": [{"name": "rpc", "containerPort": GANACHE_PORT}],
-                                    "readinessProbe": _tcp_probe(GANACHE_PORT, 2),
-                                    "livenessProbe": _tcp_probe(GANACHE_PORT, 10),
-                                    "resources": resources("500m", "512Mi"),
+                                    "readinessProbe": _tcp_probe(cfg, GANACHE_PORT, 2),
+                                    "livenessProbe": _tcp_probe(cfg, GANACHE_PORT, 10),
+                                    "resources": resources("1", "512Mi", cpu_request="200m"),
                                     "securityContext": RESTRICTED_CONTAINER,
                                     "volumeMounts": [{"name": "chain", "mountPath": "/chain"}],
                                 }
@@ -309,7 +315,7 @@ class Contracts(pulumi.ComponentResource):
                                             {"name": "C2D_RPC_URL", "value": chain.rpc_url},
                                             {"name": "C2D_CONFIGMAP_NAMESPACE", "value": cfg.system_namespace},
                                         ],
-                                        "resources": resources("1", "768Mi"),
+                                        "resources": resources("1", "768Mi", cpu_request="200m"),
                                         "securityContext": RESTRICTED_CONTAINER,
                                         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
                                     }
@@ -381,9 +387,9 @@ class Provider(pulumi.ComponentResource):
                                 "args": _listen(cfg, PROVIDER_PORT),
                                 "env": env,
                                 "ports": [{"name": "http", "containerPort": PROVIDER_PORT}],
-                                "readinessProbe": _http_probe(PROVIDER_PORT, 2),
-                                "livenessProbe": _http_probe(PROVIDER_PORT, 15),
-                                "resources": resources("1", "512Mi"),
+                                "readinessProbe": _http_probe(cfg, PROVIDER_PORT, 2),
+                                "livenessProbe": _http_probe(cfg, PROVIDER_PORT, 15),
+                                "resources": resources("1", "512Mi", cpu_request="200m"),
                                 "securityContext": RESTRICTED_CONTAINER,
                                 "volumeMounts": [
                                     {"name": "provider", "mountPath": "/var/lib/c2d/state", "subPath": "state"},
@@ -396,6 +402,7 @@ class Provider(pulumi.ComponentResource):
                             {"name": "provider", "persistentVolumeClaim": {"claimName": "c2d-provider"}},
                             {"name": "contracts", "configMap": {"name": "c2d-contracts"}},
                         ],
+                        owned={"provider": ["state", "data"]},
                     ),
                 },
             },
@@ -468,14 +475,15 @@ class Operator(pulumi.ComponentResource):
                             "args": _listen(cfg, OPERATOR_PORT),
                             "env": common,
                             "ports": [{"name": "http", "containerPort": OPERATOR_PORT}],
-                            "readinessProbe": _http_probe(OPERATOR_PORT, 2),
-                            "livenessProbe": _http_probe(OPERATOR_PORT, 15),
-                            "resources": resources("500m", "384Mi"),
+                            "readinessProbe": _http_probe(cfg, OPERATOR_PORT, 2, "/healthz"),
+                            "livenessProbe": _http_probe(cfg, OPERATOR_PORT, 15, "/healthz"),
+                            "resources": resources("500m", "384Mi", cpu_request="100m"),
                             "securityContext": RESTRICTED_CONTAINER,
                             "volumeMounts": mounts,
                         }
                     ],
                     volumes,
+                    owned={"jobs": ["jobs", "state"]},
                 ),
             ),
             opts=child,
@@ -495,22 +503,26 @@ class Operator(pulumi.ComponentResource):
                             "image": cfg.image("operator-engine"),
                             "imagePullPolicy": cfg.pull_policy,
                             "env": common,
-                            # The engine has no port: alive while its loop beats (a file it touches).
+                            # The engine has no port: alive while its loop beats (a file it
+                            # touches); the check is a bare Python start-up (c2d.heartbeat).
                             "livenessProbe": {
-                                "exec": {"command": ["c2d", "operator-engine", "--alive"]},
+                                "exec": {"command": HEARTBEAT_CHECK},
                                 "periodSeconds": 15,
+                                "timeoutSeconds": 5,
                                 "failureThreshold": 4,
                             },
                             "readinessProbe": {
-                                "exec": {"command": ["c2d", "operator-engine", "--alive"]},
+                                "exec": {"command": HEARTBEAT_CHECK},
                                 "periodSeconds": 5,
+                                "timeoutSeconds": 5,
                             },
-                            "resources": resources("500m", "384Mi"),
+                            "resources": resources("500m", "384Mi", cpu_request="100m"),
                             "securityContext": RESTRICTED_CONTAINER,
                             "volumeMounts": mounts,
                         }
                     ],
                     volumes,
+                    owned={"jobs": ["jobs", "state"]},
                 ),
             ),
             opts=child,
@@ -595,6 +607,7 @@ class NetworkPolicies(pulumi.ComponentResource):
                 _policy(
                     "operator-service",
                     ingress=[{"from": [provider_pods], "ports": [{"protocol": "TCP", "port": OPERATOR_PORT}]}],
+                    egress=[dns, _api_server(cfg)],  # it creates the WorkFlows
                 ),
             ),
             "operator-engine": (jobs, _policy("operator-engine", egress=[dns, _api_server(cfg)])),
@@ -693,23 +706,54 @@ class JobQuota(pulumi.ComponentResource):
 # ---- shared pieces ----
 
 
-def _pod_spec(cfg: StackConfig, account: str, containers: list[Any], volumes: list[Any]) -> dict[str, Any]:
-    """A pod of a service account, non-root, read-only root filesystem with a private /tmp."""
+def _pod_spec(
+    cfg: StackConfig,
+    account: str,
+    containers: list[Any],
+    volumes: list[Any],
+    owned: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """A pod of a service account, non-root, read-only root filesystem with a private /tmp.
+    `owned`: volume → the sub-directories the pod's user must own. A storage class's volumes
+    take the pod's fsGroup; the loopback cluster's hostPath volumes do not, so there a first
+    container creates them and hands them to that user (CHOWN its only capability)."""
     if not any(v["name"] == "tmp" for v in volumes):
         volumes = [*volumes, {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
         for container in containers:
             container["volumeMounts"] = [*container.get("volumeMounts", []), {"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
     spec: dict[str, Any] = {
         "serviceAccountName": account,
-        "automountServiceAccountToken": account in ("c2d-operator-engine", "c2d-contracts"),
+        "automountServiceAccountToken": account.removeprefix("c2d-") in API_CLIENTS,
         "enableServiceLinks": False,
         "securityContext": restricted_pod(),
         "containers": containers,
         "volumes": volumes,
     }
     if cfg.loopback:  # no pod network on the test cluster: the node's, which is loopback only
-        spec.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
+        spec.update(hostNetwork=True, dnsPolicy="Default")  # and no cluster DNS: the node's resolver
+        if owned:
+            spec["initContainers"] = [_volume_owner(containers[0]["image"], owned)]
     return spec
+
+
+def _volume_owner(image: str, owned: dict[str, list[str]]) -> dict[str, Any]:
+    paths = [f"/volumes/{volume}/{sub}" for volume, subs in owned.items() for sub in subs]
+    return {
+        "name": "volume-owner",
+        "image": image,
+        "imagePullPolicy": "Never",
+        "command": ["sh", "-c", f'mkdir -p "$@" && chown {STAGE_UID}:{STAGE_UID} "$@"', "volume-owner", *paths],
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsGroup": 0,
+            "runAsNonRoot": False,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
+        },
+        "resources": resources("100m", "32Mi"),
+        "volumeMounts": [{"name": volume, "mountPath": f"/volumes/{volume}"} for volume in owned],
+    }
 
 
 def _deployment_spec(app: dict[str, str], pod: dict[str, Any]) -> dict[str, Any]:
@@ -735,12 +779,15 @@ def _listen(cfg: StackConfig, port: int) -> list[str]:
     return ["--host", "127.0.0.1" if cfg.loopback else "0.0.0.0", "--port", str(port)]  # noqa: S104
 
 
-def _http_probe(port: int, period: int) -> dict[str, Any]:
-    return {"httpGet": {"path": "/", "port": port}, "periodSeconds": period, "timeoutSeconds": 2}
+# The kubelet probes the pod's IP, which for a host-network pod is the node's: on the loopback
+# cluster the services listen on 127.0.0.1 only, so the probes name it.
+def _http_probe(cfg: StackConfig, port: int, period: int, path: str = "/") -> dict[str, Any]:
+    action = {"path": path, "port": port, **({"host": "127.0.0.1"} if cfg.loopback else {})}
+    return {"httpGet": action, "periodSeconds": period, "timeoutSeconds": 2}
 
 
-def _tcp_probe(port: int, period: int) -> dict[str, Any]:
-    return {"tcpSocket": {"port": port}, "periodSeconds": period}
+def _tcp_probe(cfg: StackConfig, port: int, period: int) -> dict[str, Any]:
+    return {"tcpSocket": {"port": port, **({"host": "127.0.0.1"} if cfg.loopback else {})}, "periodSeconds": period}
 
 
 def address(key: pulumi.Output[str]) -> pulumi.Output[str]:

@@ -214,6 +214,11 @@ def create_app(settings: OperatorSettings, environments: list[Environment]) -> F
     app.state.operator = Operator(settings, environments)
     app.include_router(router)
 
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        """Unsigned, for probes: the service answers (nothing about jobs or settings)."""
+        return {"status": "ok"}
+
     @app.exception_handler(OperatorError)
     async def operator_error(_: Request, exc: OperatorError) -> JSONResponse:
         return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)

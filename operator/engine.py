@@ -16,12 +16,12 @@ reaches a final status; a stop request ends it as 80 within the store's poll int
 """
 
 import logging
-import os
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+from c2d import heartbeat
 from c2d.operator.environments import Environment
 from c2d.operator.executors import Executor
 from c2d.operator.sandbox import IsolationUnavailable, Outcome, kill_all_stages
@@ -31,17 +31,6 @@ from c2d.operator.store import Job, JobStore
 log = logging.getLogger("c2d.operator.engine")
 
 EXPIRY_INTERVAL = 60.0
-HEARTBEAT = Path(os.environ.get("C2D_ENGINE_HEARTBEAT", "/tmp/c2d-engine-heartbeat"))  # noqa: S108
-HEARTBEAT_INTERVAL, HEARTBEAT_STALE = 5.0, 60.0
-
-
-def alive() -> bool:
-    """Whether an engine on this host beat recently (`c2d operator-engine --alive`, the
-    Deployment's probes): its loop touches the heartbeat file while it schedules."""
-    try:
-        return time.time() - HEARTBEAT.stat().st_mtime < HEARTBEAT_STALE
-    except OSError:
-        return False
 
 
 class Stopped(Exception):
@@ -78,9 +67,9 @@ class Engine:
         while not self._halt.is_set():
             try:
                 self.schedule()
-                if time.monotonic() - beat > HEARTBEAT_INTERVAL:
+                if time.monotonic() - beat > heartbeat.INTERVAL:
                     beat = time.monotonic()
-                    HEARTBEAT.touch()
+                    heartbeat.beat()
                 if time.monotonic() - self._last_expiry > EXPIRY_INTERVAL:
                     self.expire()
             except Exception as exc:  # the store may be briefly unavailable: keep going

@@ -17,6 +17,7 @@ restarts follows the stage Jobs that exist instead of starting them again.
 
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -399,7 +400,13 @@ def watch_workflows(store: JobStore, settings: OperatorSettings, stop: threading
 
         waiter = asyncio.create_task(watch_stop())
         await kopf.operator(
-            registry=registry, namespaces=[settings.kube_namespace], standalone=True, stop_flag=stop_flag
+            registry=registry,
+            namespaces=[settings.kube_namespace],
+            standalone=True,
+            stop_flag=stop_flag,
+            # kopf's default identity asks the passwd database, which has no entry for the
+            # image's user 10001
+            identity=f"c2d-engine@{socket.gethostname()}",
         )
         waiter.cancel()
 

@@ -16,7 +16,7 @@ repo=$(cd "$here/.." && pwd)
 source "$here/cluster/common.sh"
 TAG=${TAG:-dev}
 LOCAL_BASE=c2d/base:bookworm
-COMPONENTS_IMAGES="provider operator-service operator-engine configure publish algorithm-python ganache"
+COMPONENTS_IMAGES="provider operator-service operator-engine configure publish algorithm-python ganache contracts"
 
 if [[ -z ${DOCKER_HOST:-} && -S $DOCKER_SOCK ]]; then export DOCKER_HOST=unix://$DOCKER_SOCK; fi
 if ! docker version >/dev/null 2>&1; then
@@ -78,6 +78,7 @@ wheels() {
     rm -f "$out"/deps/c2d-*.whl
     touch "$out/deps/.stamp-$stamp"
   fi
+  rm -rf "$repo/build/lib" "$repo/build/bdist."*  # setuptools' staging: a module removed since would linger
   "$py" -m pip wheel -q --disable-pip-version-check --no-deps -w "$out/c2d" "$repo" 2>&1 \
     | grep -v "is ignored: it is neither" >&2 || true
   local pip_wheel
@@ -99,12 +100,37 @@ ganache_files() {
   cp "$(command -v node)" "$out/bin/node"
 }
 
+# The contracts Job: wheels of brownie's environment (requirements/brownie.lock) and the compiled
+# project (sources, build artifacts, the OpenZeppelin sources they were compiled from).
+contracts_files() {
+  local out=$repo/.toolchain/images wheels=$repo/.toolchain/images/brownie py=$repo/.toolchain/brownie-venv/bin/python
+  local stamp
+  stamp=$(sha256sum < "$repo/requirements/brownie.lock" | cut -c1-16)
+  if [[ ! -f $wheels/.stamp-$stamp ]]; then
+    rm -rf "$wheels" && mkdir -p "$wheels"
+    # -P: not the checkout on sys.path (its operator/ would shadow the standard library's)
+    "$py" -P -m pip wheel -q --disable-pip-version-check -w "$wheels" -r "$repo/requirements/brownie.lock" 2>&1 \
+      | { grep -v "^WARNING: Location 'file://" >&2 || true; }
+    [[ ${PIPESTATUS[0]} == 0 ]] || { echo "images: wheels of brownie's environment failed" >&2; exit 1; }
+    cp "$repo/requirements/brownie.lock" "$wheels/brownie.lock"
+    cp "$out/deps/_pip.zip" "$wheels/_pip.zip"
+    touch "$wheels/.stamp-$stamp"
+  fi
+  local project=$out/contracts
+  rm -rf "$project" && mkdir -p "$project/node_modules/@openzeppelin"
+  cp -r "$repo/contracts/src" "$repo/contracts/scripts" "$repo/contracts/brownie-config.yaml" "$project/"
+  mkdir -p "$project/build" && cp -r "$repo/contracts/build/contracts" "$repo/contracts/build/interfaces" "$project/build/" 2>/dev/null \
+    || cp -r "$repo/contracts/build/contracts" "$project/build/"
+  cp -r "$repo/node_modules/@openzeppelin/contracts" "$project/node_modules/@openzeppelin/"
+}
+
 components() {
   local base=${BASE:-}
   if [[ -z $base ]]; then base_image; base=$LOCAL_BASE; fi
   [[ -f $repo/contracts/build/contracts/DataToken.json ]] || { echo "compile the contracts first (make contracts)" >&2; exit 1; }
   wheels
   ganache_files
+  contracts_files
   local name
   for name in $COMPONENTS_IMAGES; do
     build --build-arg "BASE=$base" -f "$repo/images/$name.Dockerfile" -t "c2d/$name:$TAG" "$repo"

@@ -126,9 +126,9 @@ def operator_engine(
 ) -> None:
     """Run the engine that runs jobs (settings from C2D_*; shares the job store with the service)."""
     if alive:
-        from c2d.operator.engine import alive as beating
+        from c2d import heartbeat
 
-        raise typer.Exit(0 if beating() else 1)
+        raise typer.Exit(0 if heartbeat.alive() else 1)
     from c2d.operator import build_engine, load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -1,5 +1,6 @@
 """`c2d stack up|down|status`."""
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,6 +29,22 @@ def up(
     console.print(f"  operator  {state.operator_url}")
     console.print(f"  files published from {state.data_root}")
     console.print("  accounts: 1 publisher, 2 consumer (c2d.localchain.dev_keys); each holds 1000 base tokens")
+
+
+@app.command()
+@friendly
+def connect(
+    provider_url: Annotated[str, typer.Option(help="the deployed provider's URL")],
+    rpc_url: Annotated[str, typer.Option(help="its chain's JSON-RPC URL")],
+    addresses: Annotated[Path, typer.Option(help="the deployed contracts' addresses.json")],
+    data_root: Annotated[Path, typer.Option(help="the provider's data root, as this machine sees it")],
+    data_dir: DataDir = None,
+) -> None:
+    """Use a c2d deployed elsewhere (its chain with the local development accounts)."""
+    directory = data_dir or embedded.default_data_dir()
+    state = embedded.connect(directory, rpc_url, provider_url, addresses, data_root)
+    console.print(f"[green]✔[/] connected to the provider at {state.provider_url} (chain id {state.chain_id})")
+    console.print(f"  files published from {state.data_root}")
 
 
 @app.command()

@@ -22,6 +22,10 @@ def named(recorded, kind, name):
     return found
 
 
+def cpu(quantity):
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
 def pods(recorded):
     for kind in ("Deployment", "Job"):
         for manifest in recorded.of_kind(kind):
@@ -37,13 +41,15 @@ def test_every_pod_runs_locked_down(stack):
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
         assert pod["enableServiceLinks"] is False, name
         assert not pod.get("hostNetwork"), name
-        wants_token = name in ("c2d-operator-engine", "c2d-contracts")
+        wants_token = name in ("c2d-operator-service", "c2d-operator-engine", "c2d-contracts")
         assert pod["automountServiceAccountToken"] is wants_token, name
         for container in pod["containers"]:
             sc = container["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True, name
             assert sc["capabilities"] == {"drop": ["ALL"]}, name
-            assert container["resources"]["requests"] == container["resources"]["limits"], name
+            requests, limits = container["resources"]["requests"], container["resources"]["limits"]
+            assert requests["memory"] == limits["memory"], name
+            assert cpu(requests["cpu"]) <= cpu(limits["cpu"]) <= 1, name
             assert container["imagePullPolicy"] == "IfNotPresent", name
     assert seen == {"c2d-ganache", "c2d-provider", "c2d-operator-service", "c2d-operator-engine", "c2d-contracts"}
 
@@ -57,7 +63,7 @@ def test_services_have_probes(stack):
     provider = named(stack, "Deployment", "c2d-provider")["spec"]["template"]["spec"]["containers"][0]
     assert provider["readinessProbe"]["httpGet"] == {"path": "/", "port": 8030}
     engine = named(stack, "Deployment", "c2d-operator-engine")["spec"]["template"]["spec"]["containers"][0]
-    assert engine["livenessProbe"]["exec"]["command"] == ["c2d", "operator-engine", "--alive"]
+    assert engine["livenessProbe"]["exec"]["command"] == ["python", "-m", "c2d.heartbeat"]
 
 
 def test_rbac_is_exactly_what_each_part_needs(stack):
@@ -89,7 +95,8 @@ def test_network_policies(stack):
         assert policies[name]["metadata"]["namespace"] == namespace
         assert policies[name]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     operator = policies["c2d-operator-service"]["spec"]
-    assert operator["policyTypes"] == ["Ingress"]
+    assert operator["policyTypes"] == ["Ingress", "Egress"]  # egress: DNS and the API server (WorkFlows)
+    assert {p["port"] for p in operator["egress"][1]["ports"]} == {443, 6443}
     (rule,) = operator["ingress"]
     (source,) = rule["from"]
     assert source["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "provider"}}
@@ -142,6 +149,16 @@ def test_loopback_is_one_setting():
     assert len(loopback.of_kind("PersistentVolume")) == 2
     provider = named(loopback, "Deployment", "c2d-provider")["spec"]["template"]["spec"]["containers"][0]
     assert provider["args"] == ["--host", "127.0.0.1", "--port", "8030"]
+    # hostPath volumes ignore fsGroup: a first container hands the pod's directories to its user,
+    # as root with CHOWN as its only capability; nothing like it without loopback.
+    owners = {name: pod["initContainers"] for name, pod in pods(loopback) if "initContainers" in pod}
+    assert set(owners) == {"c2d-provider", "c2d-operator-service", "c2d-operator-engine"}
+    for name, (owner,) in owners.items():
+        assert owner["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}, name
+        assert owner["securityContext"]["allowPrivilegeEscalation"] is False, name
+        assert owner["command"][2].endswith('chown 10001:10001 "$@"'), name
+    assert owners["c2d-provider"][0]["command"][4:] == ["/volumes/provider/state", "/volumes/provider/data"]
+    assert not any("initContainers" in pod for _, pod in pods(run(dict(KEYS))))
 
 
 def test_an_external_chain_needs_its_url_id_and_addresses():
