@@ -23,12 +23,16 @@ class PublishedFile:
     checksum: str | None = None  # sha256 of the content, declared in the DDO
 
     @classmethod
-    def local(cls, path: Path, content_type: str = "application/octet-stream") -> "PublishedFile":
+    def local(
+        cls, path: Path, content_type: str = "application/octet-stream", served_as: Path | None = None
+    ) -> "PublishedFile":
+        """A file of the provider's data root; `served_as`: its path as the provider sees it,
+        when that differs from this machine's (a provider in a container, say)."""
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
-        return cls(path.resolve().as_uri(), content_type, digest.hexdigest())
+        return cls((served_as or path.resolve()).as_uri(), content_type, digest.hexdigest())
 
 
 @dataclass

@@ -43,6 +43,7 @@ class StackState:
     addresses_file: str
     data_root: str
     pids: dict[str, int] = field(default_factory=dict)
+    served_root: str = ""  # the data root as the provider sees it, when not data_root (c2d stack connect)
 
     @classmethod
     def load(cls, data_dir: Path) -> "StackState":
@@ -65,6 +66,12 @@ class StackState:
         path = Path(self.data_root) / str(Account.from_key(self.key(account)).address).lower()
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def served_path(self, path: Path) -> Path:
+        """A file under data_root, as the provider sees it."""
+        if not self.served_root:
+            return path.resolve()
+        return Path(self.served_root) / path.resolve().relative_to(Path(self.data_root).resolve())
 
     def chain_client(self, account: int) -> ChainClient:
         chain = Chain.at(self.rpc_url, Path(self.addresses_file))
@@ -171,13 +178,16 @@ def up(
         raise
 
 
-def connect(data_dir: Path, rpc_url: str, provider_url: str, addresses_file: Path, data_root: Path) -> StackState:
+def connect(
+    data_dir: Path, rpc_url: str, provider_url: str, addresses_file: Path, data_root: Path, served_root: str = ""
+) -> StackState:
     """Points the CLI at a c2d deployed elsewhere (the Kubernetes dev stack, say) whose chain
     uses the local development accounts: writes stack.json with no processes of its own, so
     `c2d publish`, `c2d tokens` and `c2d compute` talk to that provider and chain. `data_root`:
     where the provider serves publishers' files from, as this machine sees it. When the
     contracts were deployed by development account 0, the local accounts get their base tokens
-    as with `c2d stack up`."""
+    as with `c2d stack up`. `served_root`: the same folder as the provider sees it (its own
+    C2D_DATA_ROOT), when that differs."""
     data_dir.mkdir(parents=True, exist_ok=True)
     if (data_dir / "stack.json").exists():
         raise StackError(f"a stack is already up in {data_dir} (c2d stack down first)")
@@ -190,7 +200,9 @@ def connect(data_dir: Path, rpc_url: str, provider_url: str, addresses_file: Pat
     if addresses_file.resolve() != addresses.resolve():
         addresses.write_text(addresses_file.read_text())
     wait_http(provider_url.rstrip("/") + "/", "provider", timeout=10)
-    state = StackState(str(data_dir), rpc_url, provider_url.rstrip("/"), "", chain_id, str(addresses), str(data_root))
+    state = StackState(
+        str(data_dir), rpc_url, provider_url.rstrip("/"), "", chain_id, str(addresses), str(data_root), {}, served_root
+    )
     record = json.loads(addresses.read_text()).get(str(chain_id), {})
     if str(record.get("deployer", "")).lower() == Account.from_key(state.key(DEPLOYER)).address.lower():
         _fund(state)

@@ -88,15 +88,17 @@ class KubernetesExecutor(ContainerExecutor):
             labels["c2d.dev/network"] = "allowed"  # what the deployment's NetworkPolicy lets out
         loopback = self.settings.kube_loopback
         host_network = p.network and loopback
+        within = ""  # where jobs_dir is in the volume
         if self.settings.kube_jobs_claim:
             volume: dict[str, Any] = {"persistentVolumeClaim": {"claimName": self.settings.kube_jobs_claim}}
+            within = self.settings.kube_jobs_subpath.strip("/")
         else:
             volume = {"hostPath": {"path": str(self.jobs_dir), "type": "Directory"}}
         mounts: list[dict[str, Any]] = [
             {
                 "name": "jobs",
                 "mountPath": m.target,
-                "subPath": f"{job.id}/{m.source}".rstrip("/"),
+                "subPath": "/".join(part for part in (within, job.id, m.source.strip("/")) if part),
                 "readOnly": m.read_only,
             }
             for m in p.mounts

@@ -64,3 +64,17 @@ def test_whole_flow_from_the_command_line(tmp_path):
         c2d("stack", "down", "--data-dir", str(data))
     after = c2d("stack", "status", "--data-dir", str(data), check=False)
     assert after.returncode == 1 and after.stdout.startswith("error: no stack is up")
+
+
+def test_connect_to_a_chain_that_is_not_there_says_so(tmp_path):
+    addresses = tmp_path / "addresses.json"
+    addresses.write_text("{}")
+    result = c2d(
+        "stack", "connect", "--provider-url", "http://127.0.0.1:1", "--rpc-url", f"http://127.0.0.1:{free_port()}",
+        "--addresses", str(addresses), "--data-root", str(tmp_path), "--data-dir", str(tmp_path / "stack"),
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout.startswith("error: no c2d chain at http://127.0.0.1:"), result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "stack" / "stack.json").exists()

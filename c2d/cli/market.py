@@ -46,7 +46,7 @@ def _publish(
             raise typer.BadParameter(f"{path} is not a file")
         if path.resolve().parent != folder.resolve():
             shutil.copy2(path, folder / path.name)  # the provider serves only the publisher's folder
-        published_files.append(PublishedFile.local(folder / path.name))
+        published_files.append(PublishedFile.local(folder / path.name, served_as=state.served_path(folder / path.name)))
     with console.status(f"publishing the {kind}"):
         asset = publish_asset(
             consumer.chain, consumer.provider, name, published_files, services, kind=kind, container=container,

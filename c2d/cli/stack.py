@@ -38,11 +38,14 @@ def connect(
     rpc_url: Annotated[str, typer.Option(help="its chain's JSON-RPC URL")],
     addresses: Annotated[Path, typer.Option(help="the deployed contracts' addresses.json")],
     data_root: Annotated[Path, typer.Option(help="the provider's data root, as this machine sees it")],
+    served_root: Annotated[
+        str, typer.Option(help="the same folder as the provider sees it (its C2D_DATA_ROOT), if different")
+    ] = "",
     data_dir: DataDir = None,
 ) -> None:
     """Use a c2d deployed elsewhere (its chain with the local development accounts)."""
     directory = data_dir or embedded.default_data_dir()
-    state = embedded.connect(directory, rpc_url, provider_url, addresses, data_root)
+    state = embedded.connect(directory, rpc_url, provider_url, addresses, data_root, served_root)
     console.print(f"[green]✔[/] connected to the provider at {state.provider_url} (chain id {state.chain_id})")
     console.print(f"  files published from {state.data_root}")
 

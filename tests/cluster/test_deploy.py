@@ -114,7 +114,7 @@ def test_the_rendered_stack_comes_up_and_runs_a_paid_job(kubeconfig, kube, manif
         stack = str(tmp_path / "stack")
         data_root = VOLUMES / SYSTEM / "provider" / "data"
         c2d("stack", "connect", "--provider-url", PROVIDER, "--rpc-url", RPC, "--addresses", str(addresses),
-            "--data-root", str(data_root), "--data-dir", stack)  # fmt: skip
+            "--data-root", str(data_root), "--served-root", "/var/lib/c2d/data", "--data-dir", stack)  # fmt: skip
         (tmp_path / "n.csv").write_text("1\n2\n3\n")
         (tmp_path / "sum.py").write_text(SUM)
         did = re.search(
@@ -131,7 +131,7 @@ def test_the_rendered_stack_comes_up_and_runs_a_paid_job(kubeconfig, kube, manif
 
         # The engine in the cluster ran it: its WorkFlow carries the final status.
         workflow = json.loads(kubectl(kubeconfig, "get", "workflow", job_id, "-n", JOBS, "-o", "json").stdout)
-        assert workflow["status"]["status"] == 70, workflow["status"]
+        assert workflow["status"]["statusCode"] == 70, workflow["status"]
 
         # Idempotent: the contracts Job run again sends no transaction and keeps the ConfigMap.
         job_manifest = next(m for m in manifests if m["kind"] == "Job")
