@@ -358,6 +358,7 @@ def watch_workflows(store: JobStore, settings: OperatorSettings, stop: threading
     import asyncio
 
     import kopf
+    from kopf._core.engines.peering import Identity  # the NewType kopf.operator expects (not exported)
 
     registry = kopf.OperatorRegistry()
 
@@ -408,7 +409,7 @@ def watch_workflows(store: JobStore, settings: OperatorSettings, stop: threading
             stop_flag=stop_flag,
             # kopf's default identity asks the passwd database, which has no entry for the
             # image's user 10001
-            identity=f"c2d-engine@{socket.gethostname()}",
+            identity=Identity(f"c2d-engine@{socket.gethostname()}"),
         )
         waiter.cancel()
 
