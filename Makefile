@@ -63,6 +63,7 @@ bench: contracts
 	$(VENV)/python -m bench.jobs
 	@$(MAKE) -s cluster-up images
 	$(VENV)/python -m bench.executors
+	$(VENV)/python -m bench.deploy
 
 # Re-resolve an environment in one pip run and record the result.
 lock:

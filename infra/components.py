@@ -7,6 +7,7 @@ volume that the stage pods mount too, and a volume claim cannot cross namespaces
 """
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -22,10 +23,16 @@ PART_OF = {"app.kubernetes.io/part-of": "c2d"}
 GANACHE_PORT, PROVIDER_PORT, OPERATOR_PORT = 8545, 8030, 8050
 METADATA_ADDRESS = "169.254.169.254/32"
 JOBS_MOUNT = "/var/lib/c2d"
+PROVIDER_DATA_ROOT = "/var/lib/c2d/data"  # publishers' files, inside the provider's container
 # The parts that call the API server (WorkFlows, stage Jobs, the contracts' ConfigMap): only
 # their pods get a service account token.
 API_CLIENTS = ("operator-service", "operator-engine", "contracts")
 HEARTBEAT_CHECK = ["python", "-m", "c2d.heartbeat"]
+
+
+def host_volume(namespace: str, part: str) -> Path:
+    """Where a loopback stack keeps a volume on the node."""
+    return Path("/var/lib/c2d-volumes", namespace, part)
 
 
 def labels(app: str) -> dict[str, str]:
@@ -170,7 +177,7 @@ class Storage(pulumi.ComponentResource):
                     "accessModes": [mode],
                     "persistentVolumeReclaimPolicy": "Retain",
                     "storageClassName": "",
-                    "hostPath": {"path": f"/var/lib/c2d-volumes/{namespace}/{part}", "type": "DirectoryOrCreate"},
+                    "hostPath": {"path": str(host_volume(namespace, part)), "type": "DirectoryOrCreate"},
                 },
                 opts=opts,
             )
@@ -361,7 +368,7 @@ class Provider(pulumi.ComponentResource):
             {"name": "C2D_CHAIN_ID", "value": str(cfg.chain_id)},
             {"name": "C2D_ADDRESSES_FILE", "value": "/etc/c2d/contracts/addresses.json"},
             {"name": "C2D_OPERATOR_URL", "value": f"http://{operator_host}:{OPERATOR_PORT}"},
-            {"name": "C2D_DATA_ROOT", "value": "/var/lib/c2d/data"},
+            {"name": "C2D_DATA_ROOT", "value": PROVIDER_DATA_ROOT},
             {"name": "C2D_PROVIDER_DATABASE_URL", "value": "sqlite:////var/lib/c2d/state/provider.db"},
             {"name": "C2D_PROVIDER_URL", "value": self.url},
             {"name": "C2D_OPERATOR_ADDRESSES", "value": address(cfg.operator_key)},
@@ -393,7 +400,7 @@ class Provider(pulumi.ComponentResource):
                                 "securityContext": RESTRICTED_CONTAINER,
                                 "volumeMounts": [
                                     {"name": "provider", "mountPath": "/var/lib/c2d/state", "subPath": "state"},
-                                    {"name": "provider", "mountPath": "/var/lib/c2d/data", "subPath": "data"},
+                                    {"name": "provider", "mountPath": PROVIDER_DATA_ROOT, "subPath": "data"},
                                     {"name": "contracts", "mountPath": "/etc/c2d/contracts", "readOnly": True},
                                 ],
                             }
