@@ -1,0 +1,75 @@
+"""Where the kubernetes executor's stage pods find their job directory: a sub-path of the jobs
+claim (under C2D_KUBE_JOBS_SUBPATH, as in the deployment, whose claim also holds the operator's
+state), or a hostPath of the engine's jobs_dir. No cluster is called to build a manifest."""
+
+import pytest
+
+from c2d.operator.environments import Environment
+from c2d.operator.kube import KubernetesExecutor
+from c2d.operator.settings import OperatorSettings
+from c2d.operator.stages import plan
+from c2d.operator.statuses import Status
+from c2d.operator.store import Job
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+
+
+SPEC = {"algorithm": {"did": "", "container": {"entrypoint": "python $ALGO"}}, "datasets": [{"did": "did:op:1"}]}
+
+
+def manifest(tmp_path, stage, **settings):
+    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+    config = OperatorSettings(
+        jobs_dir=tmp_path / "jobs",
+        operator_providers="0x" + "11" * 20,
+        operator_key="0x" + "08" * 32,
+        provider_url="http://127.0.0.1:8030",
+        executor="kubernetes",
+        kubeconfig=tmp_path / "kubeconfig",
+        **settings,
+    )
+    job = Job(
+        "a" * 32,
+        1,
+        "0x" + "22" * 20,
+        "default",
+        SPEC,
+        Status.CONFIGURING,
+        "",
+        0,
+        0,
+        None,
+        False,
+        0,
+    )
+    pod = KubernetesExecutor(config).manifest(job, plan(stage, job, Environment(id="default"), config))
+    return pod["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "volume", "sub_path"),
+    [
+        ({"kube_jobs_claim": "c2d-jobs", "kube_jobs_subpath": "jobs"}, {"claimName": "c2d-jobs"}, "jobs/" + "a" * 32),
+        ({"kube_jobs_claim": "c2d-jobs", "kube_jobs_subpath": "/jobs/"}, {"claimName": "c2d-jobs"}, "jobs/" + "a" * 32),
+        ({"kube_jobs_claim": "c2d-jobs"}, {"claimName": "c2d-jobs"}, "a" * 32),
+        ({}, None, "a" * 32),
+    ],
+)
+def test_stage_pods_mount_their_job_directory(tmp_path, settings, volume, sub_path):
+    pod = manifest(tmp_path, "configure", **settings)
+    (jobs,) = [v for v in pod["volumes"] if v["name"] == "jobs"]
+    if volume:
+        assert jobs["persistentVolumeClaim"] == volume
+    else:
+        assert jobs["hostPath"]["path"] == str(tmp_path / "jobs")
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "jobs"]
+    assert (mount["mountPath"], mount["subPath"]) == ("/job", sub_path)
+    algorithm = manifest(tmp_path, "algorithm", **settings)
+    paths = {m["mountPath"]: m["subPath"] for m in algorithm["containers"][0]["volumeMounts"] if m["name"] == "jobs"}
+    assert paths["/data/inputs"] == f"{sub_path}/data/inputs"
