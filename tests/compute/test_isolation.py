@@ -109,8 +109,12 @@ def test_memory_beyond_the_limit_ends_43(consumer, consumer_api, dataset):
 def test_fork_bomb_is_contained_and_ends_in_time(consumer, consumer_api, dataset):
     code = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
     _, final = run(consumer, consumer_api, dataset, code, environment="tight")
-    assert (final["status"], final["statusText"]) == (42, "Algorithm timed out"), final
-    assert final["reason"] == "the algorithm ran past 3 s"
+    # Contained either way: the process cap holds the forks, and the deadline ends them (42),
+    # unless their pages outgrow the 64 MB memory limit first (43), which depends on timing.
+    assert (final["status"], final["reason"]) in {
+        (42, "the algorithm ran past 3 s"),
+        (43, "the algorithm exceeded its limits (64 MB memory)"),
+    }, final
     # The machine is fine afterwards: the next job runs normally.
     _, after = run(consumer, consumer_api, dataset, "print('fine')")
     assert after["status"] == 70
