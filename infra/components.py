@@ -161,6 +161,11 @@ class Storage(pulumi.ComponentResource):
         # Every operator pod and stage pod mounts the jobs volume: one node suffices for
         # ReadWriteOnce; more nodes need a ReadWriteMany storage class.
         self.jobs_claim = self._claim("jobs", cfg.jobs_namespace, cfg.results_size, "ReadWriteOnce", cfg, child)
+        # The in-cluster chain keeps its state across restarts: the contracts recorded in the
+        # ConfigMap stay where the provider looks for them.
+        self.chain_claim = None
+        if cfg.chain == "ganache":
+            self.chain_claim = self._claim("chain", cfg.system_namespace, cfg.chain_size, "ReadWriteOnce", cfg, child)
         self.register_outputs({})
 
     def _claim(
@@ -215,7 +220,9 @@ class Chain(pulumi.ComponentResource):
     """Ganache in the cluster (deterministic accounts from a Secret's mnemonic), or nothing for an
     external chain. `rpc_url` is what the other parts use."""
 
-    def __init__(self, name: str, cfg: StackConfig, rbac: Rbac, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, cfg: StackConfig, rbac: Rbac, storage: Storage, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("c2d:infra:Chain", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.rpc_url: pulumi.Input[str] = cfg.rpc_url
@@ -267,14 +274,15 @@ class Chain(pulumi.ComponentResource):
                                     "livenessProbe": _tcp_probe(cfg, GANACHE_PORT, 10),
                                     "resources": resources("1", "512Mi", cpu_request="200m"),
                                     "securityContext": RESTRICTED_CONTAINER,
-                                    "volumeMounts": [{"name": "chain", "mountPath": "/chain"}],
+                                    "volumeMounts": [{"name": "chain", "mountPath": "/chain", "subPath": "db"}],
                                 }
                             ],
-                            [{"name": "chain", "emptyDir": {}}],
+                            [{"name": "chain", "persistentVolumeClaim": {"claimName": "c2d-chain"}}],
+                            owned={"chain": ["db"]},
                         ),
                     },
                 },
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[d for d in [storage.chain_claim] if d]),
             )
             _service(cfg, "ganache", GANACHE_PORT, app, child)
         self.register_outputs({"rpcUrl": self.rpc_url})

@@ -14,8 +14,9 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
                                            of the deployment, as addresses.json records it)
     environments        one default        JSON list of compute environments (id, cpu, memoryMb,
                                            diskMb, maxJobs, maxDuration, network, ...)
-    resultsSize "10Gi", dataSize "10Gi", storageClass ""   the volumes (jobs and results;
-                                           the publisher's data), and their storage class
+    resultsSize "10Gi", dataSize "10Gi", chainSize "5Gi", storageClass ""   the volumes (jobs
+                                           and results; the publisher's data; the in-cluster
+                                           chain's state), and their storage class
     apiServerCidr       "0.0.0.0/0"        where the engine may reach the API server (443, 6443)
     loopback            false              the single-node loopback test cluster: no pod network,
                                            so the services use the node's (loopback) network,
@@ -55,6 +56,7 @@ class StackConfig:
     environments: list[Environment] = field(default_factory=list)
     results_size: str = "10Gi"
     data_size: str = "10Gi"
+    chain_size: str = "5Gi"
     storage_class: str = ""
     api_server_cidr: str = "0.0.0.0/0"
     loopback: bool = False
@@ -90,6 +92,7 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         ("rpcUrl", "rpc_url"),
         ("resultsSize", "results_size"),
         ("dataSize", "data_size"),
+        ("chainSize", "chain_size"),
         ("storageClass", "storage_class"),
         ("apiServerCidr", "api_server_cidr"),
     ):
@@ -102,7 +105,7 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
             problems.append(f"c2d:{name}: {value!r} is not a namespace name (lowercase letters, digits, '-')")
     if values.get("system_namespace", "c2d-system") == values.get("jobs_namespace", "c2d-jobs"):
         problems.append("c2d:jobsNamespace: must differ from c2d:systemNamespace")
-    for name, attr in (("resultsSize", "results_size"), ("dataSize", "data_size")):
+    for name, attr in (("resultsSize", "results_size"), ("dataSize", "data_size"), ("chainSize", "chain_size")):
         if attr in values and not QUANTITY.match(values[attr]):
             problems.append(f"c2d:{name}: {values[attr]!r} is not a storage quantity (for example 20Gi)")
     chain = values.get("chain", "ganache")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from c2d.chain import Chain
 from c2d.infra.loopback import LoopbackStack
 from stacks import REPO
 
@@ -80,6 +81,14 @@ def test_the_rendered_stack_comes_up_and_runs_a_paid_job(stack, tmp_path):
         log = stack.kubectl("logs", "-n", stack.system, "job/c2d-contracts").stdout
         assert "deployed nothing" in log and "configmap c2d-contracts unchanged" in log, log
         assert stack.addresses() == recorded
+
+        # The chain keeps its state on its volume: after a restart the contracts are still there.
+        stack.kubectl("delete", "pod", "-n", stack.system, "-l", "app.kubernetes.io/name=ganache", "--wait=true")
+        stack.kubectl("rollout", "status", "-n", stack.system, "deployment/c2d-ganache", "--timeout=120s")
+        chain = Chain.at(stack.rpc_url, addresses)
+        factory = json.loads(recorded)["1337"]["contracts"]["DataTokenFactory"]["address"]
+        assert chain.w3.eth.get_code(factory) != b""
+        assert "Job finished" in c2d("compute", "status", job_id, "--data-dir", home)
     finally:
         (REPO / "build").mkdir(exist_ok=True)
         (REPO / "build" / "deploy-timings.json").write_text(json.dumps(timings, indent=2) + "\n")

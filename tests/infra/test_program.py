@@ -146,13 +146,13 @@ def test_loopback_is_one_setting():
     for name, pod in pods(loopback):
         assert pod["hostNetwork"] is True, name
         assert all(c["imagePullPolicy"] == "Never" for c in pod["containers"]), name
-    assert len(loopback.of_kind("PersistentVolume")) == 2
+    assert len(loopback.of_kind("PersistentVolume")) == 3  # provider, jobs, chain
     provider = named(loopback, "Deployment", "c2d-provider")["spec"]["template"]["spec"]["containers"][0]
     assert provider["args"] == ["--host", "127.0.0.1", "--port", "8030"]
     # hostPath volumes ignore fsGroup: a first container hands the pod's directories to its user,
     # as root with CHOWN as its only capability; nothing like it without loopback.
     owners = {name: pod["initContainers"] for name, pod in pods(loopback) if "initContainers" in pod}
-    assert set(owners) == {"c2d-provider", "c2d-operator-service", "c2d-operator-engine"}
+    assert set(owners) == {"c2d-ganache", "c2d-provider", "c2d-operator-service", "c2d-operator-engine"}
     for name, (owner,) in owners.items():
         assert owner["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}, name
         assert owner["securityContext"]["allowPrivilegeEscalation"] is False, name
@@ -178,6 +178,18 @@ def test_an_external_chain_needs_its_url_id_and_addresses():
     assert not external.of_kind("Job") and not any(m["metadata"]["name"] == "c2d-ganache" for m in external.manifests())
     (config_map,) = [m for m in external.of_kind("ConfigMap") if m["metadata"]["name"] == "c2d-contracts"]
     assert config_map["data"]["addresses.json"] == '{"100": {"contracts": {}}}'
+    claims = {m["metadata"]["name"] for m in external.of_kind("PersistentVolumeClaim")}
+    assert claims == {"c2d-provider", "c2d-jobs"}  # no chain volume without the in-cluster chain
+
+
+def test_the_chain_keeps_its_state_on_a_volume(stack):
+    (claim,) = [m for m in stack.of_kind("PersistentVolumeClaim") if m["metadata"]["name"] == "c2d-chain"]
+    assert claim["metadata"]["namespace"] == "c2d-system" and claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    pod = named(stack, "Deployment", "c2d-ganache")["spec"]["template"]["spec"]
+    assert {"name": "chain", "persistentVolumeClaim": {"claimName": "c2d-chain"}} in pod["volumes"]
+    (container,) = pod["containers"]
+    assert {"name": "chain", "mountPath": "/chain", "subPath": "db"} in container["volumeMounts"]
+    assert container["args"][container["args"].index("--database.dbPath") + 1] == "/chain"
 
 
 def test_missing_keys_are_named_with_the_command_to_set_them():
