@@ -103,6 +103,7 @@ spawn kube-controller-manager kube-controller-manager --kubeconfig="$KUBECONFIG_
   --leader-elect=false --port=0 --bind-address=127.0.0.1 --secure-port=10257 \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
   --allocate-node-cidrs=false --controllers='*,-nodeipam,-cloud-node-lifecycle,-route,-service' \
+  --pvclaimbinder-sync-period=2s \
   --profiling=false --v=0
 
 spawn kube-scheduler kube-scheduler --kubeconfig="$KUBECONFIG_PATH" --leader-elect=false --port=0 \
