@@ -20,6 +20,7 @@ from c2d.operator.stages import STAGE_UID
 from c2d.signing import address_of
 
 PART_OF = {"app.kubernetes.io/part-of": "c2d"}
+NAME_LABEL = "kubernetes.io/metadata.name"
 GANACHE_PORT, PROVIDER_PORT, OPERATOR_PORT = 8545, 8030, 8050
 METADATA_ADDRESS = "169.254.169.254/32"
 JOBS_MOUNT = "/var/lib/c2d"
@@ -70,17 +71,26 @@ class Namespaces(pulumi.ComponentResource):
         super().__init__("c2d:infra:Namespaces", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         jobs_level = "privileged" if cfg.loopback else "restricted"  # loopback: host-network configure pods
+        # kubernetes.io/metadata.name, which the NetworkPolicies select namespaces by, is set
+        # by the API server itself only from 1.21 on: set here for 1.20.
         self.system = k8s.core.v1.Namespace(
             "system",
             metadata={
                 "name": cfg.system_namespace,
-                "labels": {**PART_OF, **_pod_security("privileged" if cfg.loopback else "baseline")},
+                "labels": {
+                    **PART_OF,
+                    NAME_LABEL: cfg.system_namespace,
+                    **_pod_security("privileged" if cfg.loopback else "baseline"),
+                },
             },
             opts=child,
         )
         self.jobs = k8s.core.v1.Namespace(
             "jobs",
-            metadata={"name": cfg.jobs_namespace, "labels": {**PART_OF, **_pod_security(jobs_level)}},
+            metadata={
+                "name": cfg.jobs_namespace,
+                "labels": {**PART_OF, NAME_LABEL: cfg.jobs_namespace, **_pod_security(jobs_level)},
+            },
             opts=child,
         )
         self.register_outputs({"system": self.system.metadata["name"], "jobs": self.jobs.metadata["name"]})
@@ -158,9 +168,10 @@ class Storage(pulumi.ComponentResource):
         super().__init__("c2d:infra:Storage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.provider_claim = self._claim("provider", cfg.system_namespace, cfg.data_size, "ReadWriteOnce", cfg, child)
-        # Every operator pod and stage pod mounts the jobs volume: one node suffices for
-        # ReadWriteOnce; more nodes need a ReadWriteMany storage class.
-        self.jobs_claim = self._claim("jobs", cfg.jobs_namespace, cfg.results_size, "ReadWriteOnce", cfg, child)
+        # Every operator pod and stage pod mounts the jobs volume: ReadWriteOnce (the default)
+        # keeps them on one node; c2d:jobsAccessMode ReadWriteMany (with a storage class that
+        # offers it) lets stage pods run on any node.
+        self.jobs_claim = self._claim("jobs", cfg.jobs_namespace, cfg.results_size, cfg.jobs_access_mode, cfg, child)
         # The in-cluster chain keeps its state across restarts: the contracts recorded in the
         # ConfigMap stay where the provider looks for them.
         self.chain_claim = None
@@ -343,9 +354,14 @@ class Contracts(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[d for d in [chain.deployment] if d]),
             )
+            # The Job creates the ConfigMap. Its id is derived from the Job's outputs, so the read
+            # waits for the Job (pulumi-kubernetes awaits its completion) and is skipped in a
+            # preview, where the Job does not exist yet (an explicit depends_on alone does
+            # neither for a read: pulumi/pulumi#16395).
+            config_map_id = self.job.metadata.apply(lambda _: f"{cfg.system_namespace}/c2d-contracts")
             self.config_map = k8s.core.v1.ConfigMap.get(
                 "contracts-addresses",
-                pulumi.Output.concat(cfg.system_namespace, "/c2d-contracts"),
+                config_map_id,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.job]),
             )
             self.addresses = self.config_map.data.apply(
@@ -558,7 +574,7 @@ class NetworkPolicies(pulumi.ComponentResource):
             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
         }
         provider_pods = {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": system}},
+            "namespaceSelector": {"matchLabels": {NAME_LABEL: system}},
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "provider"}},
         }
         chain_port = [{"protocol": "TCP", "port": GANACHE_PORT}]
@@ -580,7 +596,7 @@ class NetworkPolicies(pulumi.ComponentResource):
                         {
                             "to": [
                                 {
-                                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": jobs}},
+                                    "namespaceSelector": {"matchLabels": {NAME_LABEL: jobs}},
                                     "podSelector": {"matchLabels": {"app.kubernetes.io/name": "operator-service"}},
                                 }
                             ],

@@ -7,8 +7,8 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
     operatorKey         secret, required   the operator's key; configure pods sign with it
     imageRegistry       "c2d/"             prefix of c2d's images (registry/path/)
     imageTag            "dev"              tag of c2d's images
-    systemNamespace     "c2d-system"       provider, operator service and engine, the chain
-    jobsNamespace       "c2d-jobs"         stage pods and WorkFlows
+    systemNamespace     "c2d-system"       the provider and the chain (Ganache, contracts Job)
+    jobsNamespace       "c2d-jobs"         operator service and engine, stage pods, WorkFlows
     chain               "ganache"          "ganache" (in the cluster) or "external"
     rpcUrl, chainId, addresses             required when chain is "external" (addresses: JSON
                                            of the deployment, as addresses.json records it)
@@ -17,7 +17,11 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
     resultsSize "10Gi", dataSize "10Gi", chainSize "5Gi", storageClass ""   the volumes (jobs
                                            and results; the publisher's data; the in-cluster
                                            chain's state), and their storage class
-    apiServerCidr       "0.0.0.0/0"        where the engine may reach the API server (443, 6443)
+    jobsAccessMode      "ReadWriteOnce"    of the jobs volume: ReadWriteMany lets stage pods run
+                                           on any node (needs a storage class that offers it)
+    apiServerCidr       "0.0.0.0/0"        where the operator service, engine and contracts Job may
+                                           reach the API server (443, 6443): its endpoints' IPs
+                                           (kubectl get endpoints kubernetes), not the Service IP
     loopback            false              the single-node loopback test cluster: no pod network,
                                            so the services use the node's (loopback) network,
                                            images are never pulled, volumes are hostPath
@@ -58,6 +62,7 @@ class StackConfig:
     data_size: str = "10Gi"
     chain_size: str = "5Gi"
     storage_class: str = ""
+    jobs_access_mode: str = "ReadWriteOnce"
     api_server_cidr: str = "0.0.0.0/0"
     loopback: bool = False
 
@@ -94,6 +99,7 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         ("dataSize", "data_size"),
         ("chainSize", "chain_size"),
         ("storageClass", "storage_class"),
+        ("jobsAccessMode", "jobs_access_mode"),
         ("apiServerCidr", "api_server_cidr"),
     ):
         value = config.get(name)
@@ -108,6 +114,10 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
     for name, attr in (("resultsSize", "results_size"), ("dataSize", "data_size"), ("chainSize", "chain_size")):
         if attr in values and not QUANTITY.match(values[attr]):
             problems.append(f"c2d:{name}: {values[attr]!r} is not a storage quantity (for example 20Gi)")
+    if values.get("jobs_access_mode", "ReadWriteOnce") not in ("ReadWriteOnce", "ReadWriteMany"):
+        problems.append(
+            f"c2d:jobsAccessMode: {values['jobs_access_mode']!r} is neither ReadWriteOnce nor ReadWriteMany"
+        )
     chain = values.get("chain", "ganache")
     if chain not in ("ganache", "external"):
         problems.append(f"c2d:chain: {chain!r} is neither 'ganache' nor 'external'")

@@ -109,7 +109,10 @@ class LoopbackStack:
         if volumes:
             self.kubectl("delete", *volumes, "--ignore-not-found", "--timeout=60s", check=False)
         for namespace in (self.system, self.jobs):
-            shutil.rmtree(host_volume(namespace, "provider").parent, ignore_errors=True)
+            folder = host_volume(namespace, "provider").parent
+            shutil.rmtree(folder, ignore_errors=True)
+            if folder.exists():  # its files belong to the pods' user: removing them takes root
+                print(f"loopback: {folder} is left (remove it as root)", file=sys.stderr)
 
 
 def _as_list(items: list[dict[str, Any]]) -> str:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -358,7 +358,6 @@ def watch_workflows(store: JobStore, settings: OperatorSettings, stop: threading
     import asyncio
 
     import kopf
-    from kopf._core.engines.peering import Identity  # the NewType kopf.operator expects (not exported)
 
     registry = kopf.OperatorRegistry()
 
@@ -409,7 +408,7 @@ def watch_workflows(store: JobStore, settings: OperatorSettings, stop: threading
             stop_flag=stop_flag,
             # kopf's default identity asks the passwd database, which has no entry for the
             # image's user 10001
-            identity=Identity(f"c2d-engine@{socket.gethostname()}"),
+            identity=cast(Any, f"c2d-engine@{socket.gethostname()}"),  # kopf's Identity: a str NewType
         )
         waiter.cancel()
 

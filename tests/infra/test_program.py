@@ -114,6 +114,8 @@ def test_network_policies(stack):
 
 def test_namespaces_crd_quota(stack):
     namespaces = {m["metadata"]["name"]: m["metadata"]["labels"] for m in stack.of_kind("Namespace")}
+    # what the NetworkPolicies select namespaces by, set by the API server only from 1.21 on
+    assert all(labels["kubernetes.io/metadata.name"] == name for name, labels in namespaces.items())
     assert namespaces["c2d-jobs"]["pod-security.kubernetes.io/enforce"] == "restricted"
     assert namespaces["c2d-system"]["pod-security.kubernetes.io/enforce"] == "baseline"
     (crd,) = stack.of_kind("CustomResourceDefinition")
@@ -179,7 +181,15 @@ def test_an_external_chain_needs_its_url_id_and_addresses():
     (config_map,) = [m for m in external.of_kind("ConfigMap") if m["metadata"]["name"] == "c2d-contracts"]
     assert config_map["data"]["addresses.json"] == '{"100": {"contracts": {}}}'
     claims = {m["metadata"]["name"] for m in external.of_kind("PersistentVolumeClaim")}
+    jobs_claim = next(m for m in external.of_kind("PersistentVolumeClaim") if m["metadata"]["name"] == "c2d-jobs")
+    assert jobs_claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert claims == {"c2d-provider", "c2d-jobs"}  # no chain volume without the in-cluster chain
+
+
+def test_jobs_volume_across_nodes():
+    shared = run({**KEYS, "c2d:jobsAccessMode": "ReadWriteMany", "c2d:storageClass": "nfs"})
+    claim = next(m for m in shared.of_kind("PersistentVolumeClaim") if m["metadata"]["name"] == "c2d-jobs")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"] and claim["spec"]["storageClassName"] == "nfs"
 
 
 def test_the_chain_keeps_its_state_on_a_volume(stack):
@@ -205,6 +215,8 @@ def test_missing_keys_are_named_with_the_command_to_set_them():
         ("c2d:jobsNamespace", "Bad_NS", "not a namespace name"),
         ("c2d:resultsSize", "lots", "not a storage quantity"),
         ("c2d:chain", "mainnet", "neither 'ganache' nor 'external'"),
+        ("c2d:jobsAccessMode", "ReadOnlyMany", "neither ReadWriteOnce nor ReadWriteMany"),
+        ("c2d:chainSize", "big", "not a storage quantity"),
         ("c2d:environments", "[{}]", "not a list of environments"),
     ],
 )
