@@ -193,7 +193,14 @@ def test_stage_pods_are_locked_down(apis, assets, consumer, kube):
     job_id = start(apis, "kubernetes", consumer, dataset, raw("import time\ntime.sleep(5)"))
     wait_status(api, job_id, 40, timeout=60)
     batch = client.BatchV1Api(kube)
-    (job,) = batch.list_namespaced_job(JOBS_NS, label_selector=f"workflow={job_id},component=algorithm").items
+    # The engine records status 40, then creates the algorithm's Job: under load, a moment later.
+    deadline = time.monotonic() + 30
+    while not (
+        jobs := batch.list_namespaced_job(JOBS_NS, label_selector=f"workflow={job_id},component=algorithm").items
+    ):
+        assert time.monotonic() < deadline, "no algorithm Job for a running job"
+        time.sleep(0.2)
+    (job,) = jobs
     assert job.spec.active_deadline_seconds == 60 + 60 and job.spec.backoff_limit == 0  # + the start allowance
     pod = job.spec.template.spec
     assert pod.automount_service_account_token is False and not pod.host_network
