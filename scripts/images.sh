@@ -109,9 +109,11 @@ contracts_files() {
   if [[ ! -f $wheels/.stamp-$stamp ]]; then
     rm -rf "$wheels" && mkdir -p "$wheels"
     # -P: not the checkout on sys.path (its operator/ would shadow the standard library's)
-    "$py" -P -m pip wheel -q --disable-pip-version-check -w "$wheels" -r "$repo/requirements/brownie.lock" 2>&1 \
-      | { grep -v "^WARNING: Location 'file://" >&2 || true; }
-    [[ ${PIPESTATUS[0]} == 0 ]] || { echo "images: wheels of brownie's environment failed" >&2; exit 1; }
+    if ! "$py" -P -m pip wheel -q --disable-pip-version-check -w "$wheels" -r "$repo/requirements/brownie.lock" 2>&1 \
+      | { grep -v "^WARNING: Location 'file://" >&2 || true; }; then
+      echo "images: wheels of brownie's environment failed" >&2
+      exit 1
+    fi
     cp "$repo/requirements/brownie.lock" "$wheels/brownie.lock"
     cp "$out/deps/_pip.zip" "$wheels/_pip.zip"
     touch "$wheels/.stamp-$stamp"
@@ -119,8 +121,9 @@ contracts_files() {
   local project=$out/contracts
   rm -rf "$project" && mkdir -p "$project/node_modules/@openzeppelin"
   cp -r "$repo/contracts/src" "$repo/contracts/scripts" "$repo/contracts/brownie-config.yaml" "$project/"
-  mkdir -p "$project/build" && cp -r "$repo/contracts/build/contracts" "$repo/contracts/build/interfaces" "$project/build/" 2>/dev/null \
-    || cp -r "$repo/contracts/build/contracts" "$project/build/"
+  mkdir -p "$project/build"
+  cp -r "$repo/contracts/build/contracts" "$project/build/"
+  if [[ -d $repo/contracts/build/interfaces ]]; then cp -r "$repo/contracts/build/interfaces" "$project/build/"; fi
   cp -r "$repo/node_modules/@openzeppelin/contracts" "$project/node_modules/@openzeppelin/"
 }
 

@@ -1,4 +1,4 @@
-"""`c2d stack up|down|status`."""
+"""`c2d stack up|down|status|connect`."""
 
 from pathlib import Path
 from typing import Annotated
