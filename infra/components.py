@@ -232,7 +232,7 @@ class Chain(pulumi.ComponentResource):
     external chain. `rpc_url` is what the other parts use."""
 
     def __init__(
-        self, name: str, cfg: StackConfig, rbac: Rbac, storage: Storage, opts: pulumi.ResourceOptions | None = None
+        self, name: str, cfg: StackConfig, storage: Storage, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("c2d:infra:Chain", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -304,9 +304,7 @@ class Contracts(pulumi.ComponentResource):
     sends no transaction) and records the addresses in the ConfigMap c2d-contracts, which the
     provider mounts. With an external chain, the ConfigMap holds the configured addresses."""
 
-    def __init__(
-        self, name: str, cfg: StackConfig, rbac: Rbac, chain: Chain, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, cfg: StackConfig, chain: Chain, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("c2d:infra:Contracts", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.job = None

@@ -33,8 +33,8 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
     rbac = c.Rbac("rbac", cfg, after_ns)
     storage = c.Storage("storage", cfg, after_ns)
     secrets = c.Secrets("secrets", cfg, after_ns)
-    chain = c.Chain("chain", cfg, rbac, storage, pulumi.ResourceOptions(depends_on=[namespaces, rbac]))
-    contracts = c.Contracts("contracts", cfg, rbac, chain, pulumi.ResourceOptions(depends_on=[rbac]))
+    chain = c.Chain("chain", cfg, storage, pulumi.ResourceOptions(depends_on=[namespaces, rbac]))
+    contracts = c.Contracts("contracts", cfg, chain, pulumi.ResourceOptions(depends_on=[rbac]))
     provider = c.Provider(
         "provider", cfg, chain, contracts, storage, secrets, pulumi.ResourceOptions(depends_on=[rbac])
     )

@@ -1,22 +1,9 @@
 """The `c2d` command line on a real embedded stack: what a user types, what a user sees."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 from c2d.localchain import free_port
-
-C2D = str(Path(sys.executable).parent / "c2d")
-
-
-def c2d(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [C2D, *args], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
-    )
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
+from commands import SUM_ALGORITHM, c2d
 
 
 def test_errors_are_one_line_and_a_hint_not_a_traceback(tmp_path):
@@ -38,11 +25,7 @@ def test_whole_flow_from_the_command_line(tmp_path):
         assert "up   provider" in c2d("stack", "status", "--data-dir", str(data)).stdout
         published = data / "published"
         (published / "n.csv").write_text("1\n2\n3\n")
-        (published / "sum.py").write_text(
-            "import os, pathlib\n"
-            "total = sum(int(x) for p in pathlib.Path(os.environ['INPUTS']).rglob('*') if p.is_file() for x in p.read_text().split())\n"
-            "pathlib.Path(os.environ['OUTPUTS'], 'sum.txt').write_text(str(total))\n"
-        )
+        (published / "sum.py").write_text(SUM_ALGORITHM)
         algo = c2d("publish", "algorithm", str(published / "sum.py"), "--data-dir", str(data)).stdout
         algo_did = re.search(r"did:op:[0-9a-fA-F]{40}", algo).group(0)
         publisher = "0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0"  # local account 1

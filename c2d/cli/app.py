@@ -121,14 +121,9 @@ def operator_service(
 
 @app.command("operator-engine")
 @friendly
-def operator_engine(
-    alive: Annotated[bool, typer.Option("--alive", help="only check that the engine here beats (probes)")] = False,
-) -> None:
-    """Run the engine that runs jobs (settings from C2D_*; shares the job store with the service)."""
-    if alive:
-        from c2d import heartbeat
-
-        raise typer.Exit(0 if heartbeat.alive() else 1)
+def operator_engine() -> None:
+    """Run the engine that runs jobs (settings from C2D_*; shares the job store with the service).
+    Its liveness: `python -m c2d.heartbeat`."""
     from c2d.operator import build_engine, load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

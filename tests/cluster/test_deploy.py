@@ -10,29 +10,19 @@ Timings (apply → each part ready → first job finished) are written to build/
 
 import json
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from c2d.chain import Chain
 from c2d.infra.loopback import LoopbackStack
+from commands import SUM_ALGORITHM
+from commands import c2d as run_c2d
 from stacks import REPO
-
-C2D = str(Path(sys.executable).parent / "c2d")
-SUM = (
-    "import os, pathlib\n"
-    "total = sum(int(x) for p in pathlib.Path(os.environ['INPUTS']).rglob('*') if p.is_file() for x in p.read_text().split())\n"
-    "pathlib.Path(os.environ['OUTPUTS'], 'sum.txt').write_text(str(total))\n"
-)
 
 
 def c2d(*args):
-    done = subprocess.run([C2D, *args], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return run_c2d(*args).stdout
 
 
 def code_after_restart(rpc_url, addresses, address, seconds=120):
@@ -70,7 +60,7 @@ def test_the_rendered_stack_comes_up_and_runs_a_paid_job(stack, tmp_path):
             "--addresses", str(addresses), "--data-root", str(stack.data_root), "--served-root", stack.served_root,
             "--data-dir", home)  # fmt: skip
         (tmp_path / "n.csv").write_text("1\n2\n3\n")
-        (tmp_path / "sum.py").write_text(SUM)
+        (tmp_path / "sum.py").write_text(SUM_ALGORITHM)
         published = c2d("publish", "dataset", str(tmp_path / "n.csv"), "--allow-raw", "--data-dir", home)
         did = re.search(r"did:op:[0-9a-fA-F]{40}", published).group(0)
         assert "bought" in c2d("tokens", "buy", did, "--data-dir", home)
