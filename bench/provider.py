@@ -54,7 +54,8 @@ def serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         "--log-level",
         "warning",
     ]
-    cmd += ["--no-access-log"]
+    # c2d's guarded protocol, as `c2d provider` serves (deadlines and limits per connection).
+    cmd += ["--no-access-log", "--http", "c2d.serving:GuardedProtocol"]
     return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -117,6 +118,7 @@ def main() -> int:
             "C2D_DATA_ROOT": str(data_root),
             "C2D_PROVIDER_DATABASE_URL": f"sqlite:///{work / 'provider.db'}",
             "C2D_PROVIDER_URL": f"http://127.0.0.1:{port}",
+            "C2D_RATE_LIMIT": "0",  # wrk is one client: the request rate, not the limit, is measured
         }
         provider = serve("bench.provider_app:app", port, env)
         bare = serve("bench.bare_app:app", bare_port, env)

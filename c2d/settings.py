@@ -1,11 +1,15 @@
 """Loading a service's settings with one clear error for everything missing or invalid."""
 
-from typing import Annotated, TypeVar
+import ipaddress
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, SecretStr, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, NoDecode
 
 from c2d.signing import address_of
+
+if TYPE_CHECKING:
+    from c2d.serving import ConnectionLimits
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -61,3 +65,35 @@ HttpUrl = Annotated[str, AfterValidator(_http_url)]
 PrivateKey = Annotated[SecretStr, AfterValidator(_private_key)]
 AddressList = Annotated[list[str], NoDecode, BeforeValidator(_comma_split), AfterValidator(_addresses)]
 """Comma-separated addresses in an environment variable."""
+
+
+def _networks(value: list[str]) -> list[str]:
+    for net in value:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ValueError("must be comma-separated IP networks (CIDR)") from None
+    return value
+
+
+NetworkList = Annotated[list[str], NoDecode, BeforeValidator(_comma_split), AfterValidator(_networks)]
+"""Comma-separated IP networks (CIDR) in an environment variable."""
+
+
+class HttpLimitSettings(BaseSettings):
+    """What every c2d HTTP service bounds per connection (see c2d.serving)."""
+
+    header_timeout: float = Field(default=10.0, gt=0, description="seconds a request's line and headers may take")
+    body_timeout: float = Field(default=60.0, gt=0, description="seconds a request's body may take after its headers")
+    max_header_bytes: int = Field(default=16 << 10, ge=1024, description="largest request line and headers")
+    max_connections: int = Field(default=2000, ge=1, description="connections and requests at once; beyond: 503")
+
+    def connection_limits(self) -> "ConnectionLimits":
+        from c2d.serving import ConnectionLimits
+
+        return ConnectionLimits(
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            max_header_bytes=self.max_header_bytes,
+            max_connections=self.max_connections,
+        )

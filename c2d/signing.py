@@ -124,25 +124,34 @@ class RequestRejected(Exception):
         self.message = message
 
 
+def check_request_headers(headers: Mapping[str, str], allowed: Collection[str]) -> None:
+    """What can be checked of a signed request before its body is read: the three headers are
+    there and well-formed, and the named signer is allowed. Raises RequestRejected."""
+    signer, nonce_text, signature = (headers.get(h) for h in (SIGNER_HEADER, NONCE_HEADER, SIGNATURE_HEADER))
+    if not signer or not nonce_text or not signature:
+        raise RequestRejected("unsigned_request", "this service only answers signed requests")
+    if not nonce_text.isdigit() or len(nonce_text) > 19 or not 0 < int(nonce_text) <= MAX_NONCE:
+        raise RequestRejected("invalid_nonce", "the request's nonce is not a whole number")
+    if len(signature) != 132 or not signature.startswith("0x"):
+        raise RequestRejected("invalid_signature", "a signature is 65 bytes of hex")
+    if signer.lower() not in {a.lower() for a in allowed}:
+        raise RequestRejected("signer_not_allowed", "this signer may not call this service")
+
+
 def verify_signed_request(
     method: str, path: str, body: bytes, headers: Mapping[str, str], allowed: Collection[str]
 ) -> tuple[ChecksumAddress, int]:
     """The signer and nonce of a signed request; raises RequestRejected. The caller still checks
     that the nonce is larger than the signer's last one."""
-    signer, nonce_text, signature = (headers.get(h) for h in (SIGNER_HEADER, NONCE_HEADER, SIGNATURE_HEADER))
-    if not signer or not nonce_text or not signature:
-        raise RequestRejected("unsigned_request", "this service only answers signed requests")
-    if not nonce_text.isdigit() or not 0 < int(nonce_text) <= MAX_NONCE:
-        raise RequestRejected("invalid_nonce", "the request's nonce is not a whole number")
-    nonce = int(nonce_text)
+    check_request_headers(headers, allowed)
+    signer, signature = headers[SIGNER_HEADER], headers[SIGNATURE_HEADER]
+    nonce = int(headers[NONCE_HEADER])
     try:
         recovered = recover(request_message(method, path, nonce, body), signature)
     except InvalidSignature as exc:
         raise RequestRejected("invalid_signature", str(exc)) from None
     if recovered.lower() != signer.lower():
         raise RequestRejected("signature_mismatch", "the signature is not by the named signer")
-    if recovered.lower() not in {a.lower() for a in allowed}:
-        raise RequestRejected("signer_not_allowed", "this signer may not call this service")
     return recovered, nonce
 
 

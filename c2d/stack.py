@@ -152,6 +152,10 @@ def up(
             "C2D_OPERATOR_PROVIDERS": Account.from_key(keys[PROVIDER]).address,
             "C2D_OPERATOR_DATABASE_URL": f"sqlite:///{data_dir / 'operator.db'}",
             "C2D_JOBS_DIR": str(data_dir / "jobs"),
+            # Every client of the embedded stack is this machine (CLI, demo, tests): a limit
+            # per client that one machine running many jobs does not reach.
+            "C2D_RATE_LIMIT": "6000",
+            "C2D_RATE_BURST": "1000",
             **(operator_env or {}),
         }
         progress("starting the provider, the operator service and the engine")

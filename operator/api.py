@@ -22,7 +22,8 @@ from c2d.operator.environments import Environment
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.statuses import Status
 from c2d.operator.store import ClusterUnavailable, Job, JobExists, make_store
-from c2d.signing import RequestRejected, verify_signed_request
+from c2d.serving import BodyLimits, Guard, Scope
+from c2d.signing import RequestRejected, check_request_headers, verify_signed_request
 
 PREFIX = "/api/v1/operator"
 
@@ -193,26 +194,65 @@ def _chunks(path: Path) -> Any:
 
 
 async def _follow(op: Operator, job_id: str, path: Path) -> AsyncIterator[bytes]:
+    """The log from its start, in chunks of at most FOLLOW_CHUNK bytes (never the rest of it in
+    one read), then what is appended while the job runs; ends once the job has ended and the
+    log is read to its end."""
     position = 0
     while True:
         job = await run_in_threadpool(op.store.get, job_id)
         finished = job is None or job.status.final
-        if path.exists():
-            with path.open("rb") as handle:
-                handle.seek(position)
-                chunk = handle.read()
-            if chunk:
-                position += len(chunk)
-                yield chunk
+        while True:
+            chunk = await run_in_threadpool(_read_at, path, position)
+            if not chunk:
+                break
+            position += len(chunk)
+            yield chunk
         if finished:
             return
         await asyncio.sleep(0.2)
+
+
+FOLLOW_CHUNK = 64 << 10
+
+
+def _read_at(path: Path, position: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(position)
+            return handle.read(FOLLOW_CHUNK)
+    except FileNotFoundError:
+        return b""
+
+
+class _Headers(dict[str, str]):
+    """Header lookup by any case."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
 
 
 def create_app(settings: OperatorSettings, environments: list[Environment]) -> FastAPI:
     app = FastAPI(title="c2d operator service", version=__version__)
     app.state.operator = Operator(settings, environments)
     app.include_router(router)
+
+    def check_headers(scope: Scope) -> tuple[int, str, str] | None:
+        """Before a body is read and hashed: an unsigned request, or one of a signer that is not
+        allowed, goes no further."""
+        if not str(scope.get("path", "")).startswith(PREFIX):
+            return None
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            check_request_headers(_Headers(headers), settings.operator_providers)
+        except RequestRejected as exc:
+            return 401, exc.code, exc.message
+        return None
+
+    bodies = BodyLimits(default=16 << 10, routes={("POST", PREFIX + "/compute"): settings.max_job_bytes})
+    app.add_middleware(Guard, bodies=bodies, check_headers=check_headers)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -6,10 +6,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from c2d.settings import AddressList, HttpUrl, PrivateKey, load
+from c2d.settings import AddressList, HttpLimitSettings, HttpUrl, PrivateKey, load
 
 
-class OperatorSettings(BaseSettings):
+class OperatorSettings(HttpLimitSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="C2D_", extra="ignore", frozen=True)
 
     operator_database_url: str = Field(default="sqlite:///operator.db", description="SQLAlchemy URL of the job store")
@@ -44,6 +44,9 @@ class OperatorSettings(BaseSettings):
         default=False,
         description="a cluster without a pod network or registry, such as the loopback test cluster: stages that "
         "need the network use the node's (loopback only), images are never pulled",
+    )
+    max_job_bytes: int = Field(
+        default=8 << 20, ge=64 << 10, description="largest job request (DDOs and a raw algorithm) the service takes"
     )
     results_ttl: int = Field(default=7 * 24 * 3600, ge=60, description="seconds results are kept after a job ends")
     poll_interval: float = Field(default=0.05, gt=0, description="seconds between two looks at the job store")

@@ -1,5 +1,6 @@
 """The provider's FastAPI application and its error handling."""
 
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from c2d.provider.errors import ProviderError, from_chain_error
 from c2d.provider.routes import router, services
 from c2d.provider.service import Provider
 from c2d.provider.settings import ProviderSettings
+from c2d.serving import BodyLimits, Guard, RateLimiter, Scope
 
 log = logging.getLogger("c2d.provider")
 
@@ -48,6 +50,7 @@ def create_app(settings: ProviderSettings) -> FastAPI:
     )
     app.include_router(router)
     app.include_router(services)
+    _guard(app, settings)
 
     @app.exception_handler(ProviderError)
     async def provider_error(_: Request, exc: ProviderError) -> JSONResponse:
@@ -88,3 +91,35 @@ def create_app(settings: ProviderSettings) -> FastAPI:
         return _error(500, "internal_error", "the provider failed; the error was logged")
 
     return app
+
+
+def body_limits(settings: ProviderSettings) -> BodyLimits:
+    """The largest body of each route: a compute start may carry a raw algorithm (JSON-escaped,
+    up to twice its size), the others hold a few small fields."""
+    start = 2 * settings.max_raw_algorithm_bytes + (64 << 10)
+    return BodyLimits(
+        default=16 << 10,
+        routes={("POST", "/api/services/compute"): start, ("POST", "/api/services/encrypt"): 256 << 10},
+    )
+
+
+def _guard(app: FastAPI, settings: ProviderSettings) -> None:
+    operators = {a.lower().encode() for a in settings.operator_addresses}
+
+    def exempt(scope: Scope) -> bool:
+        # Configure stages fetch a job's inputs with the operator's signature (checked by the
+        # route): they are not limited per client, as many may run behind one address.
+        if scope.get("path") != "/api/services/computeInput":
+            return False
+        signer = next((v for k, v in scope.get("headers", []) if k == b"c2d-signer"), b"")
+        return signer.lower() in operators
+
+    limiter = RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
+    networks = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies]
+    app.add_middleware(
+        Guard,
+        bodies=body_limits(settings),
+        limiter=limiter,
+        exempt=exempt,
+        trusted_proxies=networks,
+    )

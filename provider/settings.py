@@ -5,10 +5,10 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from c2d.settings import AddressList, HttpUrl, PrivateKey, load
+from c2d.settings import AddressList, HttpLimitSettings, HttpUrl, NetworkList, PrivateKey, load
 
 
-class ProviderSettings(BaseSettings):
+class ProviderSettings(HttpLimitSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="C2D_", extra="ignore", frozen=True)
 
     rpc_url: HttpUrl = Field(description="the chain's JSON-RPC URL")
@@ -29,6 +29,13 @@ class ProviderSettings(BaseSettings):
     max_raw_algorithm_bytes: int = Field(default=1_000_000, gt=0)
     allow_private_urls: bool = Field(
         default=False, description="let http(s) file URLs point at loopback or private-network hosts"
+    )
+    rate_limit: int = Field(
+        default=600, ge=0, description="requests a minute per client (0: no limit); beyond: 429 with Retry-After"
+    )
+    rate_burst: int = Field(default=120, ge=1, description="requests a client may send at once, within rate_limit")
+    trusted_proxies: NetworkList = Field(
+        default=[], description="comma-separated networks of proxies whose X-Forwarded-For names the client"
     )
     operator_addresses: AddressList = Field(
         default=[], description="comma-separated addresses of operators whose configure stages may fetch job inputs"

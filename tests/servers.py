@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import uvicorn
 
+from c2d import serving
 from c2d.localchain import free_port
 from c2d.provider import ProviderSettings, create_app, load_settings
 
@@ -22,8 +23,9 @@ from c2d.provider import ProviderSettings, create_app, load_settings
 class AppServer:
     """An ASGI app under uvicorn on 127.0.0.1, in a thread; `make_app` builds it at each start."""
 
-    def __init__(self, make_app: Callable[[], Any]) -> None:
+    def __init__(self, make_app: Callable[[], Any], limits: serving.ConnectionLimits | None = None) -> None:
         self.make_app = make_app
+        self.limits = limits
         self.port = free_port()
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
@@ -33,7 +35,9 @@ class AppServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "AppServer":
-        config = uvicorn.Config(self.make_app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = serving.config(
+            self.make_app(), "127.0.0.1", self.port, self.limits, log_level="warning", lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -58,7 +62,7 @@ class AppServer:
 
 class ProviderServer(AppServer):
     def __init__(self, settings: ProviderSettings) -> None:
-        super().__init__(lambda: create_app(settings))
+        super().__init__(lambda: create_app(settings), settings.connection_limits())
         self.settings = settings
 
 
@@ -121,6 +125,7 @@ def make_settings(ganache, addresses_file, data_root, db_path, provider_key, **o
         "provider_database_url": f"sqlite:///{db_path}",
         "index_interval": 0.2,
         "allow_private_urls": True,  # the tests' file server is on 127.0.0.1
+        "rate_limit": 0,  # every test client is 127.0.0.1; test_hostile.py tests the limit
         **overrides,
     }
     return load_settings(**values)
@@ -154,3 +159,75 @@ class EngineProcess:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class ServiceProcess:
+    """A c2d service (`c2d provider`, `c2d operator-service`) as a real process on 127.0.0.1,
+    so a test can see it crash, measure its memory and read its log."""
+
+    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
+        self.command = command
+        self.port = free_port()
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready_path: str = "/") -> "ServiceProcess":
+        c2d = Path(sys.executable).parent / "c2d"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(c2d), self.command, "--port", str(self.port)],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.command} stopped: {self.log_path.read_text()[-2000:]}")
+            try:
+                import httpx
+
+                httpx.get(self.url + ready_path, timeout=1)
+                return self
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def rss_mb(self) -> float:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def provider_env(settings: ProviderSettings) -> dict[str, str]:
+    """The C2D_* variables that give a `c2d provider` process these settings."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        env[f"C2D_{name.upper()}"] = str(value)
+    return env

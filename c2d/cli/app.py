@@ -97,11 +97,12 @@ def provider(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8030,
 ) -> None:
     """Run the provider (settings from C2D_* environment variables; see README)."""
-    import uvicorn
-
     from c2d.provider import create_app, load_settings
+    from c2d.serving import serve
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+    _service_logging()
+    settings = load_settings()
+    serve(create_app(settings), host, port, settings.connection_limits(), log_level="info")
 
 
 @app.command("operator-service")
@@ -111,12 +112,18 @@ def operator_service(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8031,
 ) -> None:
     """Run the operator service (the job API the provider calls; settings from C2D_*)."""
-    import uvicorn
-
     from c2d.operator import create_app, load_environments, load_settings
+    from c2d.serving import serve
 
+    _service_logging()
     settings = load_settings()
-    uvicorn.run(create_app(settings, load_environments(settings.environments_file)), host=host, port=port)
+    app = create_app(settings, load_environments(settings.environments_file))
+    serve(app, host, port, settings.connection_limits(), log_level="info")
+
+
+def _service_logging() -> None:
+    """c2d's own lines (access log without query strings, warnings) with a time stamp."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 @app.command("operator-engine")
