@@ -220,5 +220,18 @@ class ProviderClient:
         _raise_for(response)
         return response.content
 
+    def iter_logs(self, job_id: str) -> Iterator[bytes]:
+        """The job's algorithm log as it comes (followed while the job runs), chunk by chunk."""
+        with self._lock:
+            request = self.http.build_request("GET", "/api/services/computeLogs", params=self._job_body(job_id))
+            response = self.http.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                response.read()
+                _raise_for(response)
+            yield from response.iter_raw(1 << 16)
+        finally:
+            response.close()
+
     def environments(self) -> list[dict[str, Any]]:
         return self._get("/api/services/computeEnvironments")  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ an algorithm only when both its asset and its environment allow it). Containers 
 after the job and stage, so an engine that restarts finds and follows the ones under way.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -63,6 +64,8 @@ class DockerExecutor(ContainerExecutor):
             "--cpus", str(p.cpu), "--pids-limit", str(p.processes),
             "--network", "host" if p.network else "none",
             "--workdir", p.workdir, "--log-driver", "json-file",
+            # Docker's own copy bounded too (JSON lines take about twice the text).
+            "--log-opt", f"max-size={2 * (p.log_bytes >> 20) + 1}m", "--log-opt", "max-file=1",
         ]  # fmt: skip
         for mount in p.mounts:
             source = root / mount.source if mount.source else root
@@ -123,12 +126,15 @@ class DockerExecutor(ContainerExecutor):
                 break
             time.sleep(POLL)
             state = self._state(name) or {"Status": "dead", "ExitCode": -1}
-        logs = subprocess.run(
-            ["docker", "logs", name], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
+        # Streamed into the bounded log, never held whole.
+        logs = subprocess.Popen(
+            ["docker", "logs", name], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
-        self.write_log(job, p.stage, logs.stdout)
+        assert logs.stdout is not None
+        cut = self.copy_log(job, p.stage, logs.stdout, p.log_bytes)
+        logs.wait()
         self._docker("rm", "--force", name, check=False)
-        return outcome
+        return dataclasses.replace(outcome, log_cut=cut)
 
     def remove(self, job: Job) -> None:
         for stage in ("configure", "algorithm", "publish"):

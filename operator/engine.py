@@ -180,13 +180,14 @@ class Engine:
 
     def _algorithm(self, job: Job, env: Environment) -> tuple[int | None, str]:
         outcome = self._stage(self.executor.algorithm(job, env, lambda: self._stop_requested(job)))
+        cut = f"; its log was cut at {env.max_log_mb} MB" if outcome.log_cut else ""
         if outcome.ok:
-            return None, ""
+            return None, cut.removeprefix("; ")
         if outcome.timed_out:
-            return int(Status.ALGORITHM_TIMED_OUT), f"the algorithm ran past {env.max_duration} s"
+            return int(Status.ALGORITHM_TIMED_OUT), f"the algorithm ran past {env.max_duration} s{cut}"
         if outcome.out_of_memory:
-            return int(Status.ALGORITHM_KILLED), f"the algorithm exceeded its limits ({env.memory_mb} MB memory)"
-        return int(Status.ALGORITHM_FAILED), _describe(outcome, "the algorithm")
+            return int(Status.ALGORITHM_KILLED), f"the algorithm exceeded its limits ({env.memory_mb} MB memory){cut}"
+        return int(Status.ALGORITHM_FAILED), _describe(outcome, "the algorithm") + cut
 
     def _publish(self, job: Job, env: Environment) -> None:
         outcome = self._stage(self.executor.publish(job, env, lambda: self._stop_requested(job)))
@@ -197,7 +198,8 @@ class Engine:
             reason = self._last_log_line(job, "publish.log") or _describe(outcome, "publish")
             self._finish(job, Status.PUBLISHING_FAILED, reason, results=results)
             return
-        self._finish(job, pending or Status.FINISHED, self._reason(job.id) if pending else "", results=results)
+        # The algorithm's reason stays: why it failed, or that its log was cut.
+        self._finish(job, pending or Status.FINISHED, self._reason(job.id), results=results)
 
     def _finish(self, job: Job, status: Status, reason: str, **values: object) -> None:
         self.store.set_status(job.id, status, reason, **values)

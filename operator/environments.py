@@ -18,6 +18,9 @@ class Environment(BaseModel):
     network: bool = Field(default=False, description="algorithms may use the network when the asset allows it too")
     price: str = Field(default="0", description="per job, in base-token wei")
     max_output_mb: int = Field(default=256, ge=1, alias="maxOutputMb")
+    max_log_mb: int = Field(
+        default=16, ge=1, alias="maxLogMb", description="the algorithm's log beyond this is cut (and says so)"
+    )
 
     model_config = {"populate_by_name": True}
 

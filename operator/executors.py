@@ -92,6 +92,7 @@ class LocalExecutor(JobDirectories):
             processes=env.max_processes,
             file_size_mb=env.disk_mb,
             seconds=env.max_duration,
+            log_bytes=env.max_log_mb << 20,
         )
         spec = {**job.spec, "jobId": job.id}
         return sandbox.run(

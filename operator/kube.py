@@ -15,6 +15,7 @@ log is copied from the pod into the job's logs, then its Job and pods are delete
 restarts follows the stage Jobs that exist instead of starting them again.
 """
 
+import dataclasses
 import logging
 import re
 import socket
@@ -62,6 +63,16 @@ def api_client(settings: OperatorSettings) -> client.ApiClient:
     else:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     return client.ApiClient(configuration)
+
+
+class _Chunks:
+    """A urllib3 response read in bounded chunks (LogWriter.copy reads with `read`)."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+
+    def read(self, size: int) -> bytes:
+        return bytes(self.response.read(size) or b"")
 
 
 class KubernetesExecutor(ContainerExecutor):
@@ -203,10 +214,11 @@ class KubernetesExecutor(ContainerExecutor):
                 outcome = Outcome(None, None, True, False, False, elapsed)
             if outcome is None:
                 time.sleep(POLL)
+        cut = 0
         if pod_name:
-            self.write_log(job, p.stage, self._pod_log(pod_name, p.stage))
+            cut = self._copy_pod_log(job, p, pod_name)
         self._delete(job.id, p.stage)  # the pod has ended: nothing to wait for
-        return outcome
+        return dataclasses.replace(outcome, log_cut=cut)
 
     def _job_outcome(self, name: str, elapsed: float) -> Outcome | None:
         kube_job = self._read_job(name)
@@ -219,13 +231,22 @@ class KubernetesExecutor(ContainerExecutor):
                 return failed(f"failed: {condition.reason}: {condition.message or ''}".strip(), elapsed)
         return None
 
-    def _pod_log(self, pod: str, container: str) -> bytes:
+    def _copy_pod_log(self, job: Job, p: StagePlan, pod: str) -> int:
+        """The stage's log from its pod, streamed, at most its limit (the API server is asked for
+        one byte more, to know whether there was more); the bytes cut (1: some, how many unknown)."""
         try:
-            text = self.core.read_namespaced_pod_log(pod, self.ns, container=container, _preload_content=False)
-            return bytes(text.data)
-        except (ApiException, ValueError) as exc:
+            response = self.core.read_namespaced_pod_log(
+                pod, self.ns, container=p.stage, limit_bytes=p.log_bytes + 1, _preload_content=False
+            )
+            try:
+                cut = self.copy_log(job, p.stage, _Chunks(response), p.log_bytes, counted=False)
+            finally:
+                response.release_conn()
+            return cut
+        except (ApiException, ValueError, OSError) as exc:
             why = f"{getattr(exc, 'status', '')} {getattr(exc, 'reason', '')}"
-            return f"(the stage's log could not be read: {why})\n".encode()
+            self.write_log(job, p.stage, f"(the stage's log could not be read: {why})\n".encode())
+            return 0
 
     def _delete(self, job_id: str, stage: str | None) -> None:
         """Deletes a stage's (or every stage's) Job and pods at once: a stopped stage must end now,

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ALGORITHM_UID_BASE = 200_000
@@ -58,6 +59,45 @@ class Limits:
     processes: int
     file_size_mb: int
     seconds: float
+    log_bytes: int = 1 << 20
+
+
+class LogWriter:
+    """A stage's log on disk, at most `limit` bytes: the rest is read and counted, not kept, and
+    the log ends with a line that says how much was cut. Each write reaches the file at once
+    (a running job's log is followed from it)."""
+
+    def __init__(self, path: Path, limit: int, counted: bool = True) -> None:
+        self.path = path
+        self.limit = limit
+        self.counted = counted  # False: the source stopped at limit + 1, the rest is unknown
+        self.kept = path.stat().st_size if path.exists() else 0
+        self.dropped = 0
+        self.file = path.open("ab", buffering=0)
+
+    def write(self, chunk: bytes) -> None:
+        room = max(0, self.limit - self.kept)
+        if room:
+            self.file.write(chunk[:room])
+            self.kept += min(room, len(chunk))
+        self.dropped += max(0, len(chunk) - room)
+
+    def close(self) -> int:
+        """Closes the log; the bytes that were cut."""
+        if self.dropped:
+            rest = f"{self.dropped} more bytes were" if self.counted else "the rest was"
+            self.file.write(f"\n[c2d] this log was cut at {self.limit} bytes: {rest} not kept\n".encode())
+        self.file.close()
+        return self.dropped
+
+    def copy(self, stream: Any) -> int:
+        """Copies a stream to the log until it ends (in bounded chunks), then closes it."""
+        try:
+            while chunk := stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16):
+                self.write(chunk)
+        finally:
+            dropped = self.close()
+        return dropped
 
 
 @dataclass(frozen=True)
@@ -69,6 +109,7 @@ class Outcome:
     out_of_memory: bool
     seconds: float
     detail: str = ""  # why a container stage did not run or ended (image missing, evicted, ...)
+    log_cut: int = 0  # bytes of the stage's log that were not kept (beyond its limit)
 
     @property
     def ok(self) -> bool:
@@ -243,17 +284,18 @@ def run(
     prefix = f"{cgroups.enter_command()} && " if cgroups.active else ""
     shell = prefix + "exec " + shlex.join(["prlimit", *rlimits, "--", *command])
     started = time.monotonic()
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", shell],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            pass_fds=(write_fd,),
-            start_new_session=True,
-        )
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", shell],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        pass_fds=(write_fd,),
+        start_new_session=True,
+    )
     os.close(write_fd)
+    assert process.stdout is not None
+    log = _LogCopier(process.stdout, LogWriter(log_path, limits.log_bytes))
     with _live_lock:
         _live.add(process.pid)
     status = _StatusReader(read_fd)
@@ -274,6 +316,7 @@ def run(
         with _live_lock:
             _live.discard(process.pid)
         status.join()
+        log.join(10)  # the pipe ends with the sandbox's last process
         out_of_memory = cgroups.out_of_memory()
         cgroups.remove()
     if status.child_pid is None and not (timed_out or stopped):
@@ -289,7 +332,21 @@ def run(
         out_of_memory = _memory_error_logged(log_path)
     if signum in (signal.SIGXFSZ, signal.SIGXCPU):
         out_of_memory = True  # a resource limit killed it: reported with out-of-memory as "killed by limits"
-    return Outcome(code, signum, timed_out, stopped, out_of_memory, time.monotonic() - started)
+    return Outcome(code, signum, timed_out, stopped, out_of_memory, time.monotonic() - started, log_cut=log.dropped)
+
+
+class _LogCopier(threading.Thread):
+    """Copies a stage's output into its bounded log while it runs."""
+
+    def __init__(self, stream: Any, writer: LogWriter) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.writer = writer
+        self.dropped = 0
+        self.start()
+
+    def run(self) -> None:
+        self.dropped = self.writer.copy(self.stream)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from c2d.operator.environments import Environment
-from c2d.operator.sandbox import Outcome
+from c2d.operator.sandbox import LogWriter, Outcome
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.store import Job
 from c2d.pods import layout
@@ -31,6 +31,7 @@ from c2d.pods import layout
 STAGE_UID = 10001
 STAGE_SECONDS = 600  # configure and publish: bounded too
 STAGE_MEMORY_MB = 512
+STAGE_LOG_BYTES = 1 << 20  # configure and publish
 STAGES = ("configure", "algorithm", "publish")
 OPERATOR_KEY_ENV = "C2D_OPERATOR_KEY"
 
@@ -57,6 +58,7 @@ class StagePlan:
     seconds: int
     workdir: str = "/"
     secret_env: list[str] = field(default_factory=list)  # names whose values are the operator's key
+    log_bytes: int = STAGE_LOG_BYTES  # the stage's log beyond this is cut (and says so)
 
 
 def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> StagePlan:
@@ -108,6 +110,7 @@ def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> 
         tmp_mb=min(env.disk_mb, 1024),
         seconds=env.max_duration,
         workdir="/data",
+        log_bytes=env.max_log_mb << 20,
     )
 
 
@@ -143,6 +146,12 @@ class JobDirectories:
     def write_log(self, job: Job, stage: str, text: bytes) -> None:
         path = layout.data(self.job_dir(job)) / "logs" / f"{stage}.log"
         path.write_bytes(text)
+
+    def copy_log(self, job: Job, stage: str, stream: Any, limit: int, counted: bool = True) -> int:
+        """Copies a stage's output stream into its log, at most `limit` bytes; the bytes cut."""
+        path = layout.data(self.job_dir(job)) / "logs" / f"{stage}.log"
+        path.write_bytes(b"")
+        return LogWriter(path, limit, counted).copy(stream)
 
     def results(self, job: Job) -> list[dict[str, Any]]:
         job_dir = self.job_dir(job)

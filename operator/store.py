@@ -107,10 +107,16 @@ class Job:
             "dateFinished": self.finished,
             "stopreq": self.stop_requested,
             "results": [
-                {"index": i, "filename": r["filename"], "filesize": r["filesize"], "type": r["type"]}
+                {"index": i, "filename": _shown(r["filename"]), "filesize": r["filesize"], "type": r["type"]}
                 for i, r in enumerate(self.results)
             ],
         }
+
+
+def _shown(name: str) -> str:
+    """A result's name as JSON can carry it (publish renames names that are not UTF-8; this
+    keeps a reply valid whatever a record holds)."""
+    return str(name).encode("utf-8", "replace").decode("utf-8")
 
 
 def _job(row: Any) -> Job:

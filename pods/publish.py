@@ -6,42 +6,85 @@ results, within the environment's output size limit.
 Writes JOB_DIR/results.json: [{filename, filesize, type, path}] with types output,
 algorithmLog, configurationLog, publishLog (`path` is relative to the job directory and never
 shown to consumers). Exit codes: 0 published, 5 outputs too large or unreadable (status 61).
+
+Every result's name is valid UTF-8: a file or folder whose name is not is renamed first (each
+invalid byte becomes `_`). More than MAX_OUTPUT_FILES output files are published as one
+uncompressed tar of the outputs folder, `outputs.tar`, so a job's status stays small.
 """
 
 import json
 import os
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
 from c2d.pods import layout
 
 TOO_LARGE = 5
+MAX_OUTPUT_FILES = 1000
+ARCHIVE = "outputs.tar"
 LOGS = (("algorithm.log", "algorithmLog"), ("configure.log", "configurationLog"), ("publish.log", "publishLog"))
+
+
+def _utf8(root: str, name: str) -> str:
+    """The entry's name, renamed in place when it is not valid UTF-8 (os.walk gives such bytes
+    as surrogates, which no JSON reply can carry)."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    fixed = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\ufffd", "_")
+    candidate, n = fixed, 0
+    while os.path.lexists(os.path.join(root, candidate)):
+        n += 1
+        candidate = f"{fixed}-{n}"
+    os.rename(os.path.join(root, name), os.path.join(root, candidate))
+    return candidate
+
+
+def _output_files(outputs: Path) -> list[Path]:
+    found: list[Path] = []
+    for root, dirs, files in os.walk(outputs, followlinks=False):
+        dirs[:] = sorted(_utf8(root, d) for d in dirs)
+        for name in sorted(_utf8(root, f) for f in files):
+            path = Path(root) / name
+            if path.is_symlink() or not path.is_file():
+                continue  # a link could point anywhere on the host: not a result
+            found.append(path)
+    return found
+
+
+def _archive(outputs: Path, files: list[Path]) -> Path:
+    """The outputs as one tar next to them (regular files only, streamed, never in memory)."""
+    archive = outputs.parent / ARCHIVE
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in files:
+            tar.add(path, arcname=str(path.relative_to(outputs)), recursive=False)
+    return archive
 
 
 def collect(job_dir: Path, max_bytes: int) -> list[dict[str, Any]]:
     outputs = layout.data(job_dir) / "outputs"
     results: list[dict[str, Any]] = []
-    total = 0
-    for root, dirs, files in os.walk(outputs, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(root) / name
-            if path.is_symlink() or not path.is_file():
-                continue  # a link could point anywhere on the host: not a result
-            size = path.stat().st_size
-            total += size
-            if total > max_bytes:
-                raise ValueError(f"the outputs exceed the environment's limit of {max_bytes} bytes")
-            results.append(
-                {
-                    "filename": str(path.relative_to(outputs)),
-                    "filesize": size,
-                    "type": "output",
-                    "path": str(path.relative_to(job_dir)),
-                }
-            )
+    files = _output_files(outputs)
+    total = sum(path.stat().st_size for path in files)
+    if total > max_bytes:
+        raise ValueError(f"the outputs exceed the environment's limit of {max_bytes} bytes")
+    if len(files) > MAX_OUTPUT_FILES:
+        archive = _archive(outputs, files)
+        print(f"{len(files)} output files (more than {MAX_OUTPUT_FILES}): published as {ARCHIVE}", flush=True)
+        files, outputs = [archive], archive.parent
+    for path in files:
+        results.append(
+            {
+                "filename": str(path.relative_to(outputs)),
+                "filesize": path.stat().st_size,
+                "type": "output",
+                "path": str(path.relative_to(job_dir)),
+            }
+        )
     for name, kind in LOGS:
         path = layout.data(job_dir) / "logs" / name
         if path.exists():

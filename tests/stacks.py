@@ -18,6 +18,8 @@ ENVIRONMENTS = [
     {"id": "single", "memoryMb": 128, "maxDuration": 30, "maxJobs": 1},
     {"id": "tiny-output", "memoryMb": 128, "maxDuration": 30, "maxJobs": 2, "maxOutputMb": 1},
     {"id": "paid", "price": "1000000000000000000"},
+    {"id": "short-log", "memoryMb": 128, "maxDuration": 30, "maxJobs": 1, "maxLogMb": 1},
+    {"id": "long-log", "memoryMb": 128, "maxDuration": 60, "maxJobs": 1, "maxLogMb": 256},
 ]
 
 
