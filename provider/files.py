@@ -6,6 +6,7 @@ provider allows them) and file:// URLs of regular files inside the publisher's o
 the data root, <data root>/<publisher address> (after resolving symlinks). Files are streamed in chunks, never loaded
 whole; a single byte range (`Range: bytes=…`) is honoured."""
 
+import asyncio
 import hashlib
 import ipaddress
 import logging
@@ -13,12 +14,14 @@ import mmap
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
+import httpcore
 import httpx
 from starlette.responses import Response, StreamingResponse
 
@@ -66,7 +69,7 @@ def check_url(url: str, root: Path, allow_private: bool = False) -> None:
     if scheme == "file":
         local_path(url, root, must_exist=False)
     elif scheme in ("http", "https"):
-        _check_host(url, allow_private, resolve=False)
+        _check_host(url, allow_private)
     else:
         raise InvalidRequest("only http, https and file URLs are allowed", code="url_scheme_not_allowed")
 
@@ -86,34 +89,104 @@ def local_path(url: str, data_root: Path, must_exist: bool = True) -> Path:
     return resolved
 
 
-def _check_host(url: str, allow_private: bool, resolve: bool = True) -> None:
-    """Refuses hosts the provider must not be made to reach: link-local (the cloud metadata
-    service), multicast, unspecified and reserved addresses always; loopback and private
-    networks unless allowed (C2D_ALLOW_PRIVATE_URLS, for a provider whose publishers' servers
-    are on its own network)."""
+def _check_host(url: str, allow_private: bool) -> None:
+    """Refuses URLs whose scheme or literal host address the provider must not reach (names are
+    checked once resolved, when the connection is made: see CheckedBackend)."""
     parts = _split(url)
     if parts.scheme.lower() not in ("http", "https"):
         raise FileNotAllowed("a redirect led to a URL scheme that is not allowed")
     host = parts.hostname
     if not host:
         raise InvalidRequest("the URL names no host", code="url_invalid")
-    addresses: list[str] = [host]
-    if resolve:
-        try:
-            addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, parts.port or 80)]
-        except OSError:
-            raise FileUnavailable("the file's host cannot be resolved") from None
-    for address in addresses:
-        try:
-            ip = ipaddress.ip_address(address.split("%")[0])
-        except ValueError:
-            continue  # a name, checked once resolved
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-            raise FileNotAllowed("the file's host is not allowed")
-        if not allow_private and (ip.is_private or ip.is_loopback):
-            raise FileNotAllowed("the file's host is on a private network")
+    check_address(host, allow_private)
+
+
+def check_address(address: str, allow_private: bool) -> None:
+    """Refuses addresses the provider must not be made to reach: link-local (the cloud metadata
+    service), multicast, unspecified and reserved addresses always; loopback, private and
+    other non-global networks (carrier-grade NAT, documentation ranges) unless allowed
+    (C2D_ALLOW_PRIVATE_URLS, for a provider whose publishers' servers are on its own network).
+    A name that is not an address passes: it is checked once resolved."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        raise FileNotAllowed("the file's host is not allowed")
+    if ip in _METADATA:
+        raise FileNotAllowed("the file's host is not allowed")
+    if not allow_private and not ip.is_global:
+        raise FileNotAllowed("the file's host is on a private network")
+
+
+# Cloud metadata services outside link-local space (Alibaba's, AWS's IPv6 one).
+_METADATA = (ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("fd00:ec2::254"))
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """The host's addresses, resolved without blocking the event loop."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise FileUnavailable("the file's host cannot be resolved") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class CheckedBackend(httpcore.AsyncNetworkBackend):
+    """Connections to a file's server: the host is resolved once, every address it has is
+    checked, and the connection goes to a checked address, so a name cannot answer one address
+    to the check and another to the connection (DNS rebinding). TLS still names the host
+    (httpcore passes the URL's host as server name, whatever address the socket reaches)."""
+
+    def __init__(self, allow_private: bool, resolver: Resolver = resolve) -> None:
+        self.allow_private = allow_private
+        self.resolver = resolver
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self.resolver(host, port)
+        if not addresses:
+            raise FileUnavailable("the file's host cannot be resolved")
+        for address in addresses:
+            check_address(address, self.allow_private)
+        failure: Exception = httpcore.ConnectError("no address")
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("files are not fetched over unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def file_client(timeout: float, allow_private: bool, resolver: Resolver = resolve) -> httpx.AsyncClient:
+    """The HTTP client that fetches published files: every connection through CheckedBackend,
+    no proxy or credentials from the environment, redirects followed by FileReader itself."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    # httpx takes no network backend of its own: its pool is replaced by one that has ours.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        network_backend=CheckedBackend(allow_private, resolver),
+    )
+    return httpx.AsyncClient(timeout=timeout, transport=transport, trust_env=False, follow_redirects=False)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -31,7 +31,7 @@ from c2d.provider.errors import (
     Unavailable,
     from_chain_error,
 )
-from c2d.provider.files import FileNotAllowed, FileReader, FileUnavailable, check_url, publisher_root
+from c2d.provider.files import FileNotAllowed, FileReader, FileUnavailable, check_url, file_client, publisher_root
 from c2d.provider.operator_client import OperatorClient, OperatorUnavailable
 from c2d.provider.orders import OrderChecker
 from c2d.provider.policy import (
@@ -65,8 +65,9 @@ class Provider:
         self.catalog = Catalog(self.chain, self.store, settings.index_interval, on_indexed=self._forget)
         self.auth = Auth(self.store)
         self.orders = OrderChecker(self.chain, self.store, settings.order_confirmations, settings.order_uses)
-        self.http = httpx.AsyncClient(timeout=settings.http_timeout)
-        self.files = FileReader(settings.data_root, self.http, settings.allow_private_urls)
+        self.http = httpx.AsyncClient(timeout=settings.http_timeout)  # the operator service
+        self.file_http = file_client(settings.http_timeout, settings.allow_private_urls)  # publishers' servers
+        self.files = FileReader(settings.data_root, self.file_http, settings.allow_private_urls)
         self.operator = OperatorClient(settings.operator_url, self.key, self.http)
 
     async def start(self) -> None:
@@ -75,6 +76,7 @@ class Provider:
     async def close(self) -> None:
         self.catalog.stop()
         await self.http.aclose()
+        await self.file_http.aclose()
         self.store.close()
 
     # ---- lookups ----
