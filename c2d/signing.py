@@ -1,7 +1,9 @@
 """EIP-191 signatures: the messages consumers, publishers and the provider sign.
 
 A consumer signs (personal_sign) one of these texts with a nonce larger than the last one the
-provider recorded for its address:
+provider recorded for its address, and either at most 1,000 above it (a counter) or the current
+time in milliseconds or nanoseconds since the epoch, within 5 minutes of the provider's clock
+(see nonce_in_range):
 
     download, encrypt        did + nonce
     compute start            consumer + "" + did + nonce   (no job id yet)
@@ -21,6 +23,20 @@ from Crypto.Hash import keccak
 from eth_typing import ChecksumAddress
 
 MAX_NONCE = 2**63 - 1
+NONCE_COUNTER_STEP = 1000
+NONCE_WINDOW = 300  # seconds
+
+
+def nonce_in_range(nonce: int, last: int, now_ns: int | None = None, window: float = NONCE_WINDOW) -> bool:
+    """Whether a nonce is one a service accepts (besides being larger than the last one): a
+    counter at most NONCE_COUNTER_STEP above the last, or the current time in milliseconds or
+    nanoseconds since the epoch, within `window` seconds of this service's clock. So no single
+    signature can raise an address's nonce beyond what the next minutes reach: a nonce of
+    2**63 - 1 would lock the address out for good."""
+    if nonce <= last + NONCE_COUNTER_STEP:
+        return True
+    now = time.time_ns() if now_ns is None else now_ns
+    return abs(nonce - now // 1_000_000) <= window * 1_000 or abs(nonce - now) <= window * 1_000_000_000
 
 
 class InvalidSignature(ValueError):

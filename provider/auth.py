@@ -5,7 +5,12 @@ from eth_utils.address import is_address, to_checksum_address
 
 from c2d.provider.errors import InvalidRequest, Unauthorized
 from c2d.provider.store import Store
-from c2d.signing import MAX_NONCE, InvalidSignature, recover
+from c2d.signing import MAX_NONCE, InvalidSignature, nonce_in_range, recover
+
+NONCE_RANGE = (
+    "a nonce is the last one plus at most 1000, or the current time in milliseconds or nanoseconds "
+    "since the epoch (within 300 s of the provider's clock)"
+)
 
 
 def parse_address(value: str, field: str = "address") -> ChecksumAddress:
@@ -38,6 +43,8 @@ class Auth:
             raise Unauthorized(str(exc), code="invalid_signature") from None
         if signer != claimed:
             raise Unauthorized("the signature is not by this address", code="signature_mismatch")
+        if not nonce_in_range(value, self.store.nonce(claimed)):
+            raise Unauthorized(NONCE_RANGE, code="nonce_out_of_range")
         if not self.store.advance_nonce(claimed, value):
             current = self.store.nonce(claimed)
             raise Unauthorized(f"nonce must be larger than {current}", code="nonce_reused")

@@ -44,7 +44,14 @@ from c2d.provider.policy import (
 )
 from c2d.provider.settings import ProviderSettings
 from c2d.provider.store import Asset, Store
-from c2d.signing import RequestRejected, compute_message, download_message, result_message, verify_signed_request
+from c2d.signing import (
+    RequestRejected,
+    compute_message,
+    download_message,
+    nonce_in_range,
+    result_message,
+    verify_signed_request,
+)
 
 log = logging.getLogger("c2d.provider")
 
@@ -382,6 +389,8 @@ class Provider:
             signer, nonce = verify_signed_request(method, path, b"", headers, self.settings.operator_addresses)
         except RequestRejected as exc:
             raise Forbidden(exc.message, code=exc.code) from None
+        if not nonce_in_range(nonce, 0):
+            raise Unauthorized("the request's nonce is not the current time", code="nonce_out_of_range")
         if not await run_in_threadpool(self.store.advance_nonce, signer, nonce):
             raise Unauthorized("the request's nonce was used before", code="nonce_reused")
         if not await run_in_threadpool(self.store.is_job_input, job_id, did):

@@ -132,6 +132,30 @@ def test_stale_nonce_is_rejected(consumer_api, dataset, consumer, provider_serve
     assert (response.status_code, response.json()["error"]) == (401, "nonce_reused")
 
 
+def test_a_nonce_far_ahead_cannot_lock_an_address_out(stranger_api, dataset, stranger, provider_server, keys):
+    """One signature with nonce 2**63 - 1 used to make every later nonce of its address too
+    small, for good. Such a nonce is refused and the address keeps working."""
+    url = provider_server.url + "/api/services/download"
+    base = {
+        "documentId": dataset.did,
+        "serviceId": ACCESS_SERVICE_ID,
+        "fileIndex": 0,
+        "consumerAddress": stranger.address,
+        "transferTxId": "0x" + "ab" * 32,
+    }
+    before = stranger_api.nonce()
+    for far in (2**63 - 1, time.time_ns() + 3600 * 10**9, int(time.time() * 1000) + 3600 * 1000):
+        params = {**base, "nonce": far, "signature": sign(keys[3], download_message(dataset.did, far))}
+        response = httpx.get(url, params=params)
+        assert (response.status_code, response.json()["error"]) == (401, "nonce_out_of_range"), far
+    assert stranger_api.nonce() == before
+    # The current time (ms or ns) and a small counter step are fine.
+    for near in (int(time.time() * 1000), time.time_ns(), time.time_ns() + 1000):
+        params = {**base, "nonce": near, "signature": sign(keys[3], download_message(dataset.did, near))}
+        assert httpx.get(url, params=params).json()["error"] != "nonce_out_of_range"
+    assert stranger_api.nonce() == near
+
+
 def test_signature_by_another_address_is_rejected(consumer_api, dataset, consumer, provider_server, keys):
     tx = pay(consumer, dataset)
     params = consumer_api.download_params(dataset.did, ACCESS_SERVICE_ID, 0, tx)

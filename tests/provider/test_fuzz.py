@@ -55,3 +55,33 @@ def test_no_route_answers_500_to_generated_requests(provider_server, request):
     reporter.write_line(
         f"\nschemathesis: {sum(sent.values())} generated requests ({len(sent) // 2} operations, valid and invalid), no 500"
     )
+
+
+HOSTILE_BODIES = [
+    b"[" * 100_000 + b"]" * 100_000,  # nesting that overflowed the C stack of the JSON parser
+    b'{"a":' * 40 + b"1" + b"}" * 40,  # beyond the depth limit, small
+    b"\xff\xfe\x00garbage",  # not UTF-8
+    b'{"consumerAddress": "' + b"\\u0000" * 5000 + b'"}',
+    b"x" * (3 << 20),  # beyond every route's limit
+    b"",
+]
+
+
+def test_hostile_bodies_get_clear_errors_on_every_route_that_takes_one(provider_server):
+    """Beyond the schema: bodies built to crash or exhaust a parser, sent to every operation
+    that takes a body, as JSON and as other content types."""
+    schema = httpx.get(provider_server.url + "/openapi.json").json()
+    sent = 0
+    with httpx.Client(base_url=provider_server.url, timeout=30) as client:
+        for path, operations in schema["paths"].items():
+            for method in operations:
+                if method not in ("post", "put"):
+                    continue
+                for body in HOSTILE_BODIES:
+                    for content_type in ("application/json", "text/plain"):
+                        response = client.request(method, path, content=body, headers={"content-type": content_type})
+                        sent += 1
+                        assert response.status_code < 500 or response.status_code == 503, (path, response.text[:300])
+                        assert set(response.json()) == {"error", "message"}, (path, response.text[:300])
+    assert sent >= 36
+    assert httpx.get(provider_server.url + "/").status_code == 200
