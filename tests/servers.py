@@ -131,21 +131,13 @@ def make_settings(ganache, addresses_file, data_root, db_path, provider_key, **o
     return load_settings(**values)
 
 
-class EngineProcess:
-    """`c2d operator-engine` as a real process (so a test can SIGKILL it)."""
+class _Process:
+    """A process of c2d's that a test starts, stops or kills."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "EngineProcess":
-        c2d = Path(sys.executable).parent / "c2d"
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(c2d), "operator-engine"], env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
-            )
-        return self
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
@@ -161,7 +153,23 @@ class EngineProcess:
                 self.kill()
 
 
-class ServiceProcess:
+class EngineProcess(_Process):
+    """`c2d operator-engine` as a real process (so a test can SIGKILL it)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+
+    def start(self) -> "EngineProcess":
+        c2d = Path(sys.executable).parent / "c2d"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(c2d), "operator-engine"], env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
+            )
+        return self
+
+
+class ServiceProcess(_Process):
     """A c2d service (`c2d provider`, `c2d operator-service`) as a real process on 127.0.0.1,
     so a test can see it crash, measure its memory and read its log."""
 
@@ -170,7 +178,6 @@ class ServiceProcess:
         self.port = free_port()
         self.env = env
         self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -199,24 +206,12 @@ class ServiceProcess:
                     raise
                 time.sleep(0.1)
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def rss_mb(self) -> float:
         assert self.process is not None
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def provider_env(settings: ProviderSettings) -> dict[str, str]:
