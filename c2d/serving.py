@@ -138,7 +138,7 @@ def client_address(scope: Scope, trusted_proxies: list[ipaddress.IPv4Network | i
     in X-Forwarded-For that is not one of them."""
     peer = str((scope.get("client") or ("unknown", 0))[0])
     if not trusted_proxies:
-        return str(peer)
+        return peer
 
     def trusted(address: str) -> bool:
         try:
@@ -186,6 +186,7 @@ class Guard:
             return
         started = time.monotonic()
         status = 0
+        client = client_address(scope, self.trusted_proxies)
 
         async def logged_send(message: Message) -> None:
             nonlocal status
@@ -194,27 +195,27 @@ class Guard:
             await send(message)
 
         try:
-            app, receive = await self._admit(scope, receive)
+            app, receive = await self._admit(scope, receive, client)
             await app(scope, receive, logged_send)
         finally:
             # The path only: query strings carry signatures and nonces.
             access_log.info(
                 "%s %s %s %d %.1f ms",
-                client_address(scope, self.trusted_proxies),
+                client,
                 scope.get("method", "?"),
                 scope.get("path", "?")[:200],
                 status,
                 (time.monotonic() - started) * 1000,
             )
 
-    async def _admit(self, scope: Scope, receive: Receive) -> tuple[ASGIApp, Receive]:
+    async def _admit(self, scope: Scope, receive: Receive, client: str) -> tuple[ASGIApp, Receive]:
         method, path = scope.get("method", ""), scope.get("path", "")
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
         # Refused before its body is read, a request with a body ends its connection.
         unread = (length not in (None, b"0")) or b"transfer-encoding" in headers
         if self.limiter is not None and not (self.exempt and self.exempt(scope)):
-            wait = self.limiter.take(client_address(scope, self.trusted_proxies))
+            wait = self.limiter.take(client)
             if wait > 0:
                 retry = str(max(1, int(wait + 0.999)))
                 message = f"too many requests; try again in {retry} s"

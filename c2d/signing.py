@@ -146,6 +146,7 @@ def check_request_headers(headers: Mapping[str, str], allowed: Collection[str]) 
     signer, nonce_text, signature = (headers.get(h) for h in (SIGNER_HEADER, NONCE_HEADER, SIGNATURE_HEADER))
     if not signer or not nonce_text or not signature:
         raise RequestRejected("unsigned_request", "this service only answers signed requests")
+    # The length first: int() of a header's thousands of digits raises (and costs) before any range check.
     if not nonce_text.isdigit() or len(nonce_text) > 19 or not 0 < int(nonce_text) <= MAX_NONCE:
         raise RequestRejected("invalid_nonce", "the request's nonce is not a whole number")
     if len(signature) != 132 or not signature.startswith("0x"):

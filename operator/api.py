@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response, StreamingResponse
 
@@ -226,16 +227,6 @@ def _read_at(path: Path, position: int) -> bytes:
         return b""
 
 
-class _Headers(dict[str, str]):
-    """Header lookup by any case."""
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return super().get(key.lower(), default)
-
-    def __getitem__(self, key: str) -> str:
-        return super().__getitem__(key.lower())
-
-
 def create_app(settings: OperatorSettings, environments: list[Environment]) -> FastAPI:
     app = FastAPI(title="c2d operator service", version=__version__)
     app.state.operator = Operator(settings, environments)
@@ -246,9 +237,8 @@ def create_app(settings: OperatorSettings, environments: list[Environment]) -> F
         allowed, goes no further."""
         if not str(scope.get("path", "")).startswith(PREFIX):
             return None
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
-            check_request_headers(_Headers(headers), settings.operator_providers)
+            check_request_headers(Headers(scope=scope), settings.operator_providers)
         except RequestRejected as exc:
             return 401, exc.code, exc.message
         return None

@@ -65,16 +65,6 @@ def api_client(settings: OperatorSettings) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
-class _Chunks:
-    """A urllib3 response read in bounded chunks (LogWriter.copy reads with `read`)."""
-
-    def __init__(self, response: Any) -> None:
-        self.response = response
-
-    def read(self, size: int) -> bytes:
-        return bytes(self.response.read(size) or b"")
-
-
 class KubernetesExecutor(ContainerExecutor):
     def __init__(self, settings: OperatorSettings) -> None:
         super().__init__(settings)
@@ -239,7 +229,7 @@ class KubernetesExecutor(ContainerExecutor):
                 pod, self.ns, container=p.stage, limit_bytes=p.log_bytes + 1, _preload_content=False
             )
             try:
-                cut = self.copy_log(job, p.stage, _Chunks(response), p.log_bytes, counted=False)
+                cut = self.copy_log(job, p.stage, response, p.log_bytes, counted=False)
             finally:
                 response.release_conn()
             return cut

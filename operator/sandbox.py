@@ -92,8 +92,9 @@ class LogWriter:
 
     def copy(self, stream: Any) -> int:
         """Copies a stream to the log until it ends (in bounded chunks), then closes it."""
+        read = getattr(stream, "read1", stream.read)  # read1: what is there, without waiting for a full chunk
         try:
-            while chunk := stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16):
+            while chunk := read(1 << 16):
                 self.write(chunk)
         finally:
             dropped = self.close()

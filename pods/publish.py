@@ -44,58 +44,46 @@ def _utf8(root: str, name: str) -> str:
     return candidate
 
 
-def _output_files(outputs: Path) -> list[Path]:
-    found: list[Path] = []
+def _output_files(outputs: Path) -> list[tuple[Path, int]]:
+    """The regular files under outputs, with their sizes."""
+    found: list[tuple[Path, int]] = []
     for root, dirs, files in os.walk(outputs, followlinks=False):
         dirs[:] = sorted(_utf8(root, d) for d in dirs)
         for name in sorted(_utf8(root, f) for f in files):
             path = Path(root) / name
             if path.is_symlink() or not path.is_file():
                 continue  # a link could point anywhere on the host: not a result
-            found.append(path)
+            found.append((path, path.stat().st_size))
     return found
 
 
-def _archive(outputs: Path, files: list[Path]) -> Path:
+def _archive(outputs: Path, files: list[tuple[Path, int]]) -> tuple[Path, int]:
     """The outputs as one tar next to them (regular files only, streamed, never in memory)."""
     archive = outputs.parent / ARCHIVE
     with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
-        for path in files:
+        for path, _ in files:
             tar.add(path, arcname=str(path.relative_to(outputs)), recursive=False)
-    return archive
+    return archive, archive.stat().st_size
+
+
+def _result(job_dir: Path, path: Path, filename: str, size: int, kind: str) -> dict[str, Any]:
+    return {"filename": filename, "filesize": size, "type": kind, "path": str(path.relative_to(job_dir))}
 
 
 def collect(job_dir: Path, max_bytes: int) -> list[dict[str, Any]]:
     outputs = layout.data(job_dir) / "outputs"
-    results: list[dict[str, Any]] = []
     files = _output_files(outputs)
-    total = sum(path.stat().st_size for path in files)
-    if total > max_bytes:
+    if sum(size for _, size in files) > max_bytes:
         raise ValueError(f"the outputs exceed the environment's limit of {max_bytes} bytes")
+    names = outputs
     if len(files) > MAX_OUTPUT_FILES:
-        archive = _archive(outputs, files)
         print(f"{len(files)} output files (more than {MAX_OUTPUT_FILES}): published as {ARCHIVE}", flush=True)
-        files, outputs = [archive], archive.parent
-    for path in files:
-        results.append(
-            {
-                "filename": str(path.relative_to(outputs)),
-                "filesize": path.stat().st_size,
-                "type": "output",
-                "path": str(path.relative_to(job_dir)),
-            }
-        )
+        files, names = [_archive(outputs, files)], outputs.parent
+    results = [_result(job_dir, path, str(path.relative_to(names)), size, "output") for path, size in files]
     for name, kind in LOGS:
         path = layout.data(job_dir) / "logs" / name
         if path.exists():
-            results.append(
-                {
-                    "filename": name,
-                    "filesize": path.stat().st_size,
-                    "type": kind,
-                    "path": str(path.relative_to(job_dir)),
-                }
-            )
+            results.append(_result(job_dir, path, name, path.stat().st_size, kind))
     return results
 
 

@@ -268,3 +268,20 @@ def test_stopping_through_the_workflow(apis, assets, consumer, kube):
         workflows.GROUP, workflows.VERSION, JOBS_NS, workflows.PLURAL, job_id, {"spec": {"stopRequested": True}}
     )
     assert wait_final(api, job_id, timeout=30)["status"] == 80
+
+
+@pytest.mark.parametrize("name", CONTAINER_EXECUTORS)
+def test_a_long_log_is_cut_on_purpose_and_says_so(name, apis, assets, consumer):
+    """5 MB of output into a 1 MB log limit: the log keeps the first MB, its last line and the
+    job's reason say it was cut (the kubernetes executor used to cut long logs silently)."""
+    dataset, _ = assets
+    code = "import sys\nfor _ in range(5):\n    sys.stdout.write('y' * (1 << 20))\nprint('the end')\n"
+    job_id = start(apis, name, consumer, dataset, raw(code), environment="short-log")
+    final = wait_final(apis[name], job_id, timeout=90)
+    assert final["status"] == 70, (name, final)
+    assert "log was cut at 1 MB" in final["reason"], (name, final)
+    log = next(r for r in final["results"] if r["type"] == "algorithmLog")
+    text = apis[name].compute_result(job_id, log["index"])
+    assert text.startswith(b"y" * (1 << 20)), name
+    assert b"\n[c2d] this log was cut at 1048576 bytes: " in text[-120:], (name, text[-120:])
+    assert b"the end" not in text and len(text) < (1 << 20) + 120, name

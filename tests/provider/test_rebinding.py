@@ -6,6 +6,7 @@ The test runs in a network namespace of its own (`unshare --net`): only `lo` exi
 127.0.0.1 (the "internal" service) and 44.0.0.1 (a global address that, in this namespace,
 leads to a "public" file server on the same `lo`). No packet can leave the namespace."""
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -93,8 +94,6 @@ pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs u
 
 
 def test_a_name_that_rebinds_to_loopback_reaches_only_the_checked_address():
-    import hashlib
-
     outcome = run_in_namespace("44.0.0.1", "127.0.0.1")
     assert outcome["hits"]["internal"] == [], outcome  # the internal service was never reached
     assert outcome["fetched"] == hashlib.sha256(b"public data").hexdigest(), outcome
