@@ -299,12 +299,19 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         body = json.dumps({"error": code, "message": message}).encode()
-        reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}.get(status, b"Error")
+        reasons = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+        reason = reasons.get(status, b"Error")
         self.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
             % (status, reason, len(body), body)
         )
         self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """Input the HTTP parser rejects (a malformed request line or header) gets the services'
+        usual JSON error, not uvicorn's plain text."""
+        self._disarm()
+        self._refuse(400, "invalid_http", "the request is not valid HTTP/1.1")
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -148,6 +148,15 @@ def test_the_operator_checks_signature_headers_before_reading_a_body(operator_pr
     assert b"signer_not_allowed" in answer and _closes(answer)
 
 
+def test_malformed_http_gets_a_json_error(provider_process, operator_process):
+    for service in (provider_process, operator_process):
+        for head in (b"GET / HTTP/1.1\r\nHost: x\r\nBad\x01Name: y\r\n\r\n", b"\x00\xff junk\r\n\r\n"):
+            answer = _answer(_raw(service.url, head))
+            assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+            assert answer.endswith(b'{"error": "invalid_http", "message": "the request is not valid HTTP/1.1"}'), answer
+        assert service.alive()
+
+
 def test_oversized_headers_are_refused(provider_process, operator_process):
     for service in (provider_process, operator_process):
         head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 << 10) + b"\r\n\r\n"
