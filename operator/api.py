@@ -165,6 +165,13 @@ async def logs(request: Request, owner: Owner, jobId: JobId) -> Response:
     return StreamingResponse(_follow(op, job.id, path), media_type="text/plain")
 
 
+@router.get("/jobStage")
+def job_stage(request: Request, jobId: JobId) -> dict[str, Any]:
+    """For the provider's input route: where a job is (any owner); status null for no such job."""
+    job = operator(request).store.get(jobId)
+    return {"jobId": jobId, "status": None if job is None else int(job.status)}
+
+
 @router.get("/environments")
 def environments(request: Request) -> list[dict[str, Any]]:
     op = operator(request)

@@ -4,11 +4,13 @@ checksums their DDOs declare, and lay out /data (see c2d.pods.layout).
     python -m c2d.pods.configure JOB_DIR
 
 The provider's input route only answers requests signed by an operator it trusts
-(C2D_OPERATOR_KEY) for the inputs of that job. Exit codes: 0 provisioned, 3 a dataset could not
+(C2D_OPERATOR_KEY) for the inputs of that job, while it is configuring; once everything is
+fetched, configure tells the provider to forget them. Exit codes: 0 provisioned, 3 a dataset could not
 be provisioned (status 31), 4 the algorithm could not (status 32); the reason is the last line
 of configure.log.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -41,13 +43,14 @@ class InputFetcher:
         self.http = httpx.Client(base_url=provider_url, timeout=httpx.Timeout(60.0, connect=10.0))
 
     def _send(self, did: str, index: int) -> httpx.Response:
+        return self._signed("GET", {"jobId": self.job_id, "did": did, "index": index})
+
+    def _signed(self, method: str, params: dict[str, Any]) -> httpx.Response:
         """The signed request; signed again if another stage's request overtook its nonce."""
         for attempt in range(3):
-            request = self.http.build_request(
-                "GET", "/api/services/computeInput", params={"jobId": self.job_id, "did": did, "index": index}
-            )
+            request = self.http.build_request(method, "/api/services/computeInput", params=params)
             path = request.url.raw_path.decode()
-            request.headers.update(signed_headers(self.key, self.address, "GET", path, b"", self.nonces.next()))
+            request.headers.update(signed_headers(self.key, self.address, method, path, b"", self.nonces.next()))
             response = self.http.send(request, stream=True)
             if response.status_code == 401 and attempt < 2 and b"nonce_reused" in response.read():
                 response.close()
@@ -76,6 +79,12 @@ class InputFetcher:
             raise ProvisioningFailed(
                 code, f"{did} file {index}: checksum mismatch (the file changed since publication)"
             )
+
+    def forget(self) -> None:
+        """Tells the provider that this job's inputs are fetched: it answers no more for them.
+        Best effort: the provider also refuses them once the job is past configuring."""
+        with contextlib.suppress(httpx.HTTPError):
+            self._signed("DELETE", {"jobId": self.job_id}).close()
 
 
 def _error(response: httpx.Response) -> str:
@@ -120,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     fetcher = InputFetcher(os.environ["C2D_PROVIDER_URL"], os.environ["C2D_OPERATOR_KEY"], spec["jobId"])
     try:
         provision(job_dir, fetcher)
+        fetcher.forget()
     except ProvisioningFailed as exc:
         print(exc.reason, flush=True)
         return exc.code

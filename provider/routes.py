@@ -175,6 +175,14 @@ async def compute_input(
     return await provider(request).compute_input(request.method, path, request.headers, jobId, did, index)
 
 
+@services.delete("/computeInput", include_in_schema=False)
+async def forget_compute_input(request: Request, jobId: Annotated[str, Query(min_length=1, max_length=100)]) -> Any:
+    """For operators only (signed requests): a job's configure stage has fetched its inputs."""
+    path = request.url.path + ("?" + request.url.query if request.url.query else "")
+    await provider(request).forget_inputs(request.method, path, request.headers, jobId)
+    return {"jobId": jobId, "forgotten": True}
+
+
 @services.get("/computeEnvironments")
 async def compute_environments(request: Request) -> Any:
     """The operator's environments: resources, limits, price, free or busy."""

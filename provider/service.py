@@ -16,6 +16,7 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from c2d import __version__
 from c2d.chain import Chain, ChainError, Deployment, VerifiedOrder, datatoken_for, order_amount
+from c2d.operator.statuses import Status
 from c2d.provider import models
 from c2d.provider.auth import Auth
 from c2d.provider.catalog import Catalog
@@ -382,9 +383,8 @@ class Provider:
         specs = sorted(self.decrypted_files(algorithm.asset, algorithm.ddo), key=lambda s: s.index)
         return [await self.files.sha256(spec, algorithm.publisher) for spec in specs]
 
-    async def compute_input(self, method: str, path: str, headers: Any, job_id: str, did: str, index: int) -> Response:
-        """A job input for an operator's configure stage: signed by a trusted operator, and only
-        for an asset the job was started with."""
+    async def _operator_request(self, method: str, path: str, headers: Any) -> None:
+        """A request of a configure stage: signed by a trusted operator, with a fresh nonce."""
         try:
             signer, nonce = verify_signed_request(method, path, b"", headers, self.settings.operator_addresses)
         except RequestRejected as exc:
@@ -393,10 +393,26 @@ class Provider:
             raise Unauthorized("the request's nonce is not the current time", code="nonce_out_of_range")
         if not await run_in_threadpool(self.store.advance_nonce, signer, nonce):
             raise Unauthorized("the request's nonce was used before", code="nonce_reused")
+
+    async def compute_input(self, method: str, path: str, headers: Any, job_id: str, did: str, index: int) -> Response:
+        """A job input for an operator's configure stage: signed by a trusted operator, only for
+        an asset the job was started with, and only while that job is configuring (the operator
+        service says so); a job past configuring has its inputs forgotten."""
+        await self._operator_request(method, path, headers)
         if not await run_in_threadpool(self.store.is_job_input, job_id, did):
             raise Forbidden("this asset is not an input of that job", code="not_a_job_input")
+        stage = await self.operator.call("GET", "/jobStage", params={"jobId": job_id})
+        if stage.get("status") != Status.CONFIGURING:
+            if stage.get("status") is None or stage["status"] > Status.CONFIGURING:
+                await run_in_threadpool(self.store.forget_job_inputs, job_id)
+            raise Forbidden("that job is not configuring", code="job_not_configuring")
         asset, ddo = await run_in_threadpool(self.asset, did)
         return await self.files.response(self.file(asset, ddo, index), asset.publisher, None, f"{did[8:16]}-{index}")
+
+    async def forget_inputs(self, method: str, path: str, headers: Any, job_id: str) -> None:
+        """Called by a configure stage that has fetched everything: its inputs are forgotten."""
+        await self._operator_request(method, path, headers)
+        await run_in_threadpool(self.store.forget_job_inputs, job_id)
 
     async def compute_status(self, req: models.ComputeJobRequest) -> Any:
         owner = await self._job_auth(req)
@@ -409,7 +425,9 @@ class Provider:
 
     async def compute_delete(self, req: models.ComputeJobRequest) -> Any:
         owner = await self._job_auth(req, need_job=True)
-        return await self.operator.call("DELETE", "/compute", params={"owner": owner, "jobId": req.jobId})
+        deleted = await self.operator.call("DELETE", "/compute", params={"owner": owner, "jobId": req.jobId})
+        await run_in_threadpool(self.store.forget_job_inputs, req.jobId or "")
+        return deleted
 
     async def compute_result(self, consumer: str, job_id: str, index: int, nonce: int, signature: str) -> Response:
         owner = await run_in_threadpool(

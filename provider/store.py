@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     insert,
     select,
     update,
@@ -223,6 +224,11 @@ class Store:
         with self.engine.connect() as conn:
             found = conn.execute(select(job_inputs).where(job_inputs.c.job_id == job_id, job_inputs.c.did == did))
             return found.first() is not None
+
+    def forget_job_inputs(self, job_id: str) -> None:
+        """Once a job's configure stage has ended, nothing of it may be fetched again."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(job_inputs).where(job_inputs.c.job_id == job_id))
 
     # ---- DDO index ----
 
