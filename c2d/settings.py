@@ -1,6 +1,7 @@
 """Loading a service's settings with one clear error for everything missing or invalid."""
 
 import ipaddress
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
@@ -78,6 +79,21 @@ def _networks(value: list[str]) -> list[str]:
 
 NetworkList = Annotated[list[str], NoDecode, BeforeValidator(_comma_split), AfterValidator(_networks)]
 """Comma-separated IP networks (CIDR) in an environment variable."""
+
+
+def read_key_file(data: object, field: str) -> object:
+    """For a settings model's before-validator: `field` (a key) read from the file `field_file`
+    names when it is not given itself. The file must be the owner's only (mode 600 or stricter),
+    as ssh asks of private keys."""
+    if not isinstance(data, dict) or data.get(field) or not data.get(f"{field}_file"):
+        return data
+    path = Path(str(data[f"{field}_file"]))
+    try:
+        if path.stat().st_mode & 0o077:
+            raise ValueError("the key file must be readable by its owner only (chmod 600)")
+        return {**data, field: path.read_text().strip()}
+    except OSError:
+        raise ValueError("the key file cannot be read") from None
 
 
 class HttpLimitSettings(BaseSettings):

@@ -2,10 +2,13 @@
 
 `c2d stack up` starts Ganache (state kept in the data directory), deploys the contracts (or
 reuses them), then the provider, the operator service and the engine (local executor), and
-writes stack.json: URLs, ports, process ids, addresses. `c2d stack down` stops them. The keys
-are the local chain's well-known development accounts (c2d.localchain.dev_keys):
+writes stack.json: URLs, ports, process ids, addresses. `c2d stack down` stops them. The
+accounts of the CLI are the local chain's well-known development accounts
+(c2d.localchain.dev_keys): 0 deployer (holds the base tokens), 1 publisher, 2 consumer.
 
-    0 deployer (holds the base tokens)   1 publisher   2 consumer   8 operator   9 provider
+The provider's and the operator's keys are the stack's own: made at the first `stack up`, kept
+in <data dir>/keys (directory 700, files 600), each given only to the process that signs with
+it — the provider its key, the engine the operator's; the operator service gets neither.
 """
 
 import json
@@ -24,7 +27,7 @@ from eth_account import Account
 from c2d.chain import Chain, ChainClient, Wallet
 from c2d.localchain import CHAIN_ID, Ganache, deploy_contracts, dev_keys
 
-DEPLOYER, PUBLISHER, CONSUMER, OPERATOR, PROVIDER = 0, 1, 2, 8, 9
+DEPLOYER, PUBLISHER, CONSUMER = 0, 1, 2
 FUNDED_ACCOUNTS = range(1, 8)
 BASE_TOKENS_EACH = 1000 * 10**18
 
@@ -82,19 +85,43 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("C2D_STACK_DIR", Path.home() / ".c2d" / "stack"))
 
 
+_KEY_VARIABLES = frozenset(
+    {"C2D_PROVIDER_KEY", "C2D_PROVIDER_KEY_FILE", "C2D_OPERATOR_KEY", "C2D_OPERATOR_KEY_FILE"}
+)  # of the shell that runs `stack up`: each process gets only the key the stack gives it
+
+
 def _spawn(name: str, argv: list[str], env: dict[str, str], data_dir: Path) -> int:
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with (logs / f"{name}.log").open("ab") as log:
         process = subprocess.Popen(
             argv,
-            env={**os.environ, **env},
+            env={**{k: v for k, v in os.environ.items() if k not in _KEY_VARIABLES}, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the command that started it
         )
     return process.pid
+
+
+def service_key(data_dir: Path, name: str) -> Path:
+    """The file of the stack's key `name` (provider, operator), made on first use: a fresh
+    random key, readable by its owner only."""
+    folder = data_dir / "keys"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.chmod(0o700)
+    path = folder / f"{name}.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(Account.create().key.hex())
+    path.chmod(0o600)
+    return path
+
+
+def _address_in(key_file: Path) -> str:
+    return str(Account.from_key(key_file.read_text().strip()).address)
 
 
 def wait_http(url: str, name: str, timeout: float = 30.0) -> None:
@@ -134,6 +161,7 @@ def up(
         progress("deploying the contracts (brownie)")
         addresses = data_dir / "addresses.json"
         deploy_contracts(ganache.url, addresses, keys[DEPLOYER])
+        provider_key, operator_key = service_key(data_dir, "provider"), service_key(data_dir, "operator")
         data_root = data_dir / "published"
         data_root.mkdir(exist_ok=True)
         provider_url = f"http://127.0.0.1:{provider_port}"
@@ -145,11 +173,9 @@ def up(
             "C2D_PROVIDER_URL": provider_url,
             "C2D_OPERATOR_URL": operator_url,
             "C2D_DATA_ROOT": str(data_root),
-            "C2D_PROVIDER_KEY": keys[PROVIDER],
             "C2D_PROVIDER_DATABASE_URL": f"sqlite:///{data_dir / 'provider.db'}",
-            "C2D_OPERATOR_ADDRESSES": Account.from_key(keys[OPERATOR]).address,
-            "C2D_OPERATOR_KEY": keys[OPERATOR],
-            "C2D_OPERATOR_PROVIDERS": Account.from_key(keys[PROVIDER]).address,
+            "C2D_OPERATOR_ADDRESSES": _address_in(operator_key),
+            "C2D_OPERATOR_PROVIDERS": _address_in(provider_key),
             "C2D_OPERATOR_DATABASE_URL": f"sqlite:///{data_dir / 'operator.db'}",
             "C2D_JOBS_DIR": str(data_dir / "jobs"),
             # Every client of the embedded stack is this machine (CLI, demo, tests): a limit
@@ -159,17 +185,27 @@ def up(
             **(operator_env or {}),
         }
         progress("starting the provider, the operator service and the engine")
-        pids["provider"] = _spawn("provider", [c2d, "provider", "--port", str(provider_port)], common, data_dir)
+        provider_env = {**common, "C2D_PROVIDER_KEY_FILE": str(provider_key)}
+        heartbeat = data_dir / "engine.heartbeat"
+        heartbeat.unlink(missing_ok=True)
+        engine_env = {**common, "C2D_OPERATOR_KEY_FILE": str(operator_key), "C2D_ENGINE_HEARTBEAT": str(heartbeat)}
+        pids["provider"] = _spawn("provider", [c2d, "provider", "--port", str(provider_port)], provider_env, data_dir)
         pids["operator-service"] = _spawn(
             "operator-service", [c2d, "operator-service", "--port", str(operator_port)], common, data_dir
         )
-        pids["operator-engine"] = _spawn("operator-engine", [c2d, "operator-engine"], common, data_dir)
+        pids["operator-engine"] = _spawn("operator-engine", [c2d, "operator-engine"], engine_env, data_dir)
         wait_http(provider_url + "/", "provider")
         wait_http(operator_url + "/", "operator service")
-        time.sleep(0.5)  # the engine has no port: give it the time to fail at start-up, if it does
+        # The engine has no port: it is ready once it has checked its executor and beats.
+        deadline = time.monotonic() + 60
+        while not heartbeat.exists() and _alive(pids["operator-engine"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
         for name, pid in pids.items():
             if not _alive(pid):
-                raise StackError(f"the {name} stopped at start-up (see {data_dir / 'logs' / (name + '.log')})")
+                raise StackError(f"the {name} stopped at start-up: {_last_error(data_dir, name)}")
+        if not heartbeat.exists():
+            why = _last_error(data_dir, "operator-engine")
+            raise StackError(f"the operator-engine did not start within 60 s: {why}")
         state = StackState(
             str(data_dir), ganache.url, provider_url, operator_url, CHAIN_ID, str(addresses), str(data_root), pids
         )
@@ -212,6 +248,17 @@ def connect(
         _fund(state)
     state.save()
     return state
+
+
+def _last_error(data_dir: Path, name: str) -> str:
+    """The line of a process's log that says why it stopped (its last "error:" line), and where the log is."""
+    path = data_dir / "logs" / f"{name}.log"
+    try:
+        lines = path.read_text(errors="replace").splitlines()[-200:]
+    except OSError:
+        lines = []
+    errors = [line.strip() for line in lines if line.strip().startswith("error:")]
+    return f"{errors[-1].removeprefix('error:').strip()} (see {path})" if errors else f"see {path}"
 
 
 def _fund(state: StackState) -> None:

@@ -476,7 +476,7 @@ class Operator(pulumi.ComponentResource):
             {"name": "C2D_ENVIRONMENTS_FILE", "value": "/etc/c2d/environments/environments.json"},
             {"name": "C2D_PROVIDER_URL", "value": provider_url},
             {"name": "C2D_OPERATOR_PROVIDERS", "value": address(cfg.provider_key)},
-            _secret_env("C2D_OPERATOR_KEY", secrets.operator.metadata["name"], "operator-key"),
+            # No operator key here: configure pods read it from its Secret, nothing else signs with it.
         ]
         mounts = [
             {"name": "jobs", "mountPath": f"{JOBS_MOUNT}/jobs", "subPath": "jobs"},

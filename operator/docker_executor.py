@@ -17,7 +17,7 @@ from typing import Any
 
 from c2d.operator.sandbox import Outcome
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_UID, ContainerExecutor, StagePlan, failed
+from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan, failed
 from c2d.operator.store import Job
 
 POLL = 0.1
@@ -27,7 +27,8 @@ STOP_TIMEOUT = 2  # seconds between SIGTERM and SIGKILL when a stage is stopped
 class DockerExecutor(ContainerExecutor):
     def __init__(self, settings: OperatorSettings) -> None:
         super().__init__(settings)
-        self.env = dict(os.environ)
+        settings.signing_key()  # configure signs its input requests: no engine without the key
+        self.env = {k: v for k, v in os.environ.items() if k not in ("C2D_OPERATOR_KEY", "C2D_PROVIDER_KEY")}
         if settings.docker_host:
             self.env["DOCKER_HOST"] = settings.docker_host
 
@@ -35,6 +36,16 @@ class DockerExecutor(ContainerExecutor):
         return subprocess.run(
             ["docker", *args], env=self.env, capture_output=True, text=True, check=check, timeout=timeout
         )
+
+    def check(self) -> None:
+        try:
+            done = self._docker("version", "--format", "{{.Server.Version}}", check=False, timeout=30)
+        except FileNotFoundError:
+            raise ExecutorUnavailable("the docker executor needs the docker command, which is not installed") from None
+        except subprocess.TimeoutExpired:
+            raise ExecutorUnavailable("the Docker daemon did not answer within 30 s") from None
+        if done.returncode != 0 or not done.stdout.strip():
+            raise ExecutorUnavailable(f"the docker executor cannot reach Docker: {_first_line(done.stderr)}")
 
     def _under_way(self, job: Job, stage: str) -> bool:
         return self._state(self._name(job, stage)) is not None
@@ -81,7 +92,7 @@ class DockerExecutor(ContainerExecutor):
             fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:
                 for key in p.secret_env:
-                    out.write(f"{key}={self.settings.operator_key.get_secret_value()}\n")
+                    out.write(f"{key}={self.settings.signing_key()}\n")
             args += ["--env-file", str(secret_file)]
         try:
             done = self._docker(*args, "--entrypoint", p.command[0], p.image, *p.command[1:], check=False)
@@ -153,5 +164,6 @@ def _age(state: dict[str, Any]) -> float:
 
 
 def _first_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
+    """What docker's stderr says went wrong: its first line that is not a usage hint."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Run '")]
+    return lines[0].removeprefix("docker: ")[:300] if lines else ""

@@ -63,7 +63,8 @@ class Engine:
 
     def run_forever(self) -> None:
         log.info("engine started with environments %s", ", ".join(self.environments))
-        beat = 0.0
+        heartbeat.beat()  # ready: what `c2d stack up` waits for
+        beat = time.monotonic()
         while not self._halt.is_set():
             try:
                 self.schedule()

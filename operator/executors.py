@@ -15,7 +15,7 @@ from c2d.operator import sandbox
 from c2d.operator.environments import Environment
 from c2d.operator.sandbox import Limits, Outcome
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_SECONDS, JobDirectories
+from c2d.operator.stages import STAGE_SECONDS, ExecutorUnavailable, JobDirectories
 from c2d.operator.store import Job
 from c2d.pods import layout
 
@@ -33,13 +33,23 @@ class Executor(Protocol):
 
     def remove(self, job: Job) -> None: ...
 
+    def check(self) -> None:
+        """Raises ExecutorUnavailable, saying why, when no stage could run."""
+
 
 class LocalExecutor(JobDirectories):
     """Stages as sandboxed OS processes on this machine (see c2d.operator.sandbox)."""
 
     def __init__(self, settings: OperatorSettings) -> None:
         super().__init__(settings)
+        settings.signing_key()  # configure signs its input requests: no engine without the key
         os.chmod(self.jobs_dir, 0o711)  # algorithms run as other users: they may pass, not list
+
+    def check(self) -> None:
+        try:
+            sandbox.bwrap()
+        except sandbox.IsolationUnavailable as exc:
+            raise ExecutorUnavailable(f"the local executor cannot isolate stages: {exc}") from None
 
     def _prepare(self, job: Job) -> Path:
         job_dir = self.job_dir(job)
@@ -68,7 +78,7 @@ class LocalExecutor(JobDirectories):
 
     def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         secrets = {
-            "C2D_OPERATOR_KEY": self.settings.operator_key.get_secret_value(),
+            "C2D_OPERATOR_KEY": self.settings.signing_key(),
             "C2D_PROVIDER_URL": self.settings.provider_url,
         }
         argv = [sys.executable, "-m", "c2d.pods.configure", str(self.job_dir(job))]

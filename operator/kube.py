@@ -31,7 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from c2d.operator import workflows
 from c2d.operator.sandbox import Outcome
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_UID, ContainerExecutor, StagePlan, failed
+from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan, failed
 from c2d.operator.statuses import Status
 from c2d.operator.store import ClusterUnavailable, Job, JobExists, JobStore
 
@@ -73,6 +73,18 @@ class KubernetesExecutor(ContainerExecutor):
         self.core: Any = client.CoreV1Api(self.api)
         self.batch: Any = client.BatchV1Api(self.api)
         self.ns = settings.kube_namespace
+
+    def check(self) -> None:
+        try:
+            client.VersionApi(self.api).get_code(_request_timeout=20)
+            self.batch.list_namespaced_job(self.ns, limit=1, _request_timeout=20)
+        except ApiException as exc:
+            raise ExecutorUnavailable(
+                f"the kubernetes executor may not use namespace {self.ns}: {exc.status} {exc.reason}"
+            ) from None
+        except Exception as exc:  # no route, refused, TLS: the API server is not reachable
+            why = type(exc).__name__
+            raise ExecutorUnavailable(f"the kubernetes executor cannot reach the cluster: {why}") from None
 
     def _under_way(self, job: Job, stage: str) -> bool:
         return self._read_job(_name(job, stage)) is not None

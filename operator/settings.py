@@ -3,10 +3,10 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from c2d.settings import AddressList, HttpLimitSettings, HttpUrl, PrivateKey, load
+from c2d.settings import AddressList, HttpLimitSettings, HttpUrl, PrivateKey, SettingsError, load, read_key_file
 
 
 class OperatorSettings(HttpLimitSettings, BaseSettings):
@@ -17,7 +17,14 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
     operator_providers: AddressList = Field(
         min_length=1, description="comma-separated addresses of the providers allowed to call the operator service"
     )
-    operator_key: PrivateKey = Field(description="the operator's key: signs the configure stage's input requests")
+    operator_key: PrivateKey | None = Field(
+        default=None,
+        description="the operator's key: signs the configure stage's input requests; the engine of the local and "
+        "docker executors needs it (the service never does; configure pods read it from a Secret)",
+    )
+    operator_key_file: Path | None = Field(
+        default=None, description="a file holding operator_key (mode 600), read when operator_key is not set"
+    )
     provider_url: HttpUrl = Field(description="the provider the configure stage fetches inputs from")
     environments_file: Path | None = Field(default=None, description="JSON list of environments")
     executor: Literal["local", "docker", "kubernetes"] = Field(
@@ -51,11 +58,23 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
     results_ttl: int = Field(default=7 * 24 * 3600, ge=60, description="seconds results are kept after a job ends")
     poll_interval: float = Field(default=0.05, gt=0, description="seconds between two looks at the job store")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _key_file(cls, data: object) -> object:
+        return read_key_file(data, "operator_key")
+
     @field_validator("jobs_dir")
     @classmethod
     def _directory(cls, value: Path) -> Path:
         value.mkdir(parents=True, exist_ok=True)
         return value.resolve()
+
+    def signing_key(self) -> str:
+        """The operator key, for an engine whose stages sign input requests themselves."""
+        if self.operator_key is None:
+            problem = f"C2D_OPERATOR_KEY: the {self.executor} executor needs it"
+            raise SettingsError(f"invalid operator settings:\n  {problem}")
+        return self.operator_key.get_secret_value()
 
     def image(self, name: str) -> str:
         return f"{self.image_prefix}{name}:{self.images_tag}"

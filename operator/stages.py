@@ -114,6 +114,11 @@ def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> 
     )
 
 
+class ExecutorUnavailable(Exception):
+    """The executor cannot run stages here (no Docker daemon, no cluster, no bubblewrap): the
+    engine does not start, with this reason, rather than failing every job."""
+
+
 class JobDirectories:
     """The job directory on storage that the engine and the stage containers share."""
 

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from c2d.settings import AddressList, HttpLimitSettings, HttpUrl, NetworkList, PrivateKey, load
+from c2d.settings import AddressList, HttpLimitSettings, HttpUrl, NetworkList, PrivateKey, load, read_key_file
 
 
 class ProviderSettings(HttpLimitSettings, BaseSettings):
@@ -14,6 +14,9 @@ class ProviderSettings(HttpLimitSettings, BaseSettings):
     rpc_url: HttpUrl = Field(description="the chain's JSON-RPC URL")
     chain_id: int = Field(gt=0, description="the chain id the contracts were deployed on")
     provider_key: PrivateKey = Field(description="the provider's private key (hex): decrypts files, signs")
+    provider_key_file: Path | None = Field(
+        default=None, description="a file holding provider_key (mode 600), read when provider_key is not set"
+    )
     addresses_file: Path = Field(description="addresses.json written by the deploy script")
     operator_url: HttpUrl = Field(description="base URL of the operator service")
     data_root: Path = Field(description="file:// URLs must point inside this directory")
@@ -40,6 +43,11 @@ class ProviderSettings(HttpLimitSettings, BaseSettings):
     operator_addresses: AddressList = Field(
         default=[], description="comma-separated addresses of operators whose configure stages may fetch job inputs"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_file(cls, data: object) -> object:
+        return read_key_file(data, "provider_key")
 
     @field_validator("addresses_file")
     @classmethod

@@ -59,7 +59,6 @@ def start_stack(root, published, ganache, addresses_file, keys, executor=None, s
         "jobs_dir": root / "jobs",
         "operator_database_url": f"sqlite:///{root / 'operator.db'}",
         "operator_providers": provider_address,
-        "operator_key": operator_key,
         "environments_file": envs,
         "poll_interval": 0.05,
     }

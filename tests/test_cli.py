@@ -1,9 +1,16 @@
 """The `c2d` command line on a real embedded stack: what a user types, what a user sees."""
 
+import json
+import os
 import re
+import stat
+import subprocess
+from pathlib import Path
 
-from c2d.localchain import free_port
-from commands import SUM_ALGORITHM, c2d
+from eth_account import Account
+
+from c2d.localchain import dev_keys, free_port
+from commands import C2D, SUM_ALGORITHM, c2d
 
 
 def test_errors_are_one_line_and_a_hint_not_a_traceback(tmp_path):
@@ -23,6 +30,7 @@ def test_whole_flow_from_the_command_line(tmp_path):
     assert "c2d is up" in up.stdout
     try:
         assert "up   provider" in c2d("stack", "status", "--data-dir", str(data)).stdout
+        _each_process_holds_only_its_own_fresh_key(data)
         published = data / "published"
         (published / "n.csv").write_text("1\n2\n3\n")
         (published / "sum.py").write_text(SUM_ALGORITHM)
@@ -61,3 +69,54 @@ def test_connect_to_a_chain_that_is_not_there_says_so(tmp_path):
     assert result.stdout.startswith("error: no c2d chain at http://127.0.0.1:"), result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "stack" / "stack.json").exists()
+
+
+def _each_process_holds_only_its_own_fresh_key(data):
+    keys = data / "keys"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    provider_key, operator_key = ((keys / f"{n}.key").read_text().strip() for n in ("provider", "operator"))
+    for name in ("provider", "operator"):
+        assert stat.S_IMODE((keys / f"{name}.key").stat().st_mode) == 0o600
+    dev = {Account.from_key(k).address for k in dev_keys(10)}
+    assert {Account.from_key(provider_key).address, Account.from_key(operator_key).address}.isdisjoint(dev)
+    pids = json.loads((data / "stack.json").read_text())["pids"]
+    held = {}
+    for name in ("provider", "operator-service", "operator-engine"):
+        environ = Path(f"/proc/{pids[name]}/environ").read_bytes()
+        assert provider_key.removeprefix("0x").encode() not in environ
+        assert operator_key.removeprefix("0x").encode() not in environ
+        held[name] = {v.split(b"=")[0].decode() for v in environ.split(b"\0") if b"_KEY" in v.split(b"=")[0]}
+    assert held == {
+        "provider": {"C2D_PROVIDER_KEY_FILE"},
+        "operator-service": set(),
+        "operator-engine": {"C2D_OPERATOR_KEY_FILE"},
+    }
+
+
+def test_stack_up_says_why_its_executor_cannot_work_and_leaves_nothing_running(tmp_path):
+    data = tmp_path / "stack"
+    ports = ["--chain-port", str(free_port()), "--provider-port", str(free_port()), "--operator-port", str(free_port())]
+    env = {
+        "COLUMNS": "200",
+        "PATH": "/usr/bin:/bin",
+        "C2D_EXECUTOR": "docker",
+        "DOCKER_HOST": f"unix://{tmp_path / 'no-docker.sock'}",
+    }
+    result = subprocess.run(
+        [C2D, "stack", "up", "--data-dir", str(data), *ports], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 1, result.stdout
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("error: the operator-engine stopped at start-up: the docker executor cannot reach Docker:")
+    assert "Cannot connect to the Docker daemon" in first and "docker run --help" not in result.stdout
+    assert not (data / "stack.json").exists()
+    # nothing of that stack is left running: its processes were started in its directory
+    mine = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline_mentions(p, str(data))]
+    assert mine == []
+
+
+def _cmdline_mentions(pid: str, text: str) -> bool:
+    try:
+        return text.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False

@@ -132,10 +132,17 @@ def operator_engine() -> None:
     """Run the engine that runs jobs (settings from C2D_*; shares the job store with the service).
     Its liveness: `python -m c2d.heartbeat`."""
     from c2d.operator import build_engine, load_settings
+    from c2d.operator.stages import ExecutorUnavailable
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = load_settings()
     engine = build_engine(settings)
+    try:
+        engine.executor.check()
+    except ExecutorUnavailable as exc:
+        console.print(f"[red]error:[/] {exc}")
+        console.print("[dim]hint: start what it needs, or choose another executor (C2D_EXECUTOR)[/]")
+        raise typer.Exit(1) from None
     halted = threading.Event()
     if settings.executor == "kubernetes":
         from c2d.operator.kube import watch_workflows

@@ -131,7 +131,11 @@ def test_the_operator_runs_jobs_on_kubernetes_with_the_shared_volume(stack):
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in engine["containers"][0]["env"]}
     assert env["C2D_EXECUTOR"] == "kubernetes" and env["C2D_KUBE_NAMESPACE"] == "c2d-jobs"
     assert env["C2D_KUBE_JOBS_CLAIM"] == "c2d-jobs" and env["C2D_KUBE_JOBS_SUBPATH"] == "jobs"
-    assert env["C2D_OPERATOR_KEY"] == {"secretKeyRef": {"name": "c2d-operator-key", "key": "operator-key"}}
+    # Neither operator pod holds the operator key: configure pods read it from its Secret.
+    service = named(stack, "Deployment", "c2d-operator-service")["spec"]["template"]["spec"]["containers"][0]
+    for container in (engine["containers"][0], service):
+        assert not {e["name"] for e in container["env"]} & {"C2D_OPERATOR_KEY", "C2D_OPERATOR_KEY_FILE"}
+    assert named(stack, "Secret", "c2d-operator-key")["metadata"]["namespace"] == "c2d-jobs"
     assert env["C2D_OPERATOR_PROVIDERS"].startswith("0x") and len(env["C2D_OPERATOR_PROVIDERS"]) == 42
     assert {"name": "jobs", "persistentVolumeClaim": {"claimName": "c2d-jobs"}} in engine["volumes"]
     provider = named(stack, "Deployment", "c2d-provider")["spec"]["template"]["spec"]["containers"][0]
