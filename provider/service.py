@@ -8,6 +8,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
+import anyio
 import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
@@ -245,20 +246,28 @@ class Provider:
         await run_in_threadpool(self.auth.verify, consumer, nonce, signature, download_message(did, nonce))
         order, uses = await run_in_threadpool(self.orders.check, tx_id, asset, service, consumer)
         spec = self.file(asset, ddo, file_index)
-        # A download is a request from the first byte; continuing one (a range further on) of an
-        # order already used takes no new use, so interrupted downloads can resume.
-        taken = not (uses > 0 and _resumes(range_header))
-        if taken:
-            await run_in_threadpool(self.orders.take, order)
+        # A download is a request from the first byte, and takes a use of the order. Continuing
+        # one (a range further on) of an order already used takes no new use while this order's
+        # downloads of this file carry, in total, no more than its size plus what a broken
+        # transfer may lose in flight (store.download_budget); beyond that, or for a file whose
+        # size its server did not say, a continuation takes a use too.
+        resumes = uses > 0 and _resumes(range_header)
+        response = await self.files.response(
+            spec, asset.publisher, range_header, f"{did[8:16]}-{file_index}", partial_only=resumes
+        )
+        length, size = _lengths(response)
+        key = (order.tx_hash, order.datatoken, file_index)
         try:
-            # A continuation that took no use must be answered with that part only.
-            return await self.files.response(
-                spec, asset.publisher, range_header, f"{did[8:16]}-{file_index}", partial_only=not taken
-            )
-        except Exception:
-            if taken:
-                await run_in_threadpool(self.orders.give_back, order)
+            counted = resumes and length is not None
+            if not (counted and await run_in_threadpool(self.store.continue_download, *key, length or 0)):
+                await run_in_threadpool(self.orders.take, order)
+                await run_in_threadpool(self.store.start_download, *key, size, length or 0)
+        except BaseException:
+            await _close(response)
             raise
+        if isinstance(response, StreamingResponse) and length is not None:
+            response.body_iterator = _counted(response.body_iterator, length, self.store, key)
+        return response
 
     # ---- compute ----
 
@@ -480,6 +489,35 @@ def _datatoken(did: str) -> str:
         return str(datatoken_for(did))
     except ChainError as exc:
         raise from_chain_error(exc) from None
+
+
+def _lengths(response: Response) -> tuple[int | None, int | None]:
+    """The bytes this answer carries and the whole file's size, where the answer says them."""
+    length = response.headers.get("content-length", "")
+    if not length.isdigit():
+        return None, None
+    whole = response.headers.get("content-range", "").rpartition("/")[2]
+    if response.status_code == 206:
+        return int(length), int(whole) if whole.isdigit() else None
+    return int(length), int(length)
+
+
+async def _close(response: Response) -> None:
+    if isinstance(response, StreamingResponse) and hasattr(response.body_iterator, "aclose"):
+        await response.body_iterator.aclose()
+
+
+async def _counted(chunks: Any, length: int, store: Store, key: tuple[str, str, int]) -> Any:
+    """The answer's chunks; what was counted for it but not sent (the consumer went away) is
+    counted back, so that the transfer can be continued from where it broke off."""
+    sent = 0
+    try:
+        async for chunk in chunks:
+            yield chunk
+            sent += len(chunk)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(store.unsent, *key, length - sent)
 
 
 def _resumes(range_header: str | None) -> bool:

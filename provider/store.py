@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     delete,
     insert,
     select,
@@ -48,6 +49,28 @@ orders = Table(
     Column("block_number", BigInteger, nullable=False),
     Column("uses", Integer, nullable=False, default=0),
 )
+
+# What the downloads of one file under one order have carried: a continued download (a range
+# further into the file) takes no new use while, in total, no more than the budget is served.
+downloads = Table(
+    "downloads",
+    metadata,
+    Column("tx_hash", String(66), primary_key=True),
+    Column("datatoken", String(42), primary_key=True),
+    Column("file_index", Integer, primary_key=True),
+    Column("budget", BigInteger, nullable=True),  # unknown size (a server that sent no length): no continuation
+    Column("served", BigInteger, nullable=False),  # bytes sent or being sent
+)
+
+IN_FLIGHT = 8 << 20
+"""What a transfer that breaks off may have sent that the consumer never received (socket
+buffers on the way): a continuation may carry that much more than the rest of the file."""
+
+
+def download_budget(size: int | None) -> int | None:
+    """Bytes the downloads of a file under one order may carry in total: its size, plus what
+    may be lost in flight when a transfer breaks off (at most the size itself)."""
+    return None if size is None else size + min(size, IN_FLIGHT)
 
 assets = Table(
     "assets",
@@ -211,6 +234,55 @@ class Store:
                 update(orders)
                 .where(orders.c.tx_hash == tx_hash, orders.c.datatoken == datatoken, orders.c.uses > 0)
                 .values(uses=orders.c.uses - 1)
+            )
+
+    # ---- downloads ----
+
+    def start_download(self, tx_hash: str, datatoken: str, file_index: int, size: int | None, length: int) -> None:
+        """A download that took a use of the order: the file's budget starts again, `length` of
+        it taken by this answer."""
+        key = {"tx_hash": tx_hash, "datatoken": datatoken, "file_index": file_index}
+        budget = download_budget(size)
+        with self.engine.begin() as conn:
+            where = [downloads.c[k] == v for k, v in key.items()]
+            if not conn.execute(update(downloads).where(*where).values(budget=budget, served=length)).rowcount:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(downloads).values(**key, budget=budget, served=length))
+                except IntegrityError:  # a concurrent download of the same order and file
+                    conn.execute(update(downloads).where(*where).values(budget=budget, served=length))
+
+    def continue_download(self, tx_hash: str, datatoken: str, file_index: int, length: int) -> bool:
+        """Counts `length` more bytes for a continued download, in one statement: False when
+        that would take the order's downloads of the file past their budget."""
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(downloads)
+                    .where(
+                        downloads.c.tx_hash == tx_hash,
+                        downloads.c.datatoken == datatoken,
+                        downloads.c.file_index == file_index,
+                        downloads.c.budget.is_not(None),
+                        downloads.c.served + length <= downloads.c.budget,
+                    )
+                    .values(served=downloads.c.served + length)
+                ).rowcount
+            )
+
+    def unsent(self, tx_hash: str, datatoken: str, file_index: int, count: int) -> None:
+        """Bytes counted for an answer that broke off before they were sent."""
+        if count <= 0:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(downloads)
+                .where(
+                    downloads.c.tx_hash == tx_hash,
+                    downloads.c.datatoken == datatoken,
+                    downloads.c.file_index == file_index,
+                )
+                .values(served=case((downloads.c.served > count, downloads.c.served - count), else_=0))
             )
 
     # ---- jobs ----

@@ -1,5 +1,6 @@
 """The access (download) flow through a real provider on a real chain, and its rejections."""
 
+import os
 import time
 
 import httpx
@@ -272,6 +273,41 @@ def test_no_log_line_shows_a_file_location(
         consumer_api.fileinfo(asset.did)
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert file_server.url not in logged and "weather.csv" not in logged and "missing.csv" not in logged
+
+
+def test_continuations_serve_a_bounded_number_of_bytes_and_an_interrupted_one_resumes(
+    consumer_api, dataset, consumer, data_root
+):
+    content = (data_root / "blob.bin").read_bytes()  # 300 kB: budget twice that (in flight: its size)
+    tx = pay(consumer, dataset)
+    assert consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx) == content
+    # `bytes=1-` once more fits in what a broken transfer may have lost; a second time it does
+    # not (it was free every time: one order gave unlimited copies)
+    assert consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx, "bytes=1-") == content[1:]
+    rejected(lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx, "bytes=1-"), 402, "order_used_up")
+    rejected(
+        lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx, "bytes=100-199"), 402, "order_used_up"
+    )
+    # a transfer broken off by the consumer continues from what it received, to the end
+    tx = pay(consumer, dataset)
+    with consumer_api.download_stream(dataset.did, ACCESS_SERVICE_ID, 1, tx) as response:
+        first = next(response.iter_raw(64 << 10))
+    rest = consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx, f"bytes={len(first)}-")
+    assert len(first) < len(content) and first + rest == content
+
+
+def test_a_large_file_is_not_served_twice_by_continuations(consumer_api, publisher, publisher_api, consumer, data_root):
+    big = data_root / "big.bin"
+    big.write_bytes(os.urandom(12 << 20))  # larger than what may be lost in flight (8 MiB)
+    asset = publish(publisher, publisher_api, "Big", [PublishedFile(big.as_uri())], Services(access_cost=ONE))
+    publisher.wallet.send(publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE))
+    tx = pay(consumer, asset)
+    with consumer_api.download_stream(asset.did, ACCESS_SERVICE_ID, 0, tx) as response:
+        assert sum(len(c) for c in response.iter_raw(1 << 20)) == 12 << 20
+    # 9 MiB more: past what may have been lost in flight
+    rejected(lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx, "bytes=3145728-"), 402, "order_used_up")
+    small = consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx, f"bytes={(12 << 20) - 1000}-")
+    assert small == big.read_bytes()[-1000:]  # the tail of a broken transfer is still served
 
 
 @pytest.mark.parametrize("byte_range", ["bytes=-999999999", "bytes=1-2,3-4", "bytes=1-x", "bytes=0-"])
