@@ -3,7 +3,21 @@
 import time
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, create_engine, event, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 
@@ -30,11 +44,31 @@ def create_schema(engine: Engine, metadata: MetaData) -> None:
     for attempt in range(3):
         try:
             metadata.create_all(engine)
+            add_missing_columns(engine, metadata)
             return
         except OperationalError:
             if attempt == 2:
                 raise
             time.sleep(0.2)
+
+
+def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
+    """Columns a newer c2d added to a table that an older one created: added in place (each
+    such column has a server default, so existing rows stay valid)."""
+    existing = inspect(engine)
+    for table in metadata.sorted_tables:
+        if not existing.has_table(table.name):
+            continue
+        present = {column["name"] for column in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if column.server_default is None and not column.nullable:
+                raise RuntimeError(f"cannot add column {table.name}.{column.name} to existing rows")
+            kind = column.type.compile(engine.dialect)
+            default = f" DEFAULT '{column.server_default.arg}'" if column.server_default is not None else ""  # type: ignore[attr-defined]
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{default}"))
 
 
 def nonce_table(name: str, metadata: MetaData) -> Table:

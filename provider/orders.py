@@ -6,6 +6,7 @@ from c2d.chain import (
     VerifiedOrder,
     check_order,
     normalize_tx_hash,
+    still_on_chain,
     verify_order,
 )
 from c2d.provider.ddo import PaidService
@@ -40,21 +41,30 @@ class OrderChecker:
                     min_net_amount=main.cost,
                     timeout=main.timeout,
                 )
-                return order, uses
-            order = verify_order(
-                self.chain.w3,
-                tx,
-                datatoken=asset.datatoken,
-                service_id=service.index,
-                consumer=consumer,
-                min_net_amount=main.cost,
-                timeout=main.timeout,
-                confirmations=self.confirmations,
-            )
+                if still_on_chain(self.chain.w3, order):
+                    return order, uses
+                # Its block was replaced: the order counts only if the chain has it again.
+                moved = self._verify(tx, asset, service, consumer)
+                self.store.move_order(moved)
+                return moved, uses
+            order = self._verify(tx, asset, service, consumer)
         except ChainError as exc:
             raise from_chain_error(exc) from None
         self.store.remember_order(order)
         return order, 0
+
+    def _verify(self, tx: str, asset: Asset, service: PaidService, consumer: str) -> VerifiedOrder:
+        main = service.attributes.main
+        return verify_order(
+            self.chain.w3,
+            tx,
+            datatoken=asset.datatoken,
+            service_id=service.index,
+            consumer=consumer,
+            min_net_amount=main.cost,
+            timeout=main.timeout,
+            confirmations=self.confirmations,
+        )
 
     def take(self, order: VerifiedOrder) -> None:
         """Takes one use of the order; raises OrderUsedUp when none is left."""

@@ -73,7 +73,7 @@ class Provider:
         self._assets_lock = threading.Lock()
         self.catalog = Catalog(self.chain, self.store, settings.index_interval, on_indexed=self._forget)
         self.auth = Auth(self.store)
-        self.orders = OrderChecker(self.chain, self.store, settings.order_confirmations, settings.order_uses)
+        self.orders = OrderChecker(self.chain, self.store, settings.confirmations(), settings.order_uses)
         self.http = httpx.AsyncClient(timeout=settings.http_timeout)  # the operator service
         self.file_http = file_client(settings.http_timeout, settings.allow_private_urls)  # publishers' servers
         self.files = FileReader(settings.data_root, self.file_http, settings.allow_private_urls)

@@ -7,6 +7,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from c2d.settings import AddressList, HttpLimitSettings, HttpUrl, NetworkList, PrivateKey, load, read_key_file
 
+DEVELOPMENT_CHAINS = frozenset({1337, 31337})  # Ganache, Hardhat/Anvil: one miner, no reorganisation
+SAFE_CONFIRMATIONS = 12
+
 
 class ProviderSettings(HttpLimitSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="C2D_", extra="ignore", frozen=True)
@@ -25,7 +28,12 @@ class ProviderSettings(HttpLimitSettings, BaseSettings):
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...",
     )
     provider_url: HttpUrl = Field(default="http://127.0.0.1:8030", description="the provider's public base URL")
-    order_confirmations: int = Field(default=0, ge=0, description="blocks on top of an order before it counts")
+    order_confirmations: int | None = Field(
+        default=None,
+        ge=0,
+        description="blocks on top of an order before it counts; if unset, 0 on a development chain "
+        "(chain id 1337 or 31337) and 12 on any other",
+    )
     order_uses: int = Field(default=1, ge=1, description="how many jobs or downloads one order pays for")
     index_interval: float = Field(default=1.0, gt=0, description="seconds between two looks for new DDOs")
     http_timeout: float = Field(default=30.0, gt=0, description="timeout of the provider's own HTTP requests")
@@ -43,6 +51,11 @@ class ProviderSettings(HttpLimitSettings, BaseSettings):
     operator_addresses: AddressList = Field(
         default=[], description="comma-separated addresses of operators whose configure stages may fetch job inputs"
     )
+
+    def confirmations(self) -> int:
+        if self.order_confirmations is not None:
+            return self.order_confirmations
+        return 0 if self.chain_id in DEVELOPMENT_CHAINS else SAFE_CONFIRMATIONS
 
     @model_validator(mode="before")
     @classmethod

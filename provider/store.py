@@ -48,6 +48,7 @@ orders = Table(
     Column("timestamp", BigInteger, nullable=False),
     Column("block_number", BigInteger, nullable=False),
     Column("uses", Integer, nullable=False, default=0),
+    Column("block_hash", String(66), nullable=False, server_default=""),
 )
 
 # What the downloads of one file under one order have carried: a continued download (a range
@@ -71,6 +72,7 @@ def download_budget(size: int | None) -> int | None:
     """Bytes the downloads of a file under one order may carry in total: its size, plus what
     may be lost in flight when a transfer breaks off (at most the size itself)."""
     return None if size is None else size + min(size, IN_FLIGHT)
+
 
 assets = Table(
     "assets",
@@ -193,6 +195,7 @@ class Store:
             service_id=int(m["service_id"]),
             timestamp=int(m["timestamp"]),
             block_number=int(m["block_number"]),
+            block_hash=m["block_hash"],
         )
         return order, int(m["uses"])
 
@@ -209,6 +212,7 @@ class Store:
             "service_id": order.service_id,
             "timestamp": order.timestamp,
             "block_number": order.block_number,
+            "block_hash": order.block_hash,
             "uses": 0,
         }
         try:
@@ -216,6 +220,16 @@ class Store:
                 conn.execute(insert(orders).values(**values))
         except IntegrityError:
             pass  # already remembered by a concurrent request
+
+    def move_order(self, order: VerifiedOrder) -> None:
+        """A remembered order found again in another block (the chain was reorganised): its
+        uses stay."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(orders)
+                .where(orders.c.tx_hash == order.tx_hash, orders.c.datatoken == order.datatoken)
+                .values(block_number=order.block_number, block_hash=order.block_hash)
+            )
 
     def use_order(self, tx_hash: str, datatoken: str, max_uses: int) -> bool:
         """Takes one use of a remembered order; False when it is used up."""

@@ -36,6 +36,7 @@ from c2d.chain.orders import (
     community_fee,
     normalize_tx_hash,
     order_amount,
+    still_on_chain,
     verify_order,
 )
 from c2d.chain.wallet import Wallet
@@ -78,5 +79,6 @@ __all__ = [
     "metadata_history",
     "normalize_tx_hash",
     "order_amount",
+    "still_on_chain",
     "verify_order",
 ]

@@ -8,7 +8,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.hexadecimal import is_hex
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from c2d.chain.artifacts import load_artifact
 from c2d.chain.errors import (
@@ -45,6 +45,7 @@ class VerifiedOrder:
     service_id: int
     timestamp: int
     block_number: int
+    block_hash: str = ""  # the block it was in when verified: a reorganised chain has another there
 
 
 def community_fee(amount: int) -> int:
@@ -134,6 +135,7 @@ def verify_order(
         service_id=args["serviceId"],
         timestamp=args["timestamp"],
         block_number=receipt["blockNumber"],
+        block_hash=HexBytes(receipt["blockHash"]).to_0x_hex(),
     )
     check_order(
         order,
@@ -144,6 +146,16 @@ def verify_order(
         now=now,
     )
     return order
+
+
+def still_on_chain(w3: Web3, order: VerifiedOrder) -> bool:
+    """Whether the block the order was verified in is still the chain's block at that height
+    (False after a reorganisation replaced it, or for an order verified without its hash)."""
+    try:
+        block = w3.eth.get_block(order.block_number)
+    except BlockNotFound:  # the chain is shorter now
+        return False
+    return bool(order.block_hash) and HexBytes(block["hash"]).to_0x_hex() == order.block_hash.lower()
 
 
 def check_order(

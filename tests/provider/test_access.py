@@ -310,6 +310,24 @@ def test_a_large_file_is_not_served_twice_by_continuations(consumer_api, publish
     assert small == big.read_bytes()[-1000:]  # the tail of a broken transfer is still served
 
 
+def test_a_remembered_order_whose_block_was_reorganised_away_no_longer_counts(consumer_api, dataset, consumer):
+    """Ganache's snapshot and revert reorganise the chain: the block that held the order is
+    replaced by an empty one at the same height."""
+    w3 = consumer.chain.w3
+    height = w3.eth.block_number
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    tx = pay(consumer, dataset)
+    assert consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx, "bytes=0-9")  # verified and remembered
+    assert consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx, "bytes=10-19")  # remembered: no chain look
+    mined = w3.eth.block_number - height
+    assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True
+    for _ in range(mined + 1):  # other blocks at the order's height and above (the indexer's cursor)
+        w3.provider.make_request("evm_mine", [])
+    rejected(
+        lambda: consumer_api.download(dataset.did, ACCESS_SERVICE_ID, 1, tx, "bytes=20-29"), 402, "order_not_found"
+    )
+
+
 @pytest.mark.parametrize("byte_range", ["bytes=-999999999", "bytes=1-2,3-4", "bytes=1-x", "bytes=0-"])
 def test_ranges_that_are_not_a_continuation_take_a_new_use(consumer_api, dataset, consumer, byte_range):
     tx = pay(consumer, dataset)

@@ -35,6 +35,57 @@ def test_missing_and_invalid_settings_are_named_without_their_values(monkeypatch
     assert "not-a-key-but-secret" not in message
 
 
+def test_key_files_and_the_default_confirmations(monkeypatch, tmp_path, addresses_file, provider_root, provider_key):
+    for name in ("C2D_PROVIDER_KEY", "C2D_ORDER_CONFIRMATIONS"):
+        monkeypatch.delenv(name, raising=False)
+    key_file = tmp_path / "provider.key"
+    key_file.write_text(provider_key + "\n")
+    key_file.chmod(0o644)
+    base = {
+        "rpc_url": "http://127.0.0.1:8545",
+        "chain_id": 1337,
+        "addresses_file": addresses_file,
+        "operator_url": "http://127.0.0.1:8031",
+        "data_root": provider_root,
+        "provider_key_file": key_file,
+    }
+    with pytest.raises(SettingsError) as info:
+        load_settings(**base)
+    assert "readable by its owner only" in str(info.value) and provider_key[2:] not in str(info.value)
+    key_file.chmod(0o600)
+    settings = load_settings(**base)
+    assert settings.provider_key.get_secret_value() == provider_key
+    assert settings.confirmations() == 0  # Ganache
+    assert load_settings(**{**base, "chain_id": 137}).confirmations() == 12
+    assert load_settings(**{**base, "chain_id": 137, "order_confirmations": 2}).confirmations() == 2
+
+
+def test_an_older_database_gets_the_new_columns(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from c2d.provider.store import Store
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    with old.begin() as conn:  # the orders table as c2d 0.x made it, with one remembered order
+        conn.execute(
+            text(
+                "CREATE TABLE orders (tx_hash VARCHAR(66), datatoken VARCHAR(42), consumer VARCHAR(42), "
+                "payer VARCHAR(42), amount VARCHAR(78), net_amount VARCHAR(78), market_fee VARCHAR(78), "
+                "fee_collector VARCHAR(42), service_id BIGINT, timestamp BIGINT, block_number BIGINT, "
+                "uses INTEGER, PRIMARY KEY (tx_hash, datatoken))"
+            )
+        )
+        conn.execute(text("INSERT INTO orders VALUES ('0x1', '0x2', '0x3', '0x3', '1', '1', '0', '0x4', 1, 5, 7, 1)"))
+    old.dispose()
+    store = Store(url)
+    try:
+        order, uses = store.cached_order("0x1", "0x2")
+        assert (order.block_number, order.block_hash, uses) == (7, "", 1)  # no hash: looked up again when used
+    finally:
+        store.close()
+
+
 def test_unreachable_chain_gives_503_not_500(addresses_file, provider_root, provider_key, tmp_path):
     dead = type("Dead", (), {"url": f"http://127.0.0.1:{free_port()}"})()
     settings = make_settings(dead, addresses_file, provider_root, tmp_path / "p.db", provider_key)
