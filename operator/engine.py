@@ -203,9 +203,19 @@ class Engine:
         self._finish(job, pending or Status.FINISHED, self._reason(job.id), results=results)
 
     def _finish(self, job: Job, status: Status, reason: str, **values: object) -> None:
+        reason = self._as_seen(job, reason)
         self.store.set_status(job.id, status, reason, **values)
         self.executor.clean_inputs(job)
         log.info("job %s: %s %s", job.id, int(status), reason)
+
+    def _as_seen(self, job: Job, reason: str) -> str:
+        """A reason names paths as the job's stages see them (/data/..., /job/...), never where
+        the job lives on the host."""
+        jobs_dir = str(getattr(self.executor, "jobs_dir", "")).rstrip("/")
+        if not jobs_dir:
+            return reason
+        job_dir = f"{jobs_dir}/{job.id}"
+        return reason.replace(f"{job_dir}/data", "/data").replace(job_dir, "/job").replace(jobs_dir, "<jobs>")
 
     def _reason(self, job_id: str) -> str:
         current = self.store.get(job_id)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from c2d.operator import sandbox
 from c2d.operator.environments import Environment
+from c2d.operator.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
 from c2d.operator.sandbox import Limits, Outcome
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.stages import STAGE_SECONDS, ExecutorUnavailable, JobDirectories
@@ -52,23 +53,41 @@ class LocalExecutor(JobDirectories):
             raise ExecutorUnavailable(f"the local executor cannot isolate stages: {exc}") from None
 
     def _prepare(self, job: Job) -> Path:
+        """The job's directory; when the engine is root, configure's and publish's user owns it
+        (they run as that user, without capabilities), job.json readable by that user only."""
         job_dir = self.job_dir(job)
         data = layout.data(job_dir)
         for name in layout.DATA_DIRS:
             (data / name).mkdir(parents=True, exist_ok=True)
         os.chmod(job_dir, 0o711)
         os.chmod(data, 0o711)
-        (job_dir / "job.json").write_text(json.dumps({**job.spec, "jobId": job.id}))
+        spec = job_dir / "job.json"
+        fd = os.open(spec, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps({**job.spec, "jobId": job.id}))
+        if self.trusted_uid is not None:
+            for path in (job_dir, data, spec, *(data / name for name in ("inputs", "ddos", "transformations"))):
+                os.lchown(path, self.trusted_uid, self.trusted_uid)
         return job_dir
 
+    @property
+    def trusted_uid(self) -> int | None:
+        return sandbox.TRUSTED_UID if os.geteuid() == 0 else None
+
     def _trusted(
-        self, job: Job, argv: list[str], network: bool, log: str, env: dict[str, str], stop: Callable[[], bool]
+        self,
+        job: Job,
+        argv: list[str],
+        relay: Path | None,
+        log: str,
+        env: dict[str, str],
+        stop: Callable[[], bool],
     ) -> Outcome:
         job_dir = self._prepare(job)
         limits = Limits(memory_mb=1024, cpu=1.0, processes=256, file_size_mb=1 << 20, seconds=STAGE_SECONDS)
-        base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        base_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         return sandbox.run(
-            lambda fd: sandbox.trusted_command(job_dir, argv, network, fd),
+            lambda fd: sandbox.trusted_command(job_dir, argv, relay, self.trusted_uid, fd),
             limits,
             f"{job.id}-{log.removesuffix('.log')}",
             layout.data(job_dir) / "logs" / log,
@@ -80,9 +99,17 @@ class LocalExecutor(JobDirectories):
         secrets = {
             "C2D_OPERATOR_KEY": self.settings.signing_key(),
             "C2D_PROVIDER_URL": self.settings.provider_url,
+            "C2D_PROVIDER_SOCKET": f"{sandbox.RELAY_MOUNT}/{SOCKET_NAME}",
         }
-        argv = [sys.executable, "-m", "c2d.pods.configure", str(self.job_dir(job))]
-        return self._trusted(job, argv, True, "configure.log", secrets, should_stop)
+        argv = [sys.executable, "-m", "c2d.pods.configure", sandbox.STAGE_MOUNT]
+        try:
+            folder = relay_folder(job.id)
+        except RelayUnavailable as exc:
+            raise sandbox.IsolationUnavailable(str(exc)) from None
+        with ProviderRelay(folder, self.settings.provider_url, self.trusted_uid):
+            outcome = self._trusted(job, argv, folder, "configure.log", secrets, should_stop)
+        shutil.rmtree(folder, ignore_errors=True)
+        return outcome
 
     def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         job_dir = self._prepare(job)
@@ -117,8 +144,26 @@ class LocalExecutor(JobDirectories):
         )
 
     def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
-        argv = [sys.executable, "-m", "c2d.pods.publish", str(self.job_dir(job)), str(env.max_output_mb << 20)]
-        return self._trusted(job, argv, False, "publish.log", {}, should_stop)
+        if self.trusted_uid is not None:
+            _hand_over(layout.data(self.job_dir(job)) / "outputs", self.trusted_uid)
+        argv = [sys.executable, "-m", "c2d.pods.publish", sandbox.STAGE_MOUNT, str(env.max_output_mb << 20)]
+        return self._trusted(job, argv, None, "publish.log", {}, should_stop)
+
+
+def _hand_over(outputs: Path, uid: int) -> None:
+    """The algorithm's outputs to publish's user, so that publish needs no privilege to read
+    and rename them. The algorithm's processes are gone (its PID namespace ended with it), so
+    the tree holds still; nothing here follows a link (lchown; links keep their mode)."""
+    if not outputs.is_dir() or outputs.is_symlink():
+        return
+    for root, dirs, files in os.walk(outputs):
+        os.lchown(root, uid, uid)
+        os.chmod(root, 0o700)
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            os.lchown(path, uid, uid)
+            if not os.path.islink(path) and name in files:
+                os.chmod(path, 0o600)
 
 
 def _readable(data: Path) -> None:

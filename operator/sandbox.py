@@ -22,6 +22,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -238,26 +239,77 @@ def algorithm_command(
     return [*args, "--", *inner]
 
 
-def trusted_command(job_dir: Path, argv: list[str], network: bool, status_fd: int) -> list[str]:
-    """bwrap arguments for c2d's own stage programs: the host read-only (their interpreter and
-    code may live anywhere, /tmp included), the job's directory writable, their own PID
-    namespace (and no network unless they need it)."""
-    return [
+TRUSTED_UID = 10001  # configure and publish when the engine runs as root (STAGE_UID of the containers)
+STAGE_MOUNT = "/job"  # where configure and publish see their job's directory
+RELAY_MOUNT = "/run/c2d"  # the provider relay's folder (c2d.operator.relay)
+
+
+def code_paths() -> list[str]:
+    """What c2d's stage programs need to run: the interpreter, its libraries, c2d's packages."""
+    import c2d
+    import c2d.pods
+
+    found = {sys.prefix, sys.base_prefix, sys.exec_prefix, *c2d.__path__, *c2d.pods.__path__}
+    found |= {entry for entry in sys.path if entry and os.path.isdir(entry)}
+    paths = sorted({os.path.realpath(p) for p in found if os.path.isdir(p)} | {os.path.realpath(sys.executable)})
+    # Inside /usr: bound with it. Nested in another one: bound with that one.
+    outer = [p for p in paths if not p.startswith("/usr/") and p != "/usr"]
+    return [p for p in outer if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in outer)]
+
+
+def trusted_command(job_dir: Path, argv: list[str], relay: Path | None, uid: int | None, status_fd: int) -> list[str]:
+    """bwrap arguments for c2d's own stage programs (configure, publish): no network (configure
+    reaches the provider through the relay's socket at /run/c2d only), /usr and c2d's code
+    read-only, the job's directory at /job and nothing else of the host; as an ordinary user
+    without capabilities when the engine runs as root (`uid`), else in a user namespace."""
+    args = [
         bwrap(),
         "--die-with-parent",
         "--new-session",
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
-        *([] if network else ["--unshare-net"]),
+        "--unshare-net",
+        "--unshare-cgroup-try",
+        *([] if uid is not None else ["--unshare-user"]),
         "--json-status-fd", str(status_fd),
-        "--ro-bind", "/", "/",
-        "--dev", "/dev",
+        "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/bin", "/bin",
+        "--symlink", "usr/sbin", "/sbin",
+        "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64",
         "--proc", "/proc",
-        "--bind", str(job_dir), str(job_dir),
-        "--",
-        *argv,
+        "--dev", "/dev",
+        "--tmpfs", "/tmp",  # noqa: S108 (the sandbox's own)
     ]  # fmt: skip
+    made: set[str] = set()
+    for path in code_paths():
+        for parent in reversed(Path(path).parents[:-1]):  # bwrap would make them 0700: root's only
+            if str(parent) not in made:
+                made.add(str(parent))
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--ro-bind", path, path]
+    args += ["--bind", str(job_dir), STAGE_MOUNT, "--chdir", STAGE_MOUNT]
+    if relay is not None:
+        args += ["--perms", "0755", "--dir", str(Path(RELAY_MOUNT).parent), "--ro-bind", str(relay), RELAY_MOUNT]
+    inner = argv
+    if uid is not None:
+        inner = [
+            "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+            "--inh-caps=-all", "--bounding-set=-all", "--", *inner,
+        ]  # fmt: skip
+    return [*args, "--", *inner]
+
+
+def _hide_options(command: list[str]) -> tuple[list[str], int]:
+    """bwrap's options (its mounts name host paths) read from a memory file (`--args FD`)
+    rather than its command line, which every process in the sandbox can read as
+    /proc/1/cmdline. The command after `--` stays: it names only paths inside."""
+    split = command.index("--")
+    fd = os.memfd_create("bwrap-args", 0)
+    os.write(fd, b"".join(arg.encode() + b"\0" for arg in command[1:split]))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return [command[0], "--args", str(fd), *command[split:]], fd
 
 
 def run(
@@ -272,7 +324,7 @@ def run(
     deadline or on a stop request, and says how it ended."""
     cgroups = _Cgroups(name, limits)
     read_fd, write_fd = os.pipe()
-    command = build(write_fd)
+    command, args_fd = _hide_options(build(write_fd))
     rlimits = [
         f"--cpu={max(1, int(limits.seconds * max(limits.cpu, 1.0)) + 5)}",
         f"--fsize={limits.file_size_mb << 20}",
@@ -291,10 +343,11 @@ def run(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
-        pass_fds=(write_fd,),
+        pass_fds=(write_fd, args_fd),
         start_new_session=True,
     )
     os.close(write_fd)
+    os.close(args_fd)
     assert process.stdout is not None
     log = _LogCopier(process.stdout, LogWriter(log_path, limits.log_bytes))
     with _live_lock:

@@ -3,6 +3,9 @@ checksums their DDOs declare, and lay out /data (see c2d.pods.layout).
 
     python -m c2d.pods.configure JOB_DIR
 
+It reaches the provider at C2D_PROVIDER_URL, through the Unix socket C2D_PROVIDER_SOCKET when
+the executor gives it one instead of a network (c2d.operator.relay).
+
 The provider's input route only answers requests signed by an operator it trusts
 (C2D_OPERATOR_KEY) for the inputs of that job, while it is configuring; once everything is
 fetched, configure tells the provider to forget them. Exit codes: 0 provisioned, 3 a dataset could not
@@ -35,12 +38,14 @@ class ProvisioningFailed(Exception):
 
 
 class InputFetcher:
-    def __init__(self, provider_url: str, key: str, job_id: str) -> None:
+    def __init__(self, provider_url: str, key: str, job_id: str, socket: str | None = None) -> None:
+        """`socket`: the engine's relay to the provider (a stage without network), if any."""
         self.key = key
         self.address = address_of(key)
         self.job_id = job_id
         self.nonces = NonceClock()
-        self.http = httpx.Client(base_url=provider_url, timeout=httpx.Timeout(60.0, connect=10.0))
+        transport = httpx.HTTPTransport(uds=socket) if socket else None
+        self.http = httpx.Client(base_url=provider_url, timeout=httpx.Timeout(60.0, connect=10.0), transport=transport)
 
     def _send(self, did: str, index: int) -> httpx.Response:
         return self._signed("GET", {"jobId": self.job_id, "did": did, "index": index})
@@ -126,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     job_dir = Path(args[0])
     spec: dict[str, Any] = layout.spec(job_dir)
-    fetcher = InputFetcher(os.environ["C2D_PROVIDER_URL"], os.environ["C2D_OPERATOR_KEY"], spec["jobId"])
+    fetcher = InputFetcher(
+        os.environ["C2D_PROVIDER_URL"],
+        os.environ["C2D_OPERATOR_KEY"],
+        spec["jobId"],
+        os.environ.get("C2D_PROVIDER_SOCKET"),
+    )
     try:
         provision(job_dir, fetcher)
         fetcher.forget()

@@ -87,13 +87,23 @@ def collect(job_dir: Path, max_bytes: int) -> list[dict[str, Any]]:
     return results
 
 
+def _as_seen(job_dir: Path, name: object) -> str:
+    path = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
+    data = str(layout.data(job_dir))
+    return "/data" + path[len(data) :] if path.startswith(data) else os.path.basename(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     job_dir, max_bytes = Path(args[0]), int(args[1])
     try:
         results = collect(job_dir, max_bytes)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         print(f"publishing failed: {exc}", flush=True)
+        return TOO_LARGE
+    except OSError as exc:  # the path as the algorithm saw it
+        where = f": {_as_seen(job_dir, exc.filename)}" if exc.filename else ""
+        print(f"publishing failed: {exc.strerror or type(exc).__name__}{where}", flush=True)
         return TOO_LARGE
     (job_dir / "results.json").write_text(json.dumps(results))
     print(f"published {sum(1 for r in results if r['type'] == 'output')} output file(s)", flush=True)

@@ -124,3 +124,76 @@ def test_running_past_the_deadline_ends_42(consumer, consumer_api, dataset):
     _, final = run(consumer, consumer_api, dataset, "import time\ntime.sleep(60)", environment="tight")
     assert (final["status"], final["statusText"]) == (42, "Algorithm timed out"), final
     assert final["dateFinished"] - final["dateCreated"] < 15
+
+
+def test_the_sandbox_shows_no_host_path_in_its_process_table(stack, consumer, consumer_api, dataset):
+    code = (
+        "import os, pathlib\n"
+        "lines = []\n"
+        "for pid in os.listdir('/proc'):\n"
+        "    if pid.isdigit():\n"
+        "        lines.append(pathlib.Path(f'/proc/{pid}/cmdline').read_bytes().replace(b'\\0', b' ').decode())\n"
+        "pathlib.Path('/data/outputs/cmdlines.txt').write_text('\\n'.join(lines))\n"
+    )
+    (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), raw(code))
+    final = wait_final(consumer_api, job["jobId"])
+    assert final["status"] == 70, final
+    index = next(r["index"] for r in final["results"] if r["filename"] == "cmdlines.txt")
+    seen = consumer_api.compute_result(job["jobId"], index).decode()
+    assert "bwrap --args" in seen  # the sandbox's init, its options read from a memory file
+    assert str(stack.jobs_dir) not in seen and job["jobId"] not in seen, seen
+
+
+PROBE = r"""
+import json, os, socket, sys
+import httpx
+report = {"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(), "root": sorted(os.listdir("/"))}
+report["caps"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith(("CapEff", "CapPrm", "CapBnd"))]
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2).close()
+    report["tcp"] = "connected"
+except OSError as exc:
+    report["tcp"] = type(exc).__name__
+client = httpx.Client(transport=httpx.HTTPTransport(uds="/run/c2d/provider.sock"), base_url=sys.argv[2])
+report["provider"] = client.get("/").json().get("software", "?")
+report["job"] = sorted(os.listdir("/job"))
+print(json.dumps(report), flush=True)
+"""
+
+
+def test_configure_runs_as_an_unprivileged_user_and_reaches_only_the_provider(stack, tmp_path):
+    """The local executor's trusted stages through the command the executor builds (a probe
+    in place of configure): an ordinary user without capabilities, no network, the job's
+    directory at /job, and the provider through the relay's socket."""
+    import os
+    import sys
+
+    from c2d.operator import sandbox
+    from c2d.operator.relay import ProviderRelay, relay_folder
+
+    if os.geteuid() != 0:
+        pytest.skip("the engine drops to an ordinary user only when it runs as root")
+    job_dir = tmp_path / "job"
+    (job_dir / "data" / "logs").mkdir(parents=True)
+    os.chown(job_dir, sandbox.TRUSTED_UID, sandbox.TRUSTED_UID)
+    (job_dir / "probe.py").write_text(PROBE)
+    folder = relay_folder("probe-" + tmp_path.name)
+    argv = [sys.executable, "/job/probe.py", str(stack.operator.port), stack.provider.url]
+    with ProviderRelay(folder, stack.provider.url, sandbox.TRUSTED_UID):
+        outcome = sandbox.run(
+            lambda fd: sandbox.trusted_command(job_dir, argv, folder, sandbox.TRUSTED_UID, fd),
+            sandbox.Limits(memory_mb=512, cpu=1.0, processes=64, file_size_mb=16, seconds=60),
+            "probe-configure",
+            job_dir / "data" / "logs" / "probe.log",
+            {"PATH": "/usr/bin:/bin"},
+            lambda: False,
+        )
+    log = (job_dir / "data" / "logs" / "probe.log").read_text()
+    assert outcome.exit_code == 0, log
+    report = json.loads(log.strip().splitlines()[-1])
+    assert (report["uid"], report["gid"], report["groups"]) == (sandbox.TRUSTED_UID, sandbox.TRUSTED_UID, [])
+    assert report["caps"] == ["0000000000000000"] * 3
+    assert report["tcp"] in ("ConnectionRefusedError", "OSError")  # its own empty network: no loopback service
+    assert report["provider"].startswith("c2d")
+    assert "home" not in report["root"] and "etc" not in report["root"] and "job" in report["root"]
+    assert report["job"] == ["data", "probe.py"]
