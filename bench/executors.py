@@ -24,7 +24,7 @@ from c2d.assets import COMPUTE_SERVICE_ID, Privacy, PublishedFile, Services, pub
 from c2d.chain import order_amount
 from c2d.client import ProviderClient
 from c2d.compute import DEFAULT_CONTAINER, FINAL_STATUSES
-from c2d.localchain import dev_keys, free_port
+from c2d.localchain import free_port
 
 ONE = 10**18
 NOOP = "pass\n"
@@ -32,13 +32,15 @@ KUBECONFIG = Path("/var/lib/c2d-cluster/kubeconfig")
 DOCKER_HOST = "unix:///run/c2d-docker/docker.sock"
 
 
-def executor_env(name: str) -> dict[str, str]:
+def executor_env(name: str, data_dir: Path) -> dict[str, str]:
     if name == "docker":
         return {"C2D_EXECUTOR": "docker", "C2D_DOCKER_HOST": DOCKER_HOST}
     if name == "kubernetes":
         from c2d.operator import bootstrap
 
-        bootstrap.install(bootstrap.admin(KUBECONFIG), dev_keys(10)[embedded.OPERATOR])
+        # the stack's own operator key (made here first; `stack up` keeps it), for configure pods
+        key = embedded.service_key(data_dir, "operator").read_text().strip()
+        bootstrap.install(bootstrap.admin(KUBECONFIG), key)
         return {
             "C2D_EXECUTOR": "kubernetes",
             "C2D_KUBECONFIG": str(KUBECONFIG),
@@ -50,7 +52,7 @@ def executor_env(name: str) -> dict[str, str]:
 
 def overheads(name: str, jobs: int) -> list[float]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"c2d-bench-{name}-"))
-    state = embedded.up(data_dir, free_port(), free_port(), free_port(), operator_env=executor_env(name))
+    state = embedded.up(data_dir, free_port(), free_port(), free_port(), operator_env=executor_env(name, data_dir))
     try:
         publisher, consumer = state.chain_client(embedded.PUBLISHER), state.chain_client(embedded.CONSUMER)
         publisher_api = ProviderClient(state.provider_url, state.key(embedded.PUBLISHER))

@@ -1,9 +1,11 @@
 """A Python client of the provider's HTTP API: the consumer's and publisher's side of c2d.
 
-Every signed call signs with a fresh nonce (see ProviderClient.next_nonce)."""
+Every signed call signs exactly that request (EIP-712, c2d.signing) for this provider, with a
+fresh nonce (see ProviderClient.next_nonce) and an expiry SIGNATURE_SECONDS ahead."""
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +14,9 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from c2d.signing import NonceClock, compute_message, download_message, result_message, sign
+from c2d.signing import NonceClock, SignedRequest, params_hash, sign_request
+
+SIGNATURE_SECONDS = 300
 
 
 class ProviderRequestError(Exception):
@@ -46,6 +50,7 @@ class ProviderClient:
         # Nonces must reach the provider in increasing order: one signed request at a time.
         self._lock = threading.RLock()
         self._floor: int | None = None
+        self._domain: tuple[int, str] | None = None  # the provider's chain id and address
 
     def close(self) -> None:
         self.http.close()
@@ -75,21 +80,43 @@ class ProviderClient:
             self._floor = max(self._clock.next(), self._floor + 1)
             return self._floor
 
-    def sign(self, text: str) -> str:
-        return sign(self._key, text)
+    def signed(
+        self,
+        action: str,
+        params: dict[str, Any],
+        document_id: str = "",
+        job_id: str = "",
+        index: int = 0,
+        query: bool = False,
+        address_field: str = "consumerAddress",
+    ) -> dict[str, Any]:
+        """`params` with this address, a fresh nonce, an expiry and the EIP-712 signature of
+        the request (query parameters are signed as the strings they are sent as)."""
+        if self._domain is None:
+            info = self.info()
+            self._domain = int(info["chainId"]), str(info["providerAddress"])
+        nonce = self.next_nonce()
+        out: dict[str, Any] = {
+            **params,
+            address_field: self.address,
+            "nonce": nonce,
+            "expiry": int(time.time()) + SIGNATURE_SECONDS,
+        }
+        if query:
+            out = {k: str(v) for k, v in out.items()}
+        request = SignedRequest(
+            action, self.address, nonce, int(out["expiry"]), params_hash(out), document_id, job_id, index
+        )
+        out["signature"] = sign_request(self._key, *self._domain, request)
+        return out
 
     # ---- publisher ----
 
     def encrypt(self, did: str, files: list[dict[str, Any]]) -> str:
         with self._lock:
-            nonce = self.next_nonce()
-            body = {
-                "documentId": did,
-                "document": files,
-                "publisherAddress": self.address,
-                "nonce": nonce,
-                "signature": self.sign(download_message(did, nonce)),
-            }
+            body = self.signed(
+                "encrypt", {"documentId": did, "document": files}, document_id=did, address_field="publisherAddress"
+            )
             return str(self._send("POST", "/api/services/encrypt", body)["encryptedDocument"])
 
     def fileinfo(self, did: str, service_id: int | None = None) -> list[dict[str, Any]]:
@@ -106,16 +133,8 @@ class ProviderClient:
         )
 
     def download_params(self, did: str, service_id: int, file_index: int, tx_id: str) -> dict[str, Any]:
-        nonce = self.next_nonce()
-        return {
-            "documentId": did,
-            "serviceId": service_id,
-            "fileIndex": file_index,
-            "consumerAddress": self.address,
-            "transferTxId": tx_id,
-            "nonce": nonce,
-            "signature": self.sign(download_message(did, nonce)),
-        }
+        params = {"documentId": did, "serviceId": service_id, "fileIndex": file_index, "transferTxId": tx_id}
+        return self.signed("download", params, document_id=did, index=file_index, query=True)
 
     @contextmanager
     def download_stream(
@@ -155,63 +174,50 @@ class ProviderClient:
         environment: str | None = None,
     ) -> list[dict[str, Any]]:
         with self._lock:
-            nonce = self.next_nonce()
-            body: dict[str, Any] = {
-                "consumerAddress": self.address,
-                "nonce": nonce,
-                "signature": self.sign(compute_message(self.address, "", dataset["documentId"], nonce)),
-                "dataset": dataset,
-                "algorithm": algorithm,
-            }
+            body: dict[str, Any] = {"dataset": dataset, "algorithm": algorithm}
             if additional_datasets:
                 body["additionalDatasets"] = additional_datasets
             if environment:
                 body["environment"] = environment
-            return self._send("POST", "/api/services/compute", body)  # type: ignore[no-any-return]
+            signed = self.signed("computeStart", body, document_id=dataset["documentId"])
+            return self._send("POST", "/api/services/compute", signed)  # type: ignore[no-any-return]
 
-    def _job_body(self, job_id: str = "", did: str = "") -> dict[str, Any]:
-        nonce = self.next_nonce()
-        body: dict[str, Any] = {
-            "consumerAddress": self.address,
-            "nonce": nonce,
-            "signature": self.sign(compute_message(self.address, job_id, did, nonce)),
-        }
+    def _job_body(self, action: str, job_id: str = "", did: str = "", query: bool = True) -> dict[str, Any]:
+        params: dict[str, Any] = {}
         if job_id:
-            body["jobId"] = job_id
+            params["jobId"] = job_id
         if did:
-            body["documentId"] = did
-        return body
+            params["documentId"] = did
+        return self.signed(action, params, document_id=did, job_id=job_id, query=query)
 
     def compute_status(self, job_id: str = "", did: str = "") -> list[dict[str, Any]]:
         with self._lock:
-            return self._get("/api/services/compute", **self._job_body(job_id, did))  # type: ignore[no-any-return]
+            params = self._job_body("computeStatus", job_id, did)
+            return self._get("/api/services/compute", **params)  # type: ignore[no-any-return]
 
     def compute_stop(self, job_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            return self._send("PUT", "/api/services/compute", self._job_body(job_id))  # type: ignore[no-any-return]
+            body = self._job_body("computeStop", job_id, query=False)
+            return self._send("PUT", "/api/services/compute", body)  # type: ignore[no-any-return]
 
     def compute_delete(self, job_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            params = self._job_body(job_id)
+            params = self._job_body("computeDelete", job_id)
             return self._send("DELETE", "/api/services/compute", params=params)  # type: ignore[no-any-return]
 
     def compute_result(self, job_id: str, index: int) -> bytes:
         with self._lock:
-            nonce = self.next_nonce()
-            params = {
-                "consumerAddress": self.address,
-                "jobId": job_id,
-                "index": index,
-                "nonce": nonce,
-                "signature": self.sign(result_message(self.address, job_id, index, nonce)),
-            }
+            params = self.signed(
+                "computeResult", {"jobId": job_id, "index": index}, job_id=job_id, index=index, query=True
+            )
             response = self.http.get("/api/services/computeResult", params=params)
         _raise_for(response)
         return response.content
 
     def compute_logs(self, job_id: str) -> bytes:
         with self._lock:
-            request = self.http.build_request("GET", "/api/services/computeLogs", params=self._job_body(job_id))
+            params = self._job_body("computeLogs", job_id)
+            request = self.http.build_request("GET", "/api/services/computeLogs", params=params)
             response = self.http.send(request, stream=True)
         try:
             response.read()
@@ -223,7 +229,8 @@ class ProviderClient:
     def iter_logs(self, job_id: str) -> Iterator[bytes]:
         """The job's algorithm log as it comes (followed while the job runs), chunk by chunk."""
         with self._lock:
-            request = self.http.build_request("GET", "/api/services/computeLogs", params=self._job_body(job_id))
+            params = self._job_body("computeLogs", job_id)
+            request = self.http.build_request("GET", "/api/services/computeLogs", params=params)
             response = self.http.send(request, stream=True)
         try:
             if response.status_code >= 400:

@@ -1,22 +1,43 @@
-"""EIP-191 signatures: the messages consumers, publishers and the provider sign.
+"""Signatures: what consumers and publishers sign for the provider (EIP-712 typed data), and
+what the services sign for each other (EIP-191 over a request line).
 
-A consumer signs (personal_sign) one of these texts with a nonce larger than the last one the
-provider recorded for its address, and either at most 1,000 above it (a counter) or the current
-time in milliseconds or nanoseconds since the epoch, within 5 minutes of the provider's clock
-(see nonce_in_range):
+A consumer's or publisher's request carries `nonce`, `expiry` and `signature`, and the signature
+is EIP-712 typed data (eth_signTypedData_v4) of one C2DRequest, naming exactly what it authorises:
 
-    download, encrypt        did + nonce
-    compute start            consumer + "" + did + nonce   (no job id yet)
-    compute status/stop/...  consumer + jobId + did + nonce (jobId and did may be empty)
-    compute result           consumer + jobId + index + nonce
+    EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)
+        name "c2d", version "1", the provider's chainId, and the provider's address (GET /:
+        providerAddress) as verifyingContract: a signature for one provider is no use at another
+    C2DRequest(string action,address consumer,string documentId,string jobId,uint256 index,
+               bytes32 params,uint256 nonce,uint256 expiry)
 
-The provider signs its calls to the operator service with `request_message`.
+    action      download, encrypt, computeStart, computeStatus, computeStop, computeDelete,
+                computeResult, computeLogs
+    consumer    the signer (consumerAddress; publisherAddress for encrypt)
+    documentId  the DID the request names ("" if none); jobId likewise
+    index       fileIndex of a download, index of a result, else 0
+    params      keccak256 of the request's other parameters as canonical JSON (RFC 8785: keys
+                sorted, no whitespace, UTF-8): the JSON body of a POST or PUT, the query
+                parameters of a GET or DELETE (values as the strings sent), in both cases
+                without consumerAddress/publisherAddress, nonce, expiry and signature
+    nonce       larger than the last nonce the provider recorded for the address, and at most
+                1,000 above it or the current time in ms or ns within 5 minutes (nonce_in_range)
+    expiry      unix seconds after which the signature is refused: in the future, at most
+                MAX_EXPIRY_SECONDS ahead
+
+So a status signature cannot delete a job, a start signature covers the algorithm, the orders
+and the environment, and nothing signed is valid for long or twice. typed_data() gives the JSON a
+wallet signs; sign_request() and recover_request() do the same hashing without eth_account.
+
+The provider signs its calls to the operator service with `request_message` (EIP-191).
 """
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import coincurve
 from Crypto.Hash import keccak
@@ -43,16 +64,141 @@ class InvalidSignature(ValueError):
     """A signature that is malformed or does not recover to an address."""
 
 
-def download_message(did: str, nonce: int) -> str:
-    return f"{did}{nonce}"
+ACTIONS = frozenset(
+    {
+        "download",
+        "encrypt",
+        "computeStart",
+        "computeStatus",
+        "computeStop",
+        "computeDelete",
+        "computeResult",
+        "computeLogs",
+    }
+)
+SIGNATURE_FIELDS = frozenset({"consumerAddress", "publisherAddress", "nonce", "expiry", "signature"})
+MAX_EXPIRY_SECONDS = 3600
+DOMAIN_NAME, DOMAIN_VERSION = "c2d", "1"
+DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+REQUEST_TYPE = (
+    "C2DRequest(string action,address consumer,string documentId,string jobId,uint256 index,"
+    "bytes32 params,uint256 nonce,uint256 expiry)"
+)
 
 
-def compute_message(consumer: str, job_id: str, did: str, nonce: int) -> str:
-    return f"{consumer}{job_id}{did}{nonce}"
+@dataclass(frozen=True)
+class SignedRequest:
+    """What one consumer signature authorises (see the module's documentation)."""
+
+    action: str
+    consumer: str
+    nonce: int
+    expiry: int
+    params: bytes  # params_hash() of the request's other parameters
+    document_id: str = ""
+    job_id: str = ""
+    index: int = 0
 
 
-def result_message(consumer: str, job_id: str, index: int, nonce: int) -> str:
-    return f"{consumer}{job_id}{index}{nonce}"
+def canonical_json(value: Any) -> str:
+    """RFC 8785 canonical JSON of the values c2d's requests hold (strings, integers, booleans,
+    null, lists, objects): keys sorted, no whitespace, non-ASCII as UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def params_hash(params: Mapping[str, Any]) -> bytes:
+    """keccak256 of the canonical JSON of a request's parameters, without the signature's own."""
+    kept = {k: v for k, v in params.items() if k not in SIGNATURE_FIELDS}
+    return _keccak(canonical_json(kept).encode())
+
+
+def expiry_in_range(expiry: int, now: float | None = None) -> bool:
+    current = time.time() if now is None else now
+    return current < expiry <= current + MAX_EXPIRY_SECONDS
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def _address_word(address: str) -> bytes:
+    raw = bytes.fromhex(address.removeprefix("0x"))
+    if len(raw) != 20:
+        raise InvalidSignature("an address is 20 bytes")
+    return bytes(12) + raw
+
+
+def request_digest(chain_id: int, provider: str, request: SignedRequest) -> bytes:
+    """The EIP-712 digest keccak256(0x1901 || domainSeparator || hashStruct(request))."""
+    domain = _keccak(
+        _keccak(DOMAIN_TYPE.encode())
+        + _keccak(DOMAIN_NAME.encode())
+        + _keccak(DOMAIN_VERSION.encode())
+        + _word(chain_id)
+        + _address_word(provider)
+    )
+    if len(request.params) != 32:
+        raise InvalidSignature("params is a 32-byte hash")
+    struct = _keccak(
+        _keccak(REQUEST_TYPE.encode())
+        + _keccak(request.action.encode())
+        + _address_word(request.consumer)
+        + _keccak(request.document_id.encode())
+        + _keccak(request.job_id.encode())
+        + _word(request.index)
+        + request.params
+        + _word(request.nonce)
+        + _word(request.expiry)
+    )
+    return _keccak(b"\x19\x01" + domain + struct)
+
+
+def typed_data(chain_id: int, provider: str, request: SignedRequest) -> dict[str, Any]:
+    """The request as eth_signTypedData_v4 JSON, for a wallet to sign."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "C2DRequest": [
+                {"name": "action", "type": "string"},
+                {"name": "consumer", "type": "address"},
+                {"name": "documentId", "type": "string"},
+                {"name": "jobId", "type": "string"},
+                {"name": "index", "type": "uint256"},
+                {"name": "params", "type": "bytes32"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "expiry", "type": "uint256"},
+            ],
+        },
+        "primaryType": "C2DRequest",
+        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id, "verifyingContract": provider},
+        "message": {
+            "action": request.action,
+            "consumer": request.consumer,
+            "documentId": request.document_id,
+            "jobId": request.job_id,
+            "index": request.index,
+            "params": "0x" + request.params.hex(),
+            "nonce": request.nonce,
+            "expiry": request.expiry,
+        },
+    }
+
+
+def sign_request(private_key: str, chain_id: int, provider: str, request: SignedRequest) -> str:
+    """The EIP-712 signature of `request` for the provider `provider`: 0x-hex r || s || v."""
+    key = coincurve.PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
+    signature = key.sign_recoverable(request_digest(chain_id, provider, request), hasher=None)
+    return "0x" + (signature[:64] + bytes([signature[64] + 27])).hex()
+
+
+def recover_request(chain_id: int, provider: str, request: SignedRequest, signature: str) -> ChecksumAddress:
+    """The address that signed `request`; raises InvalidSignature for anything malformed."""
+    return _recover_digest(request_digest(chain_id, provider, request), signature)
 
 
 def request_message(method: str, path: str, nonce: int, body: bytes) -> str:
@@ -98,7 +244,11 @@ def sign(private_key: str, text: str) -> str:
 
 
 def recover(text: str, signature: str) -> ChecksumAddress:
-    """The address that signed `text`; raises InvalidSignature for anything malformed."""
+    """The address that signed `text` (EIP-191); raises InvalidSignature for anything malformed."""
+    return _recover_digest(_personal_hash(text), signature)
+
+
+def _recover_digest(digest: bytes, signature: str) -> ChecksumAddress:
     try:
         raw = bytes.fromhex(signature.removeprefix("0x"))
     except ValueError:
@@ -109,9 +259,7 @@ def recover(text: str, signature: str) -> ChecksumAddress:
     if v not in (0, 1):
         raise InvalidSignature("the signature's v is not 27 or 28")
     try:
-        public_key = coincurve.PublicKey.from_signature_and_message(
-            raw[:64] + bytes([v]), _personal_hash(text), hasher=None
-        )
+        public_key = coincurve.PublicKey.from_signature_and_message(raw[:64] + bytes([v]), digest, hasher=None)
     except Exception:  # libsecp256k1 rejects r or s out of range, or no point
         raise InvalidSignature("the signature does not recover to an address") from None
     return _address_of_public_key(public_key)

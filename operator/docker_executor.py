@@ -10,11 +10,14 @@ after the job and stage, so an engine that restarts finds and follows the ones u
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
+from c2d.operator.relay import MOUNT as RELAY_MOUNT
+from c2d.operator.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
 from c2d.operator.sandbox import Outcome
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan, failed
@@ -73,7 +76,9 @@ class DockerExecutor(ContainerExecutor):
             "--read-only", "--tmpfs", f"/tmp:rw,nosuid,nodev,size={p.tmp_mb}m,mode=1777",  # noqa: S108
             "--memory", f"{p.memory_mb}m", "--memory-swap", f"{p.memory_mb}m",
             "--cpus", str(p.cpu), "--pids-limit", str(p.processes),
-            "--network", "host" if p.network else "none",
+            # Only a network-allowed algorithm gets one; configure reaches the provider
+            # through the relay's socket (p.relay).
+            "--network", "host" if p.network and not p.relay else "none",
             "--workdir", p.workdir, "--log-driver", "json-file",
             # Docker's own copy bounded too (JSON lines take about twice the text).
             "--log-opt", f"max-size={2 * (p.log_bytes >> 20) + 1}m", "--log-opt", "max-file=1",
@@ -84,6 +89,10 @@ class DockerExecutor(ContainerExecutor):
                 "--mount",
                 f"type=bind,source={source},target={mount.target}" + (",readonly" if mount.read_only else ""),
             ]
+        if p.relay:
+            folder = relay_folder(job.id)
+            args += ["--mount", f"type=bind,source={folder},target={RELAY_MOUNT},readonly"]
+            args += ["--env", f"C2D_PROVIDER_SOCKET={RELAY_MOUNT}/{SOCKET_NAME}"]
         for key, value in p.env.items():
             args += ["--env", f"{key}={value}"]
         secret_file = None
@@ -104,6 +113,22 @@ class DockerExecutor(ContainerExecutor):
         return None
 
     def _run(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
+        if not p.relay:
+            return self._run_container(job, p, should_stop)
+        # Configure has no network: the provider only, through the relay's socket (its folder
+        # is the same across engine restarts, so a container under way finds the new socket).
+        owner = STAGE_UID if os.geteuid() == 0 else None
+        try:
+            folder = relay_folder(job.id)
+        except RelayUnavailable as exc:
+            return failed(f"could not start: {exc}")
+        try:
+            with ProviderRelay(folder, self.settings.provider_url, owner):
+                return self._run_container(job, p, should_stop)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _run_container(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
         name = self._name(job, p.stage)
         started = time.monotonic()
         state = self._state(name)

@@ -14,6 +14,7 @@ Each stage's output (stdout and stderr) is its log: the executor copies it to
 <job dir>/data/logs/<stage>.log when the container ends.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -59,6 +60,9 @@ class StagePlan:
     workdir: str = "/"
     secret_env: list[str] = field(default_factory=list)  # names whose values are the operator's key
     log_bytes: int = STAGE_LOG_BYTES  # the stage's log beyond this is cut (and says so)
+    # Reaches the provider through the engine's relay (docker) rather than a network; the
+    # kubernetes executor gives it the pod network, where a NetworkPolicy lets only the provider in.
+    relay: bool = False
 
 
 def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> StagePlan:
@@ -71,6 +75,7 @@ def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> 
             secret_env=[OPERATOR_KEY_ENV],
             mounts=[Mount("", "/job", False)],
             network=True,  # fetches the inputs from the provider
+            relay=True,
             cpu=1.0,
             memory_mb=STAGE_MEMORY_MB,
             processes=64,
@@ -125,16 +130,25 @@ class JobDirectories:
     def __init__(self, settings: OperatorSettings) -> None:
         self.settings = settings
         self.jobs_dir = settings.jobs_dir
+        with contextlib.suppress(OSError):  # a volume's root owned by another user stays as it is
+            os.chmod(self.jobs_dir, 0o711)  # noqa: S103 (jobs may be passed through, not listed)
 
     def job_dir(self, job: Job) -> Path:
         return self.jobs_dir / job.id
 
     def prepare(self, job: Job) -> Path:
+        """The job's directory, private to the stage user (0700, job.json 0600): the stages
+        run as that user, nobody else on the machine reads a job's algorithm, orders or DDOs."""
         job_dir = self.job_dir(job)
         data = layout.data(job_dir)
         for name in layout.DATA_DIRS:
             (data / name).mkdir(parents=True, exist_ok=True)
-        (job_dir / "job.json").write_text(json.dumps({**job.spec, "jobId": job.id}))
+        os.chmod(job_dir, 0o700)
+        spec = job_dir / "job.json"
+        fd = os.open(spec, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps({**job.spec, "jobId": job.id}))
+        os.chmod(spec, 0o600)
         _own(job_dir)
         return job_dir
 

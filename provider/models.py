@@ -1,5 +1,6 @@
 """Request and response bodies of the provider's HTTP API (they make its OpenAPI schema)."""
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -26,7 +27,19 @@ Did = Annotated[
 TxHash = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
 Signature = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{130}$")]
 Nonce = Annotated[int, Field(ge=1, le=MAX_NONCE)]
+Expiry = Annotated[int, Field(ge=0, le=10**12, description="unix seconds; the signature is refused after it")]
 ServiceIndex = Annotated[int, Field(ge=0, le=2**32)]
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A consumer's signature fields and the parameters it covers (c2d.signing)."""
+
+    address: str
+    nonce: int
+    expiry: int
+    signature: str
+    params: dict[str, Any]
 
 
 class ErrorBody(BaseModel):
@@ -47,6 +60,7 @@ class EncryptRequest(_Body):
     document: list[FileSpec] = Field(min_length=1, max_length=100)
     publisherAddress: Address
     nonce: Nonce
+    expiry: Expiry
     signature: Signature
 
 
@@ -100,6 +114,7 @@ class AlgorithmInput(_Body):
 class ComputeStartRequest(_Body):
     consumerAddress: Address
     nonce: Nonce
+    expiry: Expiry
     signature: Signature
     dataset: DatasetInput
     additionalDatasets: list[DatasetInput] = Field(default=[], max_length=10)
@@ -110,6 +125,7 @@ class ComputeStartRequest(_Body):
 class ComputeJobRequest(_Body):
     consumerAddress: Address
     nonce: Nonce
+    expiry: Expiry
     signature: Signature
     jobId: str | None = Field(default=None, max_length=100)
     documentId: Did | None = None

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from c2d.provider import models
+from c2d.provider.errors import InvalidRequest
 from c2d.provider.service import Provider
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -19,11 +20,25 @@ services = APIRouter(prefix="/api/services", responses=ERRORS)
 ConsumerQ = Annotated[models.Address, Query(description="the consumer's address")]
 DidQ = Annotated[models.Did, Query(description="the asset's DID")]
 NonceQ = Annotated[models.Nonce, Query(description="larger than the last nonce used by this address")]
-SignatureQ = Annotated[models.Signature, Query(description="EIP-191 signature of the documented message")]
+SignatureQ = Annotated[models.Signature, Query(description="EIP-712 signature of the request (c2d.signing)")]
+ExpiryQ = Annotated[models.Expiry, Query(description="unix seconds after which the signature is refused")]
 
 
 def provider(request: Request) -> Provider:
     return request.app.state.provider  # type: ignore[no-any-return]
+
+
+async def signed_params(request: Request) -> dict[str, Any]:
+    """The parameters a consumer's signature covers (c2d.signing): the JSON body of a POST or
+    PUT, else the query parameters as sent (each at most once)."""
+    if request.method in ("POST", "PUT"):
+        body = await request.json()
+        return body if isinstance(body, dict) else {}
+    items = request.query_params.multi_items()
+    params = dict(items)
+    if len(params) != len(items):
+        raise InvalidRequest("a query parameter is given twice", code="duplicate_parameter")
+    return params
 
 
 @router.get("/", response_model=models.RootInfo)
@@ -43,8 +58,8 @@ async def nonce(request: Request, userAddress: Annotated[models.Address, Query()
 @services.post("/encrypt", response_model=models.EncryptResponse)
 async def encrypt(request: Request, body: models.EncryptRequest) -> models.EncryptResponse:
     """Encrypts an asset's file list to this provider (the datatoken's minter only; signed
-    message: did + nonce). The result goes into the DDO as `encryptedFiles`."""
-    return models.EncryptResponse(encryptedDocument=await provider(request).encrypt(body))
+    action: encrypt). The result goes into the DDO as `encryptedFiles`."""
+    return models.EncryptResponse(encryptedDocument=await provider(request).encrypt(body, await signed_params(request)))
 
 
 @services.post("/fileinfo", response_model=list[models.FileInfo])
@@ -82,21 +97,21 @@ async def download(
     consumerAddress: ConsumerQ,
     transferTxId: Annotated[models.TxHash, Query()],
     nonce: NonceQ,
+    expiry: ExpiryQ,
     signature: SignatureQ,
     range: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     """Streams file `fileIndex` of an access service to the consumer who ordered it
-    (signed message: did + nonce). Supports a single `Range: bytes=…`."""
-    return await provider(request).download(
-        documentId, serviceId, fileIndex, consumerAddress, transferTxId, nonce, signature, range
-    )
+    (signed action: download). Supports a single `Range: bytes=…`."""
+    signed = models.Signed(consumerAddress, nonce, expiry, signature, await signed_params(request))
+    return await provider(request).download(documentId, serviceId, fileIndex, transferTxId, signed, range)
 
 
 @services.post("/compute", response_model=list[models.JobStatus])
 async def compute_start(request: Request, body: models.ComputeStartRequest) -> Any:
-    """Starts a job: checks the signature (consumer + did + nonce), every order and the
-    algorithm policy of every dataset, then asks the operator service to run it."""
-    return await provider(request).compute_start(body)
+    """Starts a job: checks the signature (action computeStart, covering the whole body), every
+    order and the algorithm policy of every dataset, then asks the operator service to run it."""
+    return await provider(request).compute_start(body, await signed_params(request))
 
 
 @services.get("/compute", response_model=list[models.JobStatus])
@@ -104,21 +119,27 @@ async def compute_status(
     request: Request,
     consumerAddress: ConsumerQ,
     nonce: NonceQ,
+    expiry: ExpiryQ,
     signature: SignatureQ,
     jobId: Annotated[str | None, Query(max_length=100)] = None,
     documentId: Annotated[models.Did | None, Query()] = None,
 ) -> Any:
-    """Status of the consumer's jobs (signed message: consumer + jobId + did + nonce)."""
+    """Status of the consumer's jobs, or of one (signed action: computeStatus)."""
     req = models.ComputeJobRequest(
-        consumerAddress=consumerAddress, nonce=nonce, signature=signature, jobId=jobId, documentId=documentId
+        consumerAddress=consumerAddress,
+        nonce=nonce,
+        expiry=expiry,
+        signature=signature,
+        jobId=jobId,
+        documentId=documentId,
     )
-    return await provider(request).compute_status(req)
+    return await provider(request).compute_status(req, await signed_params(request))
 
 
 @services.put("/compute", response_model=list[models.JobStatus])
 async def compute_stop(request: Request, body: Annotated[models.ComputeJobRequest, Body()]) -> Any:
-    """Stops a running job (signed message: consumer + jobId + did + nonce)."""
-    return await provider(request).compute_stop(body)
+    """Stops a running job (signed action: computeStop)."""
+    return await provider(request).compute_stop(body, await signed_params(request))
 
 
 @services.delete("/compute", response_model=list[models.JobStatus])
@@ -126,15 +147,21 @@ async def compute_delete(
     request: Request,
     consumerAddress: ConsumerQ,
     nonce: NonceQ,
+    expiry: ExpiryQ,
     signature: SignatureQ,
     jobId: Annotated[str, Query(min_length=1, max_length=100)],
     documentId: Annotated[models.Did | None, Query()] = None,
 ) -> Any:
-    """Deletes a finished job and its results (signed message: consumer + jobId + did + nonce)."""
+    """Deletes a finished job and its results (signed action: computeDelete)."""
     req = models.ComputeJobRequest(
-        consumerAddress=consumerAddress, nonce=nonce, signature=signature, jobId=jobId, documentId=documentId
+        consumerAddress=consumerAddress,
+        nonce=nonce,
+        expiry=expiry,
+        signature=signature,
+        jobId=jobId,
+        documentId=documentId,
     )
-    return await provider(request).compute_delete(req)
+    return await provider(request).compute_delete(req, await signed_params(request))
 
 
 @services.get("/computeResult", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
@@ -144,10 +171,12 @@ async def compute_result(
     jobId: Annotated[str, Query(min_length=1, max_length=100)],
     index: Annotated[int, Query(ge=0, le=10_000)],
     nonce: NonceQ,
+    expiry: ExpiryQ,
     signature: SignatureQ,
 ) -> Response:
-    """Streams result `index` of a job (signed message: consumer + jobId + index + nonce)."""
-    return await provider(request).compute_result(consumerAddress, jobId, index, nonce, signature)
+    """Streams result `index` of a job (signed action: computeResult)."""
+    signed = models.Signed(consumerAddress, nonce, expiry, signature, await signed_params(request))
+    return await provider(request).compute_result(jobId, index, signed)
 
 
 @services.get("/computeLogs", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
@@ -156,11 +185,14 @@ async def compute_logs(
     consumerAddress: ConsumerQ,
     jobId: Annotated[str, Query(min_length=1, max_length=100)],
     nonce: NonceQ,
+    expiry: ExpiryQ,
     signature: SignatureQ,
 ) -> Response:
-    """Streams a job's algorithm log while it runs (signed message: consumer + jobId + nonce)."""
-    req = models.ComputeJobRequest(consumerAddress=consumerAddress, nonce=nonce, signature=signature, jobId=jobId)
-    return await provider(request).compute_logs(req)
+    """Streams a job's algorithm log while it runs (signed action: computeLogs)."""
+    req = models.ComputeJobRequest(
+        consumerAddress=consumerAddress, nonce=nonce, expiry=expiry, signature=signature, jobId=jobId
+    )
+    return await provider(request).compute_logs(req, await signed_params(request))
 
 
 @services.get("/computeInput", response_class=Response, include_in_schema=False)

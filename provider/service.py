@@ -46,14 +46,7 @@ from c2d.provider.policy import (
 )
 from c2d.provider.settings import ProviderSettings
 from c2d.provider.store import Asset, Store
-from c2d.signing import (
-    RequestRejected,
-    compute_message,
-    download_message,
-    nonce_in_range,
-    result_message,
-    verify_signed_request,
-)
+from c2d.signing import RequestRejected, nonce_in_range, verify_signed_request
 
 log = logging.getLogger("c2d.provider")
 
@@ -72,7 +65,7 @@ class Provider:
         self._assets: OrderedDict[str, tuple[Asset, DDO]] = OrderedDict()
         self._assets_lock = threading.Lock()
         self.catalog = Catalog(self.chain, self.store, settings.index_interval, on_indexed=self._forget)
-        self.auth = Auth(self.store)
+        self.auth = Auth(self.store, settings.chain_id, self.key.address)
         self.orders = OrderChecker(self.chain, self.store, settings.confirmations(), settings.order_uses)
         self.http = httpx.AsyncClient(timeout=settings.http_timeout)  # the operator service
         self.file_http = file_client(settings.http_timeout, settings.allow_private_urls)  # publishers' servers
@@ -172,15 +165,19 @@ class Provider:
     def nonce(self, address: str) -> int:
         return self.store.nonce(address)
 
-    async def encrypt(self, req: models.EncryptRequest) -> str:
+    async def encrypt(self, req: models.EncryptRequest, params: dict[str, Any]) -> str:
         datatoken = await run_in_threadpool(_datatoken, req.documentId)
         await run_in_threadpool(
-            self.auth.verify,
-            req.publisherAddress,
-            req.nonce,
-            req.signature,
-            download_message(req.documentId, req.nonce),
-            "publisherAddress",
+            lambda: self.auth.verify_request(
+                req.publisherAddress,
+                req.nonce,
+                req.expiry,
+                req.signature,
+                "encrypt",
+                params,
+                document_id=req.documentId,
+                field="publisherAddress",
+            )
         )
         minter = await run_in_threadpool(self._minter, datatoken)
         if minter != req.publisherAddress:
@@ -235,15 +232,13 @@ class Provider:
         did: str,
         service_id: int,
         file_index: int,
-        consumer: str,
         tx_id: str,
-        nonce: int,
-        signature: str,
+        signed: models.Signed,
         range_header: str | None,
     ) -> Response:
         asset, ddo = await run_in_threadpool(self.asset, did)
         service = ddo.paid_service(service_id, "access")
-        await run_in_threadpool(self.auth.verify, consumer, nonce, signature, download_message(did, nonce))
+        consumer = await run_in_threadpool(self._verify, signed, "download", did, "", file_index)
         order, uses = await run_in_threadpool(self.orders.check, tx_id, asset, service, consumer)
         spec = self.file(asset, ddo, file_index)
         # A download is a request from the first byte, and takes a use of the order. Continuing
@@ -271,18 +266,13 @@ class Provider:
 
     # ---- compute ----
 
-    async def compute_start(self, req: models.ComputeStartRequest) -> list[dict[str, Any]]:
+    async def compute_start(self, req: models.ComputeStartRequest, params: dict[str, Any]) -> list[dict[str, Any]]:
         datasets = [req.dataset, *req.additionalDatasets]
         if len({d.documentId for d in datasets}) != len(datasets):
             raise InvalidRequest("a dataset is listed twice", code="duplicate_dataset")
         checked = [await run_in_threadpool(self._dataset, d) for d in datasets]
-        consumer = await run_in_threadpool(
-            self.auth.verify,
-            req.consumerAddress,
-            req.nonce,
-            req.signature,
-            compute_message(req.consumerAddress, "", req.dataset.documentId, req.nonce),
-        )
+        signed = models.Signed(req.consumerAddress, req.nonce, req.expiry, req.signature, params)
+        consumer = await run_in_threadpool(self._verify, signed, "computeStart", req.dataset.documentId, "", 0)
         algorithm, algo_spec, algo_order = await self._algorithm(req.algorithm, consumer)
         job_datasets = []
         orders: list[VerifiedOrder] = [] if algo_order is None else [algo_order]
@@ -423,30 +413,28 @@ class Provider:
         await self._operator_request(method, path, headers)
         await run_in_threadpool(self.store.forget_job_inputs, job_id)
 
-    async def compute_status(self, req: models.ComputeJobRequest) -> Any:
-        owner = await self._job_auth(req)
+    async def compute_status(self, req: models.ComputeJobRequest, params: dict[str, Any]) -> Any:
+        owner = await self._job_auth(req, "computeStatus", params)
         params = {"owner": owner, "jobId": req.jobId or "", "did": req.documentId or ""}
         return await self.operator.call("GET", "/compute", params={k: v for k, v in params.items() if v})
 
-    async def compute_stop(self, req: models.ComputeJobRequest) -> Any:
-        owner = await self._job_auth(req, need_job=True)
+    async def compute_stop(self, req: models.ComputeJobRequest, params: dict[str, Any]) -> Any:
+        owner = await self._job_auth(req, "computeStop", params, need_job=True)
         return await self.operator.call("PUT", "/compute", body={"owner": owner, "jobId": req.jobId})
 
-    async def compute_delete(self, req: models.ComputeJobRequest) -> Any:
-        owner = await self._job_auth(req, need_job=True)
+    async def compute_delete(self, req: models.ComputeJobRequest, params: dict[str, Any]) -> Any:
+        owner = await self._job_auth(req, "computeDelete", params, need_job=True)
         deleted = await self.operator.call("DELETE", "/compute", params={"owner": owner, "jobId": req.jobId})
         await run_in_threadpool(self.store.forget_job_inputs, req.jobId or "")
         return deleted
 
-    async def compute_result(self, consumer: str, job_id: str, index: int, nonce: int, signature: str) -> Response:
-        owner = await run_in_threadpool(
-            self.auth.verify, consumer, nonce, signature, result_message(consumer, job_id, index, nonce)
-        )
+    async def compute_result(self, job_id: str, index: int, signed: models.Signed) -> Response:
+        owner = await run_in_threadpool(self._verify, signed, "computeResult", "", job_id, index)
         params = {"owner": owner, "jobId": job_id, "index": index}
         return await self._relay(await self.operator.send("GET", "/getResult", params=params))
 
-    async def compute_logs(self, req: models.ComputeJobRequest) -> Response:
-        owner = await self._job_auth(req, need_job=True)
+    async def compute_logs(self, req: models.ComputeJobRequest, params: dict[str, Any]) -> Response:
+        owner = await self._job_auth(req, "computeLogs", params, need_job=True)
         # The log is followed while the job runs: it may be silent for longer than any read timeout.
         params = {"owner": owner, "jobId": req.jobId}
         return await self._relay(await self.operator.send("GET", "/logs", params=params, read_timeout=None))
@@ -454,11 +442,28 @@ class Provider:
     async def environments(self) -> Any:
         return await self.operator.call("GET", "/environments")
 
-    async def _job_auth(self, req: models.ComputeJobRequest, need_job: bool = False) -> str:
+    async def _job_auth(
+        self, req: models.ComputeJobRequest, action: str, params: dict[str, Any], need_job: bool = False
+    ) -> str:
         if need_job and not req.jobId:
             raise InvalidRequest("jobId is required", code="invalid_request")
-        message = compute_message(req.consumerAddress, req.jobId or "", req.documentId or "", req.nonce)
-        return str(await run_in_threadpool(self.auth.verify, req.consumerAddress, req.nonce, req.signature, message))
+        signed = models.Signed(req.consumerAddress, req.nonce, req.expiry, req.signature, params)
+        return await run_in_threadpool(self._verify, signed, action, req.documentId or "", req.jobId or "", 0)
+
+    def _verify(self, signed: models.Signed, action: str, document_id: str, job_id: str, index: int) -> str:
+        return str(
+            self.auth.verify_request(
+                signed.address,
+                signed.nonce,
+                signed.expiry,
+                signed.signature,
+                action,
+                signed.params,
+                document_id=document_id,
+                job_id=job_id,
+                index=index,
+            )
+        )
 
     @staticmethod
     async def _relay(upstream: httpx.Response) -> Response:
@@ -513,10 +518,16 @@ async def _counted(chunks: Any, length: int, store: Store, key: tuple[str, str, 
     sent = 0
     try:
         async for chunk in chunks:
-            yield chunk
-            sent += len(chunk)
+            size = len(chunk)
+            try:
+                yield chunk
+            finally:
+                del chunk  # a view of a mapped file: released before the mapping closes
+            sent += size
     finally:
         with anyio.CancelScope(shield=True):
+            if hasattr(chunks, "aclose"):
+                await chunks.aclose()
             await run_in_threadpool(store.unsent, *key, length - sent)
 
 

@@ -285,3 +285,42 @@ def test_a_long_log_is_cut_on_purpose_and_says_so(name, apis, assets, consumer):
     assert text.startswith(b"y" * (1 << 20)), name
     assert b"\n[c2d] this log was cut at 1048576 bytes: " in text[-120:], (name, text[-120:])
     assert b"the end" not in text and len(text) < (1 << 20) + 120, name
+
+
+def test_docker_configure_has_no_network_and_job_directories_are_private(apis, assets, consumer, stacks):
+    """Configure containers get no network (the provider through the engine's relay socket);
+    a job's directory is its stage user's alone."""
+    import os
+    import stat
+    import subprocess
+
+    dataset, _ = assets
+    docker_host = stacks["docker"].engine.env["C2D_DOCKER_HOST"]
+    since = str(int(time.time()) - 1)
+    job_id = start(apis, "docker", consumer, dataset, raw("print('hello')"))
+    final = wait_final(apis["docker"], job_id, timeout=120)
+    assert final["status"] == 70, final  # configure fetched the input through the relay
+    events = subprocess.run(
+        ["docker", "events", "--since", since, "--until", str(int(time.time()) + 1), "--format", "{{json .}}"],
+        env={**os.environ, "DOCKER_HOST": docker_host},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    records = [json.loads(line) for line in events]
+    names = {
+        r["Actor"]["ID"]: r["Actor"]["Attributes"].get("name")
+        for r in records
+        if r.get("Type") == "container" and r.get("Action") == "create"
+    }
+    networks: dict[str, set[str]] = {}
+    for r in records:
+        if r.get("Type") == "network" and r.get("Action") == "connect":
+            container = names.get(r["Actor"]["Attributes"].get("container", ""), "")
+            networks.setdefault(container, set()).add(r["Actor"]["Attributes"].get("name", ""))
+    assert networks[f"c2d-{job_id}-configure"] == {"none"}, networks
+    assert networks[f"c2d-{job_id}-algorithm"] == {"none"}, networks
+    job_dir = stacks["docker"].jobs_dir / job_id
+    assert stat.S_IMODE(job_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((job_dir / "job.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(stacks["docker"].jobs_dir.stat().st_mode) == 0o711

@@ -5,18 +5,38 @@ import time
 
 import httpx
 import pytest
+from eth_account import Account
 
 from c2d.assets import ACCESS_SERVICE_ID, COMPUTE_SERVICE_ID, PublishedFile, Services, publish
 from c2d.chain import order_amount
 from c2d.chain.client import ZERO_ADDRESS, tx_hex
 from c2d.client import ProviderRequestError
-from c2d.signing import download_message, sign
+from c2d.signing import SignedRequest, params_hash, sign_request
 
 ONE = 10**18
 
 
 def pay(consumer, asset, service_id=ACCESS_SERVICE_ID, amount=None):
     return consumer.start_order(asset.datatoken, amount or order_amount(ONE), service_id).tx_hash
+
+
+def signed_download(provider_server, key, params, address=None):
+    """Download parameters signed with `key` (for `address`, the key's own by default)."""
+    info = httpx.get(provider_server.url + "/").json()
+    out = {k: str(v) for k, v in params.items() if k != "signature"}
+    out.setdefault("expiry", str(int(time.time()) + 300))
+    out["consumerAddress"] = address or Account.from_key(key).address
+    request = SignedRequest(
+        "download",
+        out["consumerAddress"],
+        int(out["nonce"]),
+        int(out["expiry"]),
+        params_hash(out),
+        out["documentId"],
+        "",
+        int(out["fileIndex"]),
+    )
+    return {**out, "signature": sign_request(key, info["chainId"], info["providerAddress"], request)}
 
 
 def rejected(call, status, code):
@@ -127,8 +147,8 @@ def test_stale_nonce_is_rejected(consumer_api, dataset, consumer, provider_serve
     tx = pay(consumer, dataset)
     params = consumer_api.download_params(dataset.did, ACCESS_SERVICE_ID, 0, tx)
     assert httpx.get(provider_server.url + "/api/services/download", params=params).status_code == 200
-    stale = params["nonce"] - 1  # smaller than the one just used
-    params.update(nonce=stale, signature=consumer_api.sign(download_message(dataset.did, stale)))
+    stale = int(params["nonce"]) - 1  # smaller than the one just used
+    params = signed_download(provider_server, consumer_api._key, {**params, "nonce": stale})
     response = httpx.get(provider_server.url + "/api/services/download", params=params)
     assert (response.status_code, response.json()["error"]) == (401, "nonce_reused")
 
@@ -146,13 +166,13 @@ def test_a_nonce_far_ahead_cannot_lock_an_address_out(stranger_api, dataset, str
     }
     before = stranger_api.nonce()
     for far in (2**63 - 1, time.time_ns() + 3600 * 10**9, int(time.time() * 1000) + 3600 * 1000):
-        params = {**base, "nonce": far, "signature": sign(keys[3], download_message(dataset.did, far))}
+        params = signed_download(provider_server, keys[3], {**base, "nonce": far})
         response = httpx.get(url, params=params)
         assert (response.status_code, response.json()["error"]) == (401, "nonce_out_of_range"), far
     assert stranger_api.nonce() == before
     # The current time (ms or ns) and a small counter step are fine.
     for near in (int(time.time() * 1000), time.time_ns(), time.time_ns() + 1000):
-        params = {**base, "nonce": near, "signature": sign(keys[3], download_message(dataset.did, near))}
+        params = signed_download(provider_server, keys[3], {**base, "nonce": near})
         assert httpx.get(url, params=params).json()["error"] != "nonce_out_of_range"
     assert stranger_api.nonce() == near
 
@@ -160,7 +180,7 @@ def test_a_nonce_far_ahead_cannot_lock_an_address_out(stranger_api, dataset, str
 def test_signature_by_another_address_is_rejected(consumer_api, dataset, consumer, provider_server, keys):
     tx = pay(consumer, dataset)
     params = consumer_api.download_params(dataset.did, ACCESS_SERVICE_ID, 0, tx)
-    params["signature"] = sign(keys[3], download_message(dataset.did, params["nonce"]))
+    params = signed_download(provider_server, keys[3], params, address=consumer.address)
     response = httpx.get(provider_server.url + "/api/services/download", params=params)
     assert (response.status_code, response.json()["error"]) == (401, "signature_mismatch")
 

@@ -178,3 +178,59 @@ def test_job_calls_need_a_fresh_signature_then_reach_the_operator(consumer_api):
     rejected(lambda: consumer_api.compute_status(), 503, "operator_unavailable")
     rejected(lambda: consumer_api.compute_stop("job-1"), 503, "operator_unavailable")
     rejected(lambda: consumer_api.environments(), 503, "operator_unavailable")
+
+
+def _call(api, method, path, body=None, params=None):
+    response = api.http.request(method, path, json=body, params=params)
+    return response.status_code, response.json().get("error")
+
+
+def test_a_signature_authorises_one_action_on_one_request(consumer_api, consumer, make_dataset):
+    """Signatures used to name neither the action nor the request: a status signature could
+    delete the job, and a start signature relayed by anyone could start another algorithm on
+    the consumer's order."""
+    status = consumer_api._job_body("computeStatus", "job-1")
+    # the same signed fields sent to delete, to stop, or for another job: refused
+    assert _call(consumer_api, "DELETE", "/api/services/compute", params=status) == (401, "signature_mismatch")
+    stop_body = {**status, "nonce": int(status["nonce"]), "expiry": int(status["expiry"])}
+    assert _call(consumer_api, "PUT", "/api/services/compute", body=stop_body) == (401, "signature_mismatch")
+    other = {**status, "jobId": "job-2"}
+    assert _call(consumer_api, "GET", "/api/services/compute", params=other) == (401, "signature_mismatch")
+    # a start signature covers the algorithm, the orders and the environment
+    dataset = make_dataset(Privacy(allowRawAlgorithm=True))
+    body = {
+        "dataset": order_dataset(consumer, dataset),
+        "algorithm": {"meta": {"rawcode": "print('mine')", "container": CONTAINER}},
+    }
+    signed = consumer_api.signed("computeStart", body, document_id=dataset.did)
+    for changed in (
+        {"algorithm": {"meta": {"rawcode": "print('theirs')", "container": CONTAINER}}},
+        {"environment": "another"},
+        {"additionalDatasets": [order_dataset(consumer, make_dataset(Privacy(allowRawAlgorithm=True)))]},
+    ):
+        assert _call(consumer_api, "POST", "/api/services/compute", body={**signed, **changed}) == (
+            401,
+            "signature_mismatch",
+        ), changed
+    # the signed request itself passes every check (then finds no operator service)
+    assert _call(consumer_api, "POST", "/api/services/compute", body=signed) == (503, "operator_unavailable")
+    # and not twice
+    assert _call(consumer_api, "POST", "/api/services/compute", body=signed) == (401, "nonce_reused")
+
+
+def test_a_signature_expires(consumer_api):
+    import time
+
+    from c2d import client
+
+    for seconds in (-1, 3700):  # past, or more than an hour ahead
+        original = client.SIGNATURE_SECONDS
+        client.SIGNATURE_SECONDS = seconds
+        try:
+            params = consumer_api._job_body("computeStatus", "job-1")
+        finally:
+            client.SIGNATURE_SECONDS = original
+        assert int(params["expiry"]) != int(time.time()) + original
+        assert _call(consumer_api, "GET", "/api/services/compute", params=params) == (401, "signature_expired")
+    unsigned_expiry = {**consumer_api._job_body("computeStatus", "job-1"), "expiry": str(int(time.time()) + 60)}
+    assert _call(consumer_api, "GET", "/api/services/compute", params=unsigned_expiry) == (401, "signature_mismatch")

@@ -232,6 +232,7 @@ def test_access_log_lines_carry_no_signature(provider_process, keys):
     params = {
         "consumerAddress": Account.from_key(keys[2]).address,
         "nonce": 7,
+        "expiry": int(time.time()) + 60,
         "signature": signature,
         "jobId": "some-job",
     }
