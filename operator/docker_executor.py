@@ -75,7 +75,7 @@ class DockerExecutor(ContainerExecutor):
             "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
             "--read-only", "--tmpfs", f"/tmp:rw,nosuid,nodev,size={p.tmp_mb}m,mode=1777",  # noqa: S108
             "--memory", f"{p.memory_mb}m", "--memory-swap", f"{p.memory_mb}m",
-            "--cpus", str(p.cpu), "--pids-limit", str(p.processes),
+            "--cpus", str(p.cpu), "--pids-limit", str(p.processes), "--shm-size", f"{p.shm_mb}m",
             # Only a network-allowed algorithm gets one; configure reaches the provider
             # through the relay's socket (p.relay).
             "--network", "host" if p.network and not p.relay else "none",

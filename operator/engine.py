@@ -27,6 +27,7 @@ from c2d.operator.executors import Executor
 from c2d.operator.sandbox import IsolationUnavailable, Outcome, kill_all_stages
 from c2d.operator.statuses import Status
 from c2d.operator.store import Job, JobStore
+from c2d.pods.publish import log_results
 
 log = logging.getLogger("c2d.operator.engine")
 
@@ -204,9 +205,20 @@ class Engine:
 
     def _finish(self, job: Job, status: Status, reason: str, **values: object) -> None:
         reason = self._as_seen(job, reason)
+        if not values.get("results"):  # a job that ended badly still returns its logs
+            values["results"] = self._log_results(job)
         self.store.set_status(job.id, status, reason, **values)
         self.executor.clean_inputs(job)
         log.info("job %s: %s %s", job.id, int(status), reason)
+
+    def _log_results(self, job: Job) -> list[dict[str, object]]:
+        jobs_dir = getattr(self.executor, "jobs_dir", None)
+        if jobs_dir is None:
+            return []
+        try:
+            return log_results(Path(jobs_dir) / job.id)
+        except OSError:
+            return []
 
     def _as_seen(self, job: Job, reason: str) -> str:
         """A reason names paths as the job's stages see them (/data/..., /job/...), never where

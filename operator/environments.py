@@ -11,7 +11,12 @@ class Environment(BaseModel):
     description: str = ""
     cpu: float = Field(default=1.0, gt=0, description="CPU seconds per wall-clock second")
     memory_mb: int = Field(default=512, ge=16, alias="memoryMb")
-    disk_mb: int = Field(default=1024, ge=1, alias="diskMb", description="largest file an algorithm may write")
+    disk_mb: int = Field(
+        default=1024,
+        ge=1,
+        alias="diskMb",
+        description="the algorithm's writable space (a volume of this size on the local and docker executors)",
+    )
     max_jobs: int = Field(default=2, ge=1, alias="maxJobs", description="jobs running at once; more wait in a queue")
     max_duration: int = Field(default=600, ge=1, alias="maxDuration", description="seconds an algorithm may run")
     max_processes: int = Field(default=64, ge=4, alias="maxProcesses")

@@ -115,12 +115,13 @@ class LocalExecutor(JobDirectories):
         job_dir = self._prepare(job)
         data = layout.data(job_dir)
         outputs = data / "outputs"
-        shutil.rmtree(outputs, ignore_errors=True)  # a restarted algorithm starts from no outputs
-        outputs.mkdir()
+        self.drop_outputs(job)  # a restarted algorithm starts from no outputs
+        outputs.mkdir(exist_ok=True)
         uid = None
         if os.geteuid() == 0:
             uid = sandbox.ALGORITHM_UID_BASE + job.seq % 60_000  # its own user: no job reaches another's files
             os.chown(outputs, uid, uid)
+        self.mount_outputs(job, env, uid)
         _readable(data)
         network = bool(job.spec.get("allowNetworkAccess")) and env.network
         limits = Limits(
@@ -147,7 +148,10 @@ class LocalExecutor(JobDirectories):
         if self.trusted_uid is not None:
             _hand_over(layout.data(self.job_dir(job)) / "outputs", self.trusted_uid)
         argv = [sys.executable, "-m", "c2d.pods.publish", sandbox.STAGE_MOUNT, str(env.max_output_mb << 20)]
-        return self._trusted(job, argv, None, "publish.log", {}, should_stop)
+        outcome = self._trusted(job, argv, None, "publish.log", {}, should_stop)
+        if outcome.ok:  # the published outputs are in data/results now: the volume goes
+            self.drop_outputs(job)
+        return outcome
 
 
 def _hand_over(outputs: Path, uid: int) -> None:

@@ -66,6 +66,8 @@ def api_client(settings: OperatorSettings) -> client.ApiClient:
 
 
 class KubernetesExecutor(ContainerExecutor):
+    volumes = False  # outputs on the cluster's volume; scratch space bounded by ephemeral-storage
+
     def __init__(self, settings: OperatorSettings) -> None:
         super().__init__(settings)
         self.api = api_client(settings)
@@ -117,6 +119,7 @@ class KubernetesExecutor(ContainerExecutor):
             for m in p.mounts
         ]
         mounts.append({"name": "tmp", "mountPath": "/tmp"})  # noqa: S108 (the container's own)
+        mounts.append({"name": "shm", "mountPath": "/dev/shm"})  # noqa: S108 (the container's own)
         env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in p.env.items()]
         secret = {"name": self.settings.kube_operator_key_secret, "key": SECRET_KEY}
         env += [{"name": name, "valueFrom": {"secretKeyRef": secret}} for name in p.secret_env]
@@ -142,7 +145,10 @@ class KubernetesExecutor(ContainerExecutor):
                     "workingDir": p.workdir,
                     "env": env,
                     "volumeMounts": mounts,
-                    "resources": {"requests": resources, "limits": resources},
+                    "resources": {
+                        "requests": resources,
+                        "limits": {**resources, "ephemeral-storage": f"{p.scratch_mb}Mi"},
+                    },
                     "securityContext": {
                         "allowPrivilegeEscalation": False,
                         "capabilities": {"drop": ["ALL"]},
@@ -151,7 +157,11 @@ class KubernetesExecutor(ContainerExecutor):
                     },
                 }
             ],
-            "volumes": [{"name": "jobs", **volume}, {"name": "tmp", "emptyDir": {"sizeLimit": f"{p.tmp_mb}Mi"}}],
+            "volumes": [
+                {"name": "jobs", **volume},
+                {"name": "tmp", "emptyDir": {"sizeLimit": f"{p.tmp_mb}Mi"}},
+                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{p.shm_mb}Mi"}},
+            ],
         }
         if host_network:
             pod["dnsPolicy"] = "ClusterFirstWithHostNet"

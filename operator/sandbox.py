@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from c2d.operator import seccomp
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ALGORITHM_UID_BASE = 200_000
 
@@ -312,6 +314,17 @@ def _hide_options(command: list[str]) -> tuple[list[str], int]:
     return [command[0], "--args", str(fd), *command[split:]], fd
 
 
+def _seccomp_filter() -> int | None:
+    """A memory file holding the sandbox's seccomp program (c2d.operator.seccomp), or None on
+    an architecture it has no table for."""
+    if not seccomp.supported():
+        return None
+    fd = os.memfd_create("c2d-seccomp", 0)
+    os.write(fd, seccomp.program())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def run(
     build: Callable[[int], list[str]],
     limits: Limits,
@@ -324,7 +337,12 @@ def run(
     deadline or on a stop request, and says how it ended."""
     cgroups = _Cgroups(name, limits)
     read_fd, write_fd = os.pipe()
-    command, args_fd = _hide_options(build(write_fd))
+    built = build(write_fd)
+    filter_fd = _seccomp_filter()
+    if filter_fd is not None:  # before the command: bwrap applies it just before it runs that
+        built.insert(built.index("--"), "--seccomp")
+        built.insert(built.index("--"), str(filter_fd))
+    command, args_fd = _hide_options(built)
     rlimits = [
         f"--cpu={max(1, int(limits.seconds * max(limits.cpu, 1.0)) + 5)}",
         f"--fsize={limits.file_size_mb << 20}",
@@ -343,11 +361,13 @@ def run(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
-        pass_fds=(write_fd, args_fd),
+        pass_fds=(write_fd, args_fd, *([] if filter_fd is None else [filter_fd])),
         start_new_session=True,
     )
     os.close(write_fd)
     os.close(args_fd)
+    if filter_fd is not None:
+        os.close(filter_fd)
     assert process.stdout is not None
     log = _LogCopier(process.stdout, LogWriter(log_path, limits.log_bytes))
     with _live_lock:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from c2d.operator import quota
 from c2d.operator.environments import Environment
 from c2d.operator.sandbox import LogWriter, Outcome
 from c2d.operator.settings import OperatorSettings
@@ -63,6 +64,17 @@ class StagePlan:
     # Reaches the provider through the engine's relay (docker) rather than a network; the
     # kubernetes executor gives it the pod network, where a NetworkPolicy lets only the provider in.
     relay: bool = False
+
+    @property
+    def shm_mb(self) -> int:
+        """The size of the stage's shared-memory tmpfs (its pages count as its memory too)."""
+        return max(1, min(64, self.memory_mb // 4))
+
+    @property
+    def scratch_mb(self) -> int:
+        """What the container may write besides the job's directory: /tmp and its log (the
+        kubelet's ephemeral-storage limit; docker bounds each by itself)."""
+        return self.tmp_mb + 2 * (self.log_bytes >> 20) + 16
 
 
 def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> StagePlan:
@@ -185,12 +197,30 @@ class JobDirectories:
         return results
 
     def clean_inputs(self, job: Job) -> None:
-        """After a job: its inputs and algorithm go, its outputs and logs stay until they expire."""
+        """After a job, well or badly: its inputs, its algorithm and whatever the algorithm wrote
+        go (with its disk volume); the published results (data/results) and logs stay until
+        they expire."""
+        self.drop_outputs(job)
         data = layout.data(self.job_dir(job))
         for name in ("inputs", "transformations"):
             shutil.rmtree(data / name, ignore_errors=True)
 
+    def mount_outputs(self, job: Job, env: Environment, owner: int | None) -> None:
+        """The algorithm's writable space: a volume of the environment's diskMb (c2d.operator.quota)."""
+        if self.volumes:
+            outputs = layout.data(self.job_dir(job)) / "outputs"
+            quota.mount(self.job_dir(job), outputs, env.disk_mb, owner)
+
+    def drop_outputs(self, job: Job) -> None:
+        outputs = layout.data(self.job_dir(job)) / "outputs"
+        quota.unmount(self.job_dir(job), outputs)
+        if outputs.is_dir() and not outputs.is_symlink():
+            self.reset_outputs(job)
+
+    volumes = True  # the kubernetes executor's outputs live on the cluster's volume instead
+
     def remove(self, job: Job) -> None:
+        quota.unmount(self.job_dir(job), layout.data(self.job_dir(job)) / "outputs")
         shutil.rmtree(self.job_dir(job), ignore_errors=True)
 
 
@@ -206,13 +236,17 @@ class ContainerExecutor(JobDirectories):
     def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         self.prepare(job)
         if not self._under_way(job, "algorithm"):
-            self.reset_outputs(job)
+            self.drop_outputs(job)
+            self.mount_outputs(job, env, STAGE_UID if os.geteuid() == 0 else None)
         return self._run(job, plan("algorithm", job, env, self.settings), should_stop)
 
     def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         self.prepare(job)
         self.write_log(job, "publish", b"")  # listed by publish, filled when it ends
-        return self._run(job, plan("publish", job, env, self.settings), should_stop)
+        outcome = self._run(job, plan("publish", job, env, self.settings), should_stop)
+        if outcome.ok:  # the published outputs are in data/results now: the volume goes
+            self.drop_outputs(job)
+        return outcome
 
     def _under_way(self, job: Job, stage: str) -> bool:
         raise NotImplementedError

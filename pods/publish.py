@@ -3,6 +3,7 @@ results, within the environment's output size limit.
 
     python -m c2d.pods.publish JOB_DIR MAX_OUTPUT_BYTES
 
+Published outputs are moved (or copied, from the job's own disk volume) to JOB_DIR/data/results.
 Writes JOB_DIR/results.json: [{filename, filesize, type, path}] with types output,
 algorithmLog, configurationLog, publishLog (`path` is relative to the job directory and never
 shown to consumers). Exit codes: 0 published, 5 outputs too large or unreadable (status 61).
@@ -14,6 +15,7 @@ uncompressed tar of the outputs folder, `outputs.tar`, so a job's status stays s
 
 import json
 import os
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -24,6 +26,7 @@ from c2d.pods import layout
 TOO_LARGE = 5
 MAX_OUTPUT_FILES = 1000
 ARCHIVE = "outputs.tar"
+RESULTS = "results"  # data/results: the published outputs, kept after the job's outputs volume goes
 LOGS = (("algorithm.log", "algorithmLog"), ("configure.log", "configurationLog"), ("publish.log", "publishLog"))
 
 
@@ -57,9 +60,9 @@ def _output_files(outputs: Path) -> list[tuple[Path, int]]:
     return found
 
 
-def _archive(outputs: Path, files: list[tuple[Path, int]]) -> tuple[Path, int]:
-    """The outputs as one tar next to them (regular files only, streamed, never in memory)."""
-    archive = outputs.parent / ARCHIVE
+def _archive(outputs: Path, files: list[tuple[Path, int]], kept: Path) -> tuple[Path, int]:
+    """The outputs as one tar among the kept results (regular files only, streamed, never in memory)."""
+    archive = kept / ARCHIVE
     with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
         for path, _ in files:
             tar.add(path, arcname=str(path.relative_to(outputs)), recursive=False)
@@ -70,16 +73,41 @@ def _result(job_dir: Path, path: Path, filename: str, size: int, kind: str) -> d
     return {"filename": filename, "filesize": size, "type": kind, "path": str(path.relative_to(job_dir))}
 
 
+def _keep(outputs: Path, kept: Path, files: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
+    """The published files moved (or, from the job's own disk volume, copied) out of the
+    algorithm's writable space into data/results, which outlives it."""
+    moved = []
+    for path, size in files:
+        target = kept / path.relative_to(outputs)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.stat(path).st_dev == os.stat(kept).st_dev:
+            os.rename(path, target)
+        else:
+            shutil.copyfile(path, target, follow_symlinks=False)
+        moved.append((target, size))
+    return moved
+
+
 def collect(job_dir: Path, max_bytes: int) -> list[dict[str, Any]]:
     outputs = layout.data(job_dir) / "outputs"
+    kept = layout.data(job_dir) / RESULTS
+    shutil.rmtree(kept, ignore_errors=True)  # a publish run again starts clean
+    kept.mkdir()
     files = _output_files(outputs)
     if sum(size for _, size in files) > max_bytes:
         raise ValueError(f"the outputs exceed the environment's limit of {max_bytes} bytes")
-    names = outputs
     if len(files) > MAX_OUTPUT_FILES:
         print(f"{len(files)} output files (more than {MAX_OUTPUT_FILES}): published as {ARCHIVE}", flush=True)
-        files, names = [_archive(outputs, files)], outputs.parent
-    results = [_result(job_dir, path, str(path.relative_to(names)), size, "output") for path, size in files]
+        files = [_archive(outputs, files, kept)]
+    else:
+        files = _keep(outputs, kept, files)
+    results = [_result(job_dir, path, str(path.relative_to(kept)), size, "output") for path, size in files]
+    return results + log_results(job_dir)
+
+
+def log_results(job_dir: Path) -> list[dict[str, Any]]:
+    """The stage logs as results: also what a job that ended badly still returns."""
+    results = []
     for name, kind in LOGS:
         path = layout.data(job_dir) / "logs" / name
         if path.exists():

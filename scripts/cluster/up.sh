@@ -118,7 +118,8 @@ spawn kubelet kubelet --kubeconfig="$KUBECONFIG_PATH" --container-runtime=docker
   --eviction-hard='memory.available<100Mi' --anonymous-auth=false --authentication-token-webhook=false \
   --client-ca-file="$pki/ca.crt" --authorization-mode=AlwaysAllow --cert-dir="$CLUSTER_DIR/pki/kubelet" \
   --network-plugin=cni --cni-bin-dir="$CLUSTER_DIR/cni/bin" --cni-conf-dir="$CLUSTER_DIR/cni/net.d" \
-  --serialize-image-pulls=false --register-node=true --pod-max-pids=1024 --v=0
+  --serialize-image-pulls=false --register-node=true --pod-max-pids=256 \
+  --feature-gates=SizeMemoryBackedVolumes=true --v=0
 
 wait_for "node Ready" 90 node_ready
 # Namespaced objects need their default service account before pods can be created.

@@ -5,6 +5,7 @@ import json
 import time
 
 import pytest
+from bombs import DISK_BOMB, bytes_under
 from kubernetes import client
 
 from c2d.assets import Privacy, PublishedFile, Services, publish
@@ -209,8 +210,12 @@ def test_stage_pods_are_locked_down(apis, assets, consumer, kube):
     sc = container.security_context
     assert sc.allow_privilege_escalation is False and sc.read_only_root_filesystem is True
     assert sc.capabilities.drop == ["ALL"]
-    assert container.resources.limits == {"cpu": "1", "memory": "256Mi"}
-    assert container.resources.requests == container.resources.limits
+    # /tmp (min(diskMb, 1024)), twice the log limit (16 MB) and 16 MB: what it may write besides /data
+    assert container.resources.limits == {"cpu": "1", "memory": "256Mi", "ephemeral-storage": "1072Mi"}
+    assert container.resources.requests == {"cpu": "1", "memory": "256Mi"}
+    assert pod.enable_service_links is False
+    shm = next(v for v in pod.volumes if v.name == "shm")
+    assert (shm.empty_dir.medium, shm.empty_dir.size_limit) == ("Memory", "64Mi")
     mounts = {m.mount_path: m.read_only for m in container.volume_mounts}
     assert mounts["/data/inputs"] and mounts["/data/ddos"] and mounts["/data/transformations"]
     assert not mounts["/data/outputs"]
@@ -324,3 +329,73 @@ def test_docker_configure_has_no_network_and_job_directories_are_private(apis, a
     assert stat.S_IMODE(job_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE((job_dir / "job.json").stat().st_mode) == 0o600
     assert stat.S_IMODE(stacks["docker"].jobs_dir.stat().st_mode) == 0o711
+
+
+SHM_BOMB = """
+import os
+written = 0
+try:
+    with open("/dev/shm/bomb", "wb") as out:
+        for _ in range(300):
+            out.write(os.urandom(1 << 20))
+            out.flush()
+            written += 1
+except OSError as exc:
+    print(f"stopped after {written} MB: {exc.strerror}", flush=True)
+print(f"wrote {written} MB", flush=True)
+"""
+
+
+def test_a_docker_disk_bomb_stops_at_the_quota_and_leaves_only_logs(apis, assets, consumer, stacks):
+    dataset, _ = assets
+    job_id = start(apis, "docker", consumer, dataset, raw(DISK_BOMB), environment="small-disk")
+    final = wait_final(apis["docker"], job_id, timeout=120)
+    assert final["status"] == 61, final
+    log = apis["docker"].compute_logs(job_id).decode()
+    assert "No space left on device" in log and int(log.split("wrote ")[1].split(" MB")[0]) <= 64, log
+    assert {"algorithm.log", "configure.log", "publish.log"} <= {r["filename"] for r in final["results"]}
+    job_dir = stacks["docker"].jobs_dir / job_id
+    assert not (job_dir / "outputs.img").exists()
+    assert bytes_under(job_dir) - bytes_under(job_dir / "data" / "logs") < 64 << 10
+
+
+@pytest.mark.parametrize("name", CONTAINER_EXECUTORS)
+def test_dev_shm_is_bounded(name, apis, assets, consumer):
+    dataset, _ = assets
+    job_id = start(apis, name, consumer, dataset, raw(SHM_BOMB), environment="small-disk")
+    final = wait_final(apis[name], job_id, timeout=120)
+    log = apis[name].compute_logs(job_id).decode()
+    if final["status"] == 43:  # its pages count as the pod's memory: killed at the memory limit
+        assert name == "kubernetes", final
+        return
+    assert final["status"] == 70, final
+    assert "No space left on device" in log and int(log.split("wrote ")[1].split(" MB")[0]) <= 64, log
+
+
+FORKS = """
+import os
+children = 0
+try:
+    for _ in range(3000):
+        if os.fork() == 0:
+            os.pause()
+            os._exit(0)
+        children += 1
+except OSError as exc:
+    print(f"fork failed: {exc.strerror}", flush=True)
+print(f"children {children}", flush=True)
+"""
+
+
+@pytest.mark.parametrize(("name", "bound"), [("docker", 16), ("kubernetes", 256)])
+def test_processes_are_bounded(name, bound, apis, assets, consumer):
+    """docker: the environment's maxProcesses (16 in "tight"); kubernetes: the node's pod PID
+    limit (the kubelet's podPidsLimit, 256 on the test cluster; a node requirement)."""
+    dataset, _ = assets
+    job_id = start(apis, name, consumer, dataset, raw(FORKS), environment="tight")
+    final = wait_final(apis[name], job_id, timeout=90)
+    log = apis[name].compute_logs(job_id).decode()
+    assert final["status"] == 70, (final, log)
+    children = int(log.split("children ")[1].split()[0])
+    assert "fork failed" in log and children < bound, log
+    print(f"{name}: a fork bomb stopped at {children} processes")

@@ -78,7 +78,7 @@ def test_cannot_read_the_providers_key_file(stack, consumer, consumer_api, datas
 def test_cannot_read_another_jobs_data(stack, consumer, consumer_api, dataset):
     other_id, other = run(consumer, consumer_api, dataset, "open('/data/outputs/secret.txt', 'w').write('mine')")
     assert other["status"] == 70
-    target = stack.jobs_dir / other_id / "data" / "outputs" / "secret.txt"
+    target = stack.jobs_dir / other_id / "data" / "results" / "secret.txt"
     assert target.read_text() == "mine"
     job_id, final = run(consumer, consumer_api, dataset, attempt(f"return open({str(target)!r}).read()"))
     assert final["status"] == 70, final
@@ -197,3 +197,39 @@ def test_configure_runs_as_an_unprivileged_user_and_reaches_only_the_provider(st
     assert report["provider"].startswith("c2d")
     assert "home" not in report["root"] and "etc" not in report["root"] and "job" in report["root"]
     assert report["job"] == ["data", "probe.py"]
+
+
+SYSCALLS = """
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, *args):
+    result = getattr(libc, name)(*args)
+    return "ok" if result >= 0 else errno.errorcode[ctypes.get_errno()]
+seen = {
+    "unshare(CLONE_NEWUSER)": call("unshare", 0x10000000),
+    "unshare(CLONE_NEWNS)": call("unshare", 0x00020000),
+    "unshare(CLONE_NEWNET)": call("unshare", 0x40000000),
+    "mount": call("mount", b"none", b"/data/outputs", b"tmpfs", 0, None),
+    "ptrace": call("ptrace", 0, 0, 0, 0),
+    "keyctl": call("syscall", 250, 0, 0, 0, 0),
+    "bpf": call("syscall", 321, 0, 0, 0),
+    "perf_event_open": call("syscall", 298, 0, 0, -1, -1, 0),
+    "init_module": call("syscall", 175, 0, 0, 0),
+}
+import subprocess, threading
+seen["fork+exec"] = "ok" if subprocess.run(["/bin/true"]).returncode == 0 else "failed"
+thread = threading.Thread(target=lambda: None)
+thread.start()
+thread.join()
+seen["thread"] = "ok"
+print(seen)
+assert all(v == "EPERM" for k, v in seen.items() if k not in ("fork+exec", "thread")), seen
+"""
+
+
+def test_namespaces_mounts_tracing_keyrings_bpf_perf_and_modules_are_denied(consumer, consumer_api, dataset):
+    """The sandbox's seccomp filter: an algorithm could create user and mount namespaces."""
+    job_id, final = run(consumer, consumer_api, dataset, SYSCALLS)
+    log = consumer_api.compute_logs(job_id).decode()
+    assert final["status"] == 70, (final, log)
+    assert "'fork+exec': 'ok'" in log and "'thread': 'ok'" in log

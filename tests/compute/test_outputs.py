@@ -4,11 +4,13 @@ through the provider (local executor)."""
 
 import io
 import json
+import os
 import resource
 import tarfile
 
 import httpx
 import pytest
+from bombs import DISK_BOMB, bytes_under
 
 from jobs import dataset_order, raw, wait_final, wait_status
 
@@ -92,3 +94,40 @@ def test_following_a_200_mb_log_takes_bounded_memory(stack, consumer, consumer_a
     assert grown < 64, grown
     assert wait_final(consumer_api, job_id)["status"] == 70
     httpx.get(stack.provider.url + "/")  # the provider still answers
+
+
+def test_a_disk_bomb_stops_at_the_quota_and_leaves_nothing_but_its_logs(stack, consumer, consumer_api, make_dataset):
+    dataset = make_dataset("numbers.csv")
+    (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), raw(DISK_BOMB), environment="small-disk")
+    final = wait_final(consumer_api, job["jobId"], timeout=120)
+    # 64 MB of outputs against a 1 MB output limit: publishing fails, nothing is published
+    assert (final["status"], final["statusText"]) == (61, "Publishing failed"), final
+    log = consumer_api.compute_logs(job["jobId"]).decode()
+    written = int(log.split("wrote ")[1].split(" MB")[0])
+    assert "No space left on device" in log and written <= 64, log  # the volume's size, not 200 MB
+    # its logs still come back
+    names = {r["filename"]: r for r in final["results"]}
+    assert {"algorithm.log", "configure.log", "publish.log"} <= set(names), final["results"]
+    assert not any(r["type"] == "output" for r in final["results"])
+    publish_log = consumer_api.compute_result(job["jobId"], names["publish.log"]["index"]).decode()
+    assert "exceed the environment's limit" in publish_log
+    # nothing of the bomb stays on the host: no outputs, no volume, no mount
+    job_dir = stack.jobs_dir / job["jobId"]
+    outputs = job_dir / "data" / "outputs"
+    assert not (job_dir / "outputs.img").exists() and not os.path.ismount(outputs)
+    left = bytes_under(job_dir) - bytes_under(job_dir / "data" / "logs")
+    assert left < 64 << 10, left  # job.json and results.json only
+    print(f"disk bomb: {written} MB written of 200 tried; {left} bytes left besides the logs")
+
+
+def test_outputs_within_the_quota_are_published_from_their_volume(stack, consumer, consumer_api, make_dataset):
+    dataset = make_dataset("numbers.csv")
+    code = "open('/data/outputs/result.txt', 'w').write('x' * 1000)\nimport os\nos.makedirs('/data/outputs/d')\nopen('/data/outputs/d/e.txt', 'w').write('e')\n"
+    (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), raw(code), environment="small-disk")
+    final = wait_final(consumer_api, job["jobId"])
+    assert final["status"] == 70, final
+    outputs = {r["filename"]: r for r in final["results"] if r["type"] == "output"}
+    assert set(outputs) == {"result.txt", "d/e.txt"}
+    assert consumer_api.compute_result(job["jobId"], outputs["d/e.txt"]["index"]) == b"e"
+    job_dir = stack.jobs_dir / job["jobId"]
+    assert not (job_dir / "outputs.img").exists() and not os.path.ismount(job_dir / "data" / "outputs")

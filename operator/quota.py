@@ -1,0 +1,77 @@
+"""A job's writable space with a hard size, for the local and docker executors.
+
+The algorithm writes only to <job dir>/data/outputs. When the engine runs as root and the
+machine has loop devices, that folder is an ext4 filesystem of the environment's diskMb, in a
+sparse file beside it (<job dir>/outputs.img), loop-mounted nosuid, nodev, noexec: the algorithm
+gets ENOSPC at the limit and the host's disk never sees more than that. Publish copies what is
+published out of it (data/results); the volume is unmounted and deleted when the job ends, well
+or badly, so nothing of a disk bomb stays behind.
+
+Without root or loop devices there is no volume: the per-file limit (RLIMIT_FSIZE) and the
+output limit at publish still apply, and the outputs are deleted when the job ends badly.
+"""
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+log = logging.getLogger("c2d.operator.quota")
+
+IMAGE = "outputs.img"
+_warned = False
+
+
+def available() -> bool:
+    return (
+        os.geteuid() == 0
+        and os.path.exists("/dev/loop-control")
+        and shutil.which("mkfs.ext4") is not None
+        and shutil.which("mount") is not None
+    )
+
+
+def _mounted(path: Path) -> bool:
+    return os.path.ismount(path)
+
+
+def mount(job_dir: Path, outputs: Path, size_mb: int, owner: int | None) -> bool:
+    """A fresh, empty volume of `size_mb` at `outputs` (which must exist and be empty); False
+    when volumes are not available here (see the module's documentation)."""
+    global _warned
+    if not available():
+        if not _warned:
+            log.warning("no per-job disk volumes (needs root and loop devices): outputs bounded per file only")
+            _warned = True
+        return False
+    unmount(job_dir, outputs)
+    image = job_dir / IMAGE
+    with image.open("wb") as out:
+        out.truncate(size_mb << 20)
+    subprocess.run(
+        ["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "nodiscard", "-b", "4096", str(image)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    subprocess.run(
+        ["mount", "-o", "loop,nosuid,nodev,noexec", str(image), str(outputs)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    (outputs / "lost+found").rmdir()
+    if owner is not None:
+        os.chown(outputs, owner, owner)
+    os.chmod(outputs, 0o700)
+    return True
+
+
+def unmount(job_dir: Path, outputs: Path) -> None:
+    """Removes a job's volume (and whatever the algorithm wrote into it), if it has one."""
+    if _mounted(outputs):
+        done = subprocess.run(["umount", str(outputs)], capture_output=True, timeout=60)
+        if done.returncode != 0:  # still in use by a stage that is being killed: detach it
+            subprocess.run(["umount", "-l", str(outputs)], capture_output=True, timeout=60)
+    (job_dir / IMAGE).unlink(missing_ok=True)
