@@ -30,6 +30,7 @@ lint: setup
 
 test-contracts: contracts
 	scripts/brownie.sh pytest tests -q
+	scripts/slither.sh
 
 test-python: contracts
 	$(VENV)/pytest -q -m "not cluster"

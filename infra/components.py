@@ -22,7 +22,22 @@ from c2d.signing import address_of
 PART_OF = {"app.kubernetes.io/part-of": "c2d"}
 NAME_LABEL = "kubernetes.io/metadata.name"
 GANACHE_PORT, PROVIDER_PORT, OPERATOR_PORT = 8545, 8030, 8050
-METADATA_ADDRESS = "169.254.169.254/32"
+# Cloud metadata services: link-local (AWS, GCP, Azure: 169.254.169.254; AWS IPv6 fd00:ec2::254)
+# and Alibaba's 100.100.100.200. Nothing of c2d's may reach them.
+METADATA_V4 = ["169.254.0.0/16", "100.100.100.200/32"]
+METADATA_V6 = ["fd00:ec2::254/128", "fe80::/10"]
+# What an algorithm allowed the network still may not reach: the cluster's and the host's own.
+PRIVATE_V4 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8"]
+PRIVATE_V6 = ["fc00::/7", "::1/128"]
+
+
+def _anywhere_but(v4: list[str], v6: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"ipBlock": {"cidr": "0.0.0.0/0", "except": v4}},
+        {"ipBlock": {"cidr": "::/0", "except": v6}},
+    ]
+
+
 JOBS_MOUNT = "/var/lib/c2d"
 PROVIDER_DATA_ROOT = "/var/lib/c2d/data"  # publishers' files, inside the provider's container
 # The parts that call the API server (WorkFlows, stage Jobs, the contracts' ConfigMap): only
@@ -600,8 +615,8 @@ class NetworkPolicies(pulumi.ComponentResource):
                             ],
                             "ports": [{"protocol": "TCP", "port": OPERATOR_PORT}],
                         },
-                        # http(s) datasets and an external chain: anywhere but the metadata address
-                        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [METADATA_ADDRESS]}}]},
+                        # http(s) datasets and an external chain: anywhere but the metadata addresses
+                        {"to": _anywhere_but(METADATA_V4, METADATA_V6)},
                     ],
                 ),
             ),
@@ -650,10 +665,10 @@ class NetworkPolicies(pulumi.ComponentResource):
             ),
             "algorithm-network": (
                 jobs,
-                {  # only algorithms whose asset and environment allow the network; never the metadata address
+                {  # only algorithms whose asset and environment allow the network: the public internet
                     "podSelector": {"matchLabels": {"component": "algorithm", "c2d.dev/network": "allowed"}},
                     "policyTypes": ["Egress"],
-                    "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [METADATA_ADDRESS]}}]}],
+                    "egress": [{"to": _anywhere_but(PRIVATE_V4 + METADATA_V4, PRIVATE_V6 + METADATA_V6)}],
                 },
             ),
         }

@@ -4,6 +4,7 @@
 #   .toolchain/brownie-venv   eth-brownie and its exact pins                  (requirements/brownie.lock)
 #   .toolchain/solcx          the npm solc registered as py-solc-x's compiler
 #   .toolchain/brownie-home   brownie's home: its network-config.yaml (Ganache networks)
+#   .toolchain/slither-venv   slither, the contracts' static analysis          (requirements/slither.lock)
 #   .venv                     the c2d package and its tools                   (requirements/c2d.lock)
 # Each step is skipped when its stamp matches the hash of what it was made from.
 set -euo pipefail
@@ -52,6 +53,14 @@ if outdated brownie "$(exists "$tool/brownie-venv/bin/brownie")" requirements/br
   "$PYTHON" -m venv "$tool/brownie-venv"
   pip_quiet "$tool/brownie-venv/bin/pip" install -q --disable-pip-version-check -r requirements/brownie.lock
   mark brownie
+fi
+
+if outdated slither "$(exists "$tool/slither-venv/bin/slither")" requirements/slither.lock; then
+  say "slither environment (.toolchain/slither-venv)"
+  rm -rf "$tool/slither-venv"
+  "$PYTHON" -m venv "$tool/slither-venv"
+  pip_quiet "$tool/slither-venv/bin/pip" install -q --disable-pip-version-check -r requirements/slither.lock
+  mark slither
 fi
 
 scripts/install-solc.sh "$tool/solcx" >/dev/null

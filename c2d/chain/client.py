@@ -93,10 +93,13 @@ class ChainClient:
         amount: int,
         service_id: int,
         consumer: str | None = None,
-        fee_collector: str = ZERO_ADDRESS,
+        fee_collector: str | None = None,
     ) -> Order:
-        fn = self.chain.datatoken(datatoken).functions.startOrder(
-            consumer or self.address, amount, service_id, fee_collector
-        )
+        """Orders service `service_id`; the market fee goes to the collector the token's minter
+        set (the contract accepts no other), read from the token unless given."""
+        token = self.chain.datatoken(datatoken)
+        if fee_collector is None:
+            fee_collector = str(token.functions.marketFeeCollector().call())
+        fn = token.functions.startOrder(consumer or self.address, amount, service_id, fee_collector)
         receipt = self.wallet.send(fn)
         return Order(tx_hex(receipt), to_checksum_address(datatoken), service_id, amount)

@@ -70,10 +70,13 @@ class Deployment:
         self.reused: list[str] = []
         self.deployed: list[str] = []
 
-    def ensure(self, key: str, container: Any, *args: Any) -> str:
+    def ensure(self, key: str, container: Any, *args: Any, after: tuple[str, ...] = ()) -> str:
+        """The contract `key`, deployed again when its build or code changed, or when one of
+        the contracts it was made with (`after`) was deployed again."""
         entry = self.record.get("contracts", {}).get(key)
         build_hash = container._build["bytecodeSha1"]
-        if entry and entry["build"] == build_hash and _code_hash(entry["address"]) == entry["codeHash"]:
+        fresh = any(name in self.deployed for name in after)
+        if entry and not fresh and entry["build"] == build_hash and _code_hash(entry["address"]) == entry["codeHash"]:
             self.reused.append(key)
             return entry["address"]
         contract = container.deploy(*args, {"from": self.deployer})
@@ -97,8 +100,8 @@ def main() -> None:
 
     deployment = Deployment(all_chains.get(chain_id, {}), deployer)
     template = deployment.ensure("DataTokenTemplate", DataToken, community, "", "", ZERO, 0)
-    deployment.ensure("DataTokenFactory", DataTokenFactory, template)
-    deployment.ensure("Metadata", Metadata)
+    factory = deployment.ensure("DataTokenFactory", DataTokenFactory, template, after=("DataTokenTemplate",))
+    deployment.ensure("Metadata", Metadata, factory, after=("DataTokenFactory",))
     deployment.ensure("FixedRateExchange", FixedRateExchange)
     deployment.ensure("Dispenser", Dispenser)
     deployment.ensure("OrderBatcher", OrderBatcher)

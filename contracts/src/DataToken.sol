@@ -28,6 +28,8 @@ contract DataToken is IDataToken {
     // slot 1
     uint128 private _totalSupply;
     uint128 private _cap;
+    // slot 2: who receives the market fee; set by the minter, never by the payer
+    address private _marketFeeCollector;
 
     string private _name;
     string private _symbol;
@@ -101,10 +103,31 @@ contract DataToken is IDataToken {
     }
 
     function approve(address spender, uint256 amount) external returns (bool) {
-        require(spender != address(0), "DataToken: approve to the zero address");
-        _allowances[msg.sender][spender] = amount;
-        emit Approval(msg.sender, spender, amount);
+        _approve(msg.sender, spender, amount);
         return true;
+    }
+
+    /// @notice Raises an allowance by `added`: unlike approve, no race with a spender that
+    /// spends the old allowance between two approvals.
+    function increaseAllowance(address spender, uint256 added) external returns (bool) {
+        _approve(msg.sender, spender, _allowances[msg.sender][spender] + added);
+        return true;
+    }
+
+    /// @notice Lowers an allowance by `subtracted` (reverts below zero).
+    function decreaseAllowance(address spender, uint256 subtracted) external returns (bool) {
+        uint256 current = _allowances[msg.sender][spender];
+        require(current >= subtracted, "DataToken: allowance below zero");
+        unchecked {
+            _approve(msg.sender, spender, current - subtracted);
+        }
+        return true;
+    }
+
+    function _approve(address owner, address spender, uint256 amount) private {
+        require(spender != address(0), "DataToken: approve to the zero address");
+        _allowances[owner][spender] = amount;
+        emit Approval(owner, spender, amount);
     }
 
     function transfer(address to, uint256 amount) external returns (bool) {
@@ -166,19 +189,29 @@ contract DataToken is IDataToken {
         return _marketFeeBps;
     }
 
-    /// @notice The share (basis points) of each order that goes to the order's market fee collector.
-    function setMarketFee(uint256 feeBps) external onlyMinter {
+    function marketFeeCollector() external view returns (address) {
+        return _marketFeeCollector;
+    }
+
+    /// @notice The share (basis points) of each order that goes to the market, and the market's
+    /// fee collector: the minter's choice (a payer naming itself would pay the fee to itself).
+    /// A zero collector means no market fee.
+    function setMarketFee(uint256 feeBps, address collector) external onlyMinter {
         require(feeBps <= MAX_MARKET_FEE_BPS, "DataToken: market fee above maximum");
+        require(feeBps == 0 || collector != address(0), "DataToken: a market fee needs a collector");
         _marketFeeBps = uint16(feeBps);
-        emit MarketFeeChanged(feeBps);
+        _marketFeeCollector = collector;
+        emit MarketFeeChanged(feeBps, collector);
     }
 
     /// @notice Pays for one use of service `serviceId` on behalf of `consumer`. The community fee
-    /// goes to the community fee collector, the market fee to `feeCollector` (none when it is the
-    /// zero address), the rest to the minter.
+    /// goes to the community fee collector, the market fee to the token's market fee collector
+    /// (`feeCollector` must name it: the payer cannot choose where the fee goes), the rest to
+    /// the minter.
     function startOrder(address consumer, uint256 amount, uint256 serviceId, address feeCollector) external {
         require(consumer != address(0), "DataToken: consumer is the zero address");
         require(amount != 0, "DataToken: order amount is zero");
+        require(feeCollector == _marketFeeCollector, "DataToken: not this token's market fee collector");
         uint256 communityFee = (amount * COMMUNITY_FEE_BPS) / BPS;
         uint256 marketFee = feeCollector == address(0) ? 0 : (amount * _marketFeeBps) / BPS;
         _debit(msg.sender, amount);

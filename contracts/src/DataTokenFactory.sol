@@ -8,6 +8,8 @@ import "./IDataToken.sol";
 /// @notice Creates datatokens as EIP-1167 minimal proxies of one DataToken template.
 contract DataTokenFactory {
     address public immutable template;
+    /// @notice The datatokens this factory made: Metadata publishes DDOs for those only.
+    mapping(address => bool) public isDataToken;
 
     event TokenCreated(
         address indexed token,
@@ -25,7 +27,8 @@ contract DataTokenFactory {
     /// @notice Creates a datatoken whose minter (publisher) is the caller.
     function createToken(string calldata name_, string calldata symbol_, uint256 cap_) external returns (address token) {
         token = Clones.clone(template);
+        isDataToken[token] = true;
+        emit TokenCreated(token, template, name_, symbol_, msg.sender); // before the call out
         IDataToken(token).initialize(name_, symbol_, msg.sender, cap_);
-        emit TokenCreated(token, template, name_, symbol_, msg.sender);
     }
 }

@@ -5,7 +5,9 @@ import "./IDataToken.sol";
 
 /// @title Dispenser
 /// @notice Gives datatokens away for free, within limits the datatoken's minter sets: at most
-/// `maxTokens` per request, and never more than `maxBalance` in the requester's wallet.
+/// `maxTokens` per request, and never more than `maxBalance` to one address in all (counted as
+/// dispensed, so moving tokens away does not make room for more; one person with many
+/// addresses is beyond what a contract can see).
 /// The dispenser mints, so the minter must first grant it the minter role on the datatoken.
 contract Dispenser {
     struct Settings {
@@ -15,6 +17,7 @@ contract Dispenser {
     }
 
     mapping(address => Settings) private _settings;
+    mapping(address => mapping(address => uint256)) private _dispensed;
 
     event Activated(address indexed dataToken, uint256 maxTokens, uint256 maxBalance);
     event Deactivated(address indexed dataToken);
@@ -43,17 +46,21 @@ contract Dispenser {
         return (s.active, s.maxTokens, s.maxBalance);
     }
 
+    /// @notice How much of `dataToken` this dispenser has given `account` so far.
+    function dispensed(address dataToken, address account) external view returns (uint256) {
+        return _dispensed[dataToken][account];
+    }
+
     /// @notice Mints `amount` datatokens to the caller.
     function dispense(address dataToken, uint256 amount) external {
         Settings memory s = _settings[dataToken];
         require(s.active, "Dispenser: not active");
         require(amount != 0, "Dispenser: amount is zero");
         require(amount <= s.maxTokens, "Dispenser: amount above maxTokens");
-        require(
-            IDataToken(dataToken).balanceOf(msg.sender) + amount <= s.maxBalance,
-            "Dispenser: balance would exceed maxBalance"
-        );
+        uint256 total = _dispensed[dataToken][msg.sender] + amount;
+        require(total <= s.maxBalance, "Dispenser: would exceed maxBalance for this address");
+        _dispensed[dataToken][msg.sender] = total;
+        emit Dispensed(dataToken, msg.sender, amount); // before the call out: no reentrancy window
         IDataToken(dataToken).mint(msg.sender, amount);
-        emit Dispensed(dataToken, msg.sender, amount);
     }
 }

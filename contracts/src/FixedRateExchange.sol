@@ -36,8 +36,8 @@ contract FixedRateExchange {
     event ExchangeActiveChanged(bytes32 indexed exchangeId, bool active);
     event Swapped(bytes32 indexed exchangeId, address indexed buyer, uint256 baseTokenAmount, uint256 dataTokenAmount);
 
-    modifier onlyOwner(bytes32 exchangeId) {
-        require(_exchanges[exchangeId].owner == msg.sender, "FixedRateExchange: caller is not the owner");
+    modifier onlyOwner(bytes32 id) {
+        require(_exchanges[id].owner == msg.sender, "FixedRateExchange: caller is not the owner");
         _;
     }
 
@@ -93,9 +93,12 @@ contract FixedRateExchange {
         require(dataTokenAmount != 0, "FixedRateExchange: amount is zero");
         baseIn = Math.mulDiv(dataTokenAmount, ex.rate, ONE, Math.Rounding.Up);
         require(baseIn <= maxBaseTokenAmount, "FixedRateExchange: price above maximum");
+        emit Swapped(id, msg.sender, baseIn, dataTokenAmount); // before the calls out: no reentrancy window
         IERC20(ex.baseToken).safeTransferFrom(msg.sender, owner, baseIn);
+        // By design: the datatokens come from the exchange's owner, who approved this contract
+        // for them when creating the exchange; `owner` is the exchange's, never the caller's choice.
+        // slither-disable-next-line arbitrary-send-erc20
         IERC20(ex.dataToken).safeTransferFrom(owner, msg.sender, dataTokenAmount);
-        emit Swapped(id, msg.sender, baseIn, dataTokenAmount);
     }
 
     function _checkRate(uint256 rate) private pure {

@@ -14,7 +14,7 @@ interface IDataToken is IERC20Metadata {
         address indexed feeCollector,
         uint256 marketFee
     );
-    event MarketFeeChanged(uint256 marketFeeBps);
+    event MarketFeeChanged(uint256 marketFeeBps, address indexed collector);
     event MinterRoleChanged(address indexed account, bool allowed);
 
     function initialize(string calldata name_, string calldata symbol_, address minter_, uint256 cap_) external;

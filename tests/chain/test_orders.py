@@ -62,8 +62,8 @@ def test_payer_may_present_an_order_made_for_someone_else(chain, datatoken, cons
 
 
 def test_market_fee_is_deducted_from_the_net_amount(chain, datatoken, publisher, consumer, stranger):
-    publisher.wallet.send(chain.datatoken(datatoken).functions.setMarketFee(500))
-    order = consumer.start_order(datatoken, ONE, service_id=1, fee_collector=stranger.address)
+    publisher.wallet.send(chain.datatoken(datatoken).functions.setMarketFee(500, stranger.address))
+    order = consumer.start_order(datatoken, ONE, service_id=1)  # to the collector the minter set
     verified = verify_order(chain.w3, order.tx_hash, datatoken=datatoken)
     assert verified.market_fee == ONE // 20
     assert verified.fee_collector == stranger.address

@@ -68,8 +68,8 @@ def datatoken(create_token, publisher):
 
 
 @pytest.fixture(scope="module")
-def metadata(Metadata, deployer):
-    return Metadata.deploy({"from": deployer})
+def metadata(Metadata, deployer, factory):
+    return Metadata.deploy(factory, {"from": deployer})
 
 
 @pytest.fixture(scope="module")

@@ -110,20 +110,32 @@ def test_unlimited_allowance_is_not_decreased(datatoken, publisher, consumer, st
         datatoken.transferFrom(consumer, stranger, 1, {"from": stranger})
 
 
-def test_market_fee_is_set_by_the_minter_within_the_maximum(datatoken, publisher, stranger):
+def test_market_fee_is_set_by_the_minter_within_the_maximum(datatoken, publisher, stranger, market):
     with brownie.reverts("DataToken: caller is not the minter"):
-        datatoken.setMarketFee(10, {"from": stranger})
+        datatoken.setMarketFee(10, market, {"from": stranger})
     with brownie.reverts("DataToken: market fee above maximum"):
-        datatoken.setMarketFee(datatoken.MAX_MARKET_FEE_BPS() + 1, {"from": publisher})
-    tx = datatoken.setMarketFee(datatoken.MAX_MARKET_FEE_BPS(), {"from": publisher})
-    assert dict(tx.events["MarketFeeChanged"]) == {"marketFeeBps": 1000}
-    assert datatoken.marketFeeBps() == 1000
+        datatoken.setMarketFee(datatoken.MAX_MARKET_FEE_BPS() + 1, market, {"from": publisher})
+    with brownie.reverts("DataToken: a market fee needs a collector"):
+        datatoken.setMarketFee(10, ZERO, {"from": publisher})
+    tx = datatoken.setMarketFee(datatoken.MAX_MARKET_FEE_BPS(), market, {"from": publisher})
+    assert dict(tx.events["MarketFeeChanged"]) == {"marketFeeBps": 1000, "collector": market}
+    assert (datatoken.marketFeeBps(), datatoken.marketFeeCollector()) == (1000, market)
+
+
+def test_the_payer_cannot_choose_where_the_market_fee_goes(datatoken, publisher, consumer, market):
+    """The payer named the fee collector: naming itself, it paid the market fee to itself."""
+    datatoken.mint(consumer, 10**18, {"from": publisher})
+    datatoken.setMarketFee(1000, market, {"from": publisher})
+    for collector in (consumer, ZERO):
+        with brownie.reverts("DataToken: not this token's market fee collector"):
+            datatoken.startOrder(consumer, 10**18, 1, collector, {"from": consumer})
+    datatoken.startOrder(consumer, 10**18, 1, market, {"from": consumer})
+    assert datatoken.balanceOf(market) == 10**17 and datatoken.balanceOf(consumer) == 0
 
 
 def test_order_without_market_pays_community_and_minter(datatoken, publisher, consumer, community, stranger):
     amount = 10**18
     datatoken.mint(consumer, amount, {"from": publisher})
-    datatoken.setMarketFee(250, {"from": publisher})  # ignored: no market fee collector
     tx = datatoken.startOrder(stranger, amount, 7, ZERO, {"from": consumer})
     community_fee = amount // 1000
     assert datatoken.balanceOf(consumer) == 0
@@ -148,7 +160,7 @@ def test_order_without_market_pays_community_and_minter(datatoken, publisher, co
 def test_order_with_market_fee_pays_the_collector(datatoken, publisher, consumer, community, market):
     amount = 3 * 10**18
     datatoken.mint(consumer, amount, {"from": publisher})
-    datatoken.setMarketFee(250, {"from": publisher})
+    datatoken.setMarketFee(250, market, {"from": publisher})
     tx = datatoken.startOrder(consumer, amount, 1, market, {"from": consumer})
     community_fee, market_fee = amount // 1000, amount * 250 // 10_000
     assert datatoken.balanceOf(community) == community_fee
@@ -160,6 +172,7 @@ def test_order_with_market_fee_pays_the_collector(datatoken, publisher, consumer
 
 def test_order_with_collector_but_no_fee_rate_pays_no_market_fee(datatoken, publisher, consumer, market):
     datatoken.mint(consumer, 10**18, {"from": publisher})
+    datatoken.setMarketFee(0, market, {"from": publisher})
     tx = datatoken.startOrder(consumer, 10**18, 1, market, {"from": consumer})
     assert tx.events["OrderStarted"]["marketFee"] == 0
     assert datatoken.balanceOf(market) == 0
@@ -199,3 +212,16 @@ def test_order_rejects_zero_amount_and_zero_consumer(datatoken, publisher, consu
 def test_invalid_cap_is_rejected(factory, publisher, cap):
     with brownie.reverts("DataToken: invalid cap"):
         factory.createToken("Bad", "BAD", cap, {"from": publisher})
+
+
+def test_allowances_can_be_raised_and_lowered(datatoken, consumer, stranger):
+    datatoken.approve(stranger, 0, {"from": consumer})
+    tx = datatoken.increaseAllowance(stranger, 5, {"from": consumer})
+    assert dict(tx.events["Approval"]) == {"owner": consumer, "spender": stranger, "value": 5}
+    datatoken.increaseAllowance(stranger, 3, {"from": consumer})
+    datatoken.decreaseAllowance(stranger, 6, {"from": consumer})
+    assert datatoken.allowance(consumer, stranger) == 2
+    with brownie.reverts("DataToken: allowance below zero"):
+        datatoken.decreaseAllowance(stranger, 3, {"from": consumer})
+    with brownie.reverts("DataToken: approve to the zero address"):
+        datatoken.increaseAllowance(ZERO, 1, {"from": consumer})

@@ -64,9 +64,20 @@ def test_dispense_above_max_tokens_is_rejected(dispenser, datatoken, consumer, a
 def test_dispense_beyond_max_balance_is_rejected(dispenser, datatoken, consumer, active):
     dispenser.dispense(datatoken, 2 * ONE, {"from": consumer})
     dispenser.dispense(datatoken, ONE, {"from": consumer})
-    with brownie.reverts("Dispenser: balance would exceed maxBalance"):
+    with brownie.reverts("Dispenser: would exceed maxBalance for this address"):
         dispenser.dispense(datatoken, 1, {"from": consumer})
     assert datatoken.balanceOf(consumer) == 3 * ONE
+    assert dispenser.dispensed(datatoken, consumer) == 3 * ONE
+
+
+def test_moving_tokens_away_does_not_make_room_for_more(dispenser, datatoken, consumer, stranger, active):
+    """maxBalance was checked against the wallet's balance: move the tokens away, ask again."""
+    dispenser.dispense(datatoken, 2 * ONE, {"from": consumer})
+    dispenser.dispense(datatoken, ONE, {"from": consumer})
+    datatoken.transfer(stranger, 3 * ONE, {"from": consumer})
+    with brownie.reverts("Dispenser: would exceed maxBalance for this address"):
+        dispenser.dispense(datatoken, ONE, {"from": consumer})
+    assert datatoken.totalSupply() == 3 * ONE
 
 
 def test_dispense_of_zero_is_rejected(dispenser, datatoken, consumer, active):

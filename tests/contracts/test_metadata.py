@@ -36,3 +36,14 @@ def test_metadata_by_an_extra_minter_is_rejected(metadata, datatoken, publisher,
 def test_metadata_for_an_address_that_is_not_a_datatoken_is_rejected(metadata, publisher, stranger):
     with brownie.reverts():
         metadata.create(stranger, b"", b"{}", {"from": publisher})
+
+
+def test_metadata_for_a_lookalike_token_is_rejected(metadata, DataToken, community, stranger):
+    """Any contract answering minter() was accepted: a token made outside the factory lets
+    anyone publish a DDO under an address that is no datatoken of c2d's."""
+    lookalike = DataToken.deploy(community, "Fake", "FAKE", stranger, 10**24, {"from": stranger})
+    assert lookalike.minter() == stranger
+    with brownie.reverts("Metadata: not a datatoken of the factory"):
+        metadata.create(lookalike, b"", b"{}", {"from": stranger})
+    with brownie.reverts("Metadata: not a datatoken of the factory"):
+        metadata.update(lookalike, b"", b"{}", {"from": stranger})

@@ -1,5 +1,7 @@
 """The Pulumi program under Pulumi's mocks: what it declares, field by field."""
 
+import ipaddress
+
 import pytest
 
 from c2d.infra.config import ConfigError
@@ -15,6 +17,21 @@ KEYS = {
 @pytest.fixture(scope="module")
 def stack():
     return run(dict(KEYS))
+
+
+def _egress_allows(policy, address):
+    """Whether a NetworkPolicy's ipBlock egress rules let `address` out (any port)."""
+    ip = ipaddress.ip_address(address)
+    for rule in policy["egress"]:
+        for peer in rule.get("to", []):
+            block = peer.get("ipBlock")
+            if block is None or ip.version != ipaddress.ip_network(block["cidr"]).version:
+                continue
+            if ip in ipaddress.ip_network(block["cidr"]) and not any(
+                ip in ipaddress.ip_network(e) for e in block.get("except", [])
+            ):
+                return True
+    return False
 
 
 def named(recorded, kind, name):
@@ -106,7 +123,15 @@ def test_network_policies(stack):
     assert [p["port"] for p in configure["egress"][1]["ports"]] == [8030]
     algorithm = policies["c2d-algorithm-network"]["spec"]
     assert algorithm["podSelector"]["matchLabels"] == {"component": "algorithm", "c2d.dev/network": "allowed"}
-    assert algorithm["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]}]
+    # a network-allowed algorithm reaches the public internet only: no cloud metadata address
+    # (any of them, IPv4 or IPv6), nothing private, nothing of the cluster or the host
+    public = ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888"]
+    never = ["169.254.169.254", "169.254.0.1", "100.100.100.200", "fd00:ec2::254", "fe80::1", "10.0.0.1"]
+    never += ["172.16.5.4", "192.168.1.1", "100.64.0.1", "127.0.0.1", "::1", "fd12::1"]
+    assert [a for a in public if not _egress_allows(algorithm, a)] == []
+    assert [a for a in never if _egress_allows(algorithm, a)] == []
+    provider = policies["c2d-provider"]["spec"]
+    assert [a for a in ["169.254.169.254", "100.100.100.200", "fd00:ec2::254"] if _egress_allows(provider, a)] == []
     engine = policies["c2d-operator-engine"]["spec"]
     assert engine["policyTypes"] == ["Egress"] and {p["port"] for p in engine["egress"][1]["ports"]} == {443, 6443}
     assert not any("ingress" in p["spec"] for p in policies.values() if p["metadata"]["name"] == "c2d-configure")
