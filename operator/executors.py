@@ -142,6 +142,7 @@ class LocalExecutor(JobDirectories):
             data / "logs" / "algorithm.log",
             {},
             should_stop,
+            user_network=network,
         )
 
     def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from c2d.operator import seccomp
+from c2d.operator import seccomp, usernet
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ALGORITHM_UID_BASE = 200_000
@@ -201,7 +201,7 @@ def algorithm_command(
         "--unshare-pid",
         "--unshare-uts",
         "--unshare-cgroup-try",
-        *([] if network else ["--unshare-net"]),
+        "--unshare-net",  # always its own; with the network, slirp4netns's (c2d.operator.usernet)
         # No user namespace when root: the algorithm must be a real host user (setpriv below).
         *([] if uid is not None else ["--unshare-user"]),
         "--json-status-fd",
@@ -225,7 +225,11 @@ def algorithm_command(
         "--chdir", "/data",
     ]  # fmt: skip
     if network:
-        for name in ("/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates"):
+        resolv = data.parent / "resolv.conf"  # the user-mode network's DNS, not the host's
+        resolv.write_text(usernet.RESOLV_CONF)
+        resolv.chmod(0o644)
+        args += ["--ro-bind", str(resolv), "/etc/resolv.conf"]
+        for name in ("/etc/hosts", "/etc/ssl", "/etc/ca-certificates"):
             if os.path.exists(name):
                 args += ["--ro-bind", name, name]
     for key, value in {"PATH": "/opt/c2d/bin:/usr/bin:/bin", "HOME": "/data", "LANG": "C.UTF-8", **env}.items():
@@ -332,9 +336,17 @@ def run(
     log_path: Path,
     env: dict[str, str],
     should_stop: Callable[[], bool],
+    user_network: bool = False,
 ) -> Outcome:
     """Runs the command `build(status_fd)` returns under rlimits and cgroups, kills it at the
-    deadline or on a stop request, and says how it ended."""
+    deadline or on a stop request, and says how it ended. `user_network`: the sandbox gets a
+    guarded user-mode network (c2d.operator.usernet) before its command starts."""
+    net = None
+    if user_network:
+        try:
+            net = usernet.UserNetwork()
+        except usernet.UserNetworkUnavailable as exc:
+            raise IsolationUnavailable(f"the algorithm may use the network, but its network {exc}") from None
     cgroups = _Cgroups(name, limits)
     read_fd, write_fd = os.pipe()
     built = build(write_fd)
@@ -342,6 +354,11 @@ def run(
     if filter_fd is not None:  # before the command: bwrap applies it just before it runs that
         built.insert(built.index("--"), "--seccomp")
         built.insert(built.index("--"), str(filter_fd))
+    block_read = block_write = None
+    if net is not None:  # the command waits until its network is up
+        block_read, block_write = os.pipe()
+        built.insert(built.index("--"), "--block-fd")
+        built.insert(built.index("--"), str(block_read))
     command, args_fd = _hide_options(built)
     rlimits = [
         f"--cpu={max(1, int(limits.seconds * max(limits.cpu, 1.0)) + 5)}",
@@ -361,13 +378,14 @@ def run(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
-        pass_fds=(write_fd, args_fd, *([] if filter_fd is None else [filter_fd])),
+        pass_fds=(write_fd, args_fd, *(fd for fd in (filter_fd, block_read) if fd is not None)),
         start_new_session=True,
     )
     os.close(write_fd)
     os.close(args_fd)
-    if filter_fd is not None:
-        os.close(filter_fd)
+    for fd in (filter_fd, block_read):
+        if fd is not None:
+            os.close(fd)
     assert process.stdout is not None
     log = _LogCopier(process.stdout, LogWriter(log_path, limits.log_bytes))
     with _live_lock:
@@ -375,6 +393,9 @@ def run(
     status = _StatusReader(read_fd)
     timed_out = stopped = False
     try:
+        if net is not None and block_write is not None:
+            _attach(net, status, process)
+            os.write(block_write, b"1")
         while process.poll() is None:
             if time.monotonic() - started > limits.seconds:
                 timed_out = True
@@ -384,6 +405,10 @@ def run(
                 break
             time.sleep(0.05)
     finally:
+        if block_write is not None:
+            os.close(block_write)
+        if net is not None:
+            net.close()
         _kill_group(process)
         cgroups.kill_all()
         process.wait()
@@ -432,6 +457,19 @@ def _memory_error_logged(log_path: Path) -> bool:
     """Without cgroups, an address-space limit surfaces as an allocation failure in the log."""
     tail = log_path.read_bytes()[-2000:]
     return b"MemoryError" in tail or b"Cannot allocate memory" in tail or b"std::bad_alloc" in tail
+
+
+def _attach(net: "usernet.UserNetwork", status: "_StatusReader", process: subprocess.Popen[bytes]) -> None:
+    """The user-mode network into the sandbox, once bwrap reports its child."""
+    deadline = time.monotonic() + usernet.START_SECONDS
+    while status.child_pid is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise IsolationUnavailable("the sandbox did not start")
+        time.sleep(0.002)
+    try:
+        net.attach(status.child_pid)
+    except usernet.UserNetworkUnavailable as exc:
+        raise IsolationUnavailable(f"the algorithm's network: {exc}") from None
 
 
 class _StatusReader(threading.Thread):

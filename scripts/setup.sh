@@ -41,6 +41,16 @@ if ! command -v bwrap >/dev/null; then
   fi
 fi
 
+# slirp4netns gives a local algorithm that may use the network a guarded network of its own.
+if ! command -v slirp4netns >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    say "slirp4netns (Debian package) for network-allowed local algorithms"
+    { apt-get install -y -qq slirp4netns >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq slirp4netns; }; } >/dev/null
+  else
+    echo "setup: install slirp4netns (sudo apt-get install slirp4netns) for algorithms that may use the network" >&2
+  fi
+fi
+
 if outdated node "$(exists node_modules/.bin/ganache)" package-lock.json; then
   say "npm packages (ganache, solc, @openzeppelin/contracts)"
   npm ci --no-audit --no-fund --loglevel=error

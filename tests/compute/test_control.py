@@ -31,7 +31,7 @@ def test_delete_removes_the_jobs_data_and_results(stack, consumer, consumer_api,
     dataset = make_dataset("numbers.csv")
     job_id = start(consumer, consumer_api, dataset, "open('/data/outputs/r.txt', 'w').write('r')")
     assert wait_final(consumer_api, job_id)["status"] == 70
-    assert (stack.jobs_dir / job_id / "data" / "outputs" / "r.txt").exists()
+    assert (stack.jobs_dir / job_id / "data" / "results" / "r.txt").exists()  # published, kept
     assert not (stack.jobs_dir / job_id / "data" / "inputs").exists()  # inputs go when the job ends
     consumer_api.compute_delete(job_id)
     assert not (stack.jobs_dir / job_id).exists()
