@@ -15,14 +15,17 @@ log is copied from the pod into the job's logs, then its Job and pods are delete
 restarts follows the stage Jobs that exist instead of starting them again.
 """
 
+import contextlib
 import dataclasses
 import logging
 import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 from kubernetes import client, config
@@ -65,6 +68,20 @@ def api_client(settings: OperatorSettings) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+PROBE_SECONDS = 120.0
+PID_PROBE = """
+import sys, threading, time
+most, started = int(sys.argv[1]), 0
+try:
+    for _ in range(most):
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+        started += 1
+except RuntimeError:
+    pass
+print(started, flush=True)
+"""
+
+
 class KubernetesExecutor(ContainerExecutor):
     volumes = False  # outputs on the cluster's volume; scratch space bounded by ephemeral-storage
 
@@ -87,6 +104,58 @@ class KubernetesExecutor(ContainerExecutor):
         except Exception as exc:  # no route, refused, TLS: the API server is not reachable
             why = type(exc).__name__
             raise ExecutorUnavailable(f"the kubernetes executor cannot reach the cluster: {why}") from None
+        if self.settings.kube_max_pod_pids:
+            self._check_pid_limit(self.settings.kube_max_pod_pids)
+
+    def _check_pid_limit(self, most: int) -> None:
+        """A node requirement, checked: an algorithm pod's processes are bounded by the kubelet's
+        pod PID limit only (Kubernetes has no per-pod field for an environment's maxProcesses).
+        A probe pod, locked down as algorithms are, starts up to `most` threads (each one a task
+        of the pod's pids cgroup); reaching them all means the nodes' limit is missing or above."""
+        probe = cast(Job, SimpleNamespace(id=f"pid-probe-{uuid.uuid4().hex[:12]}"))
+        plan = StagePlan(
+            stage="algorithm",
+            image=self.settings.algorithm_image or self.settings.image("algorithm-python"),
+            command=["python3", "-c", PID_PROBE, str(most)],
+            env={},
+            mounts=[],
+            network=False,
+            cpu=1.0,
+            memory_mb=256,
+            processes=most,
+            tmp_mb=16,
+            seconds=60,
+        )
+        try:
+            self.batch.create_namespaced_job(self.ns, self.manifest(probe, plan))
+            deadline = time.monotonic() + PROBE_SECONDS
+            phase, pod = "", None
+            while phase not in ("Succeeded", "Failed"):
+                if time.monotonic() > deadline:
+                    raise ExecutorUnavailable(f"the pod PID limit probe did not finish within {PROBE_SECONDS:.0f} s")
+                time.sleep(0.5)
+                pods = self.core.list_namespaced_pod(self.ns, label_selector=f"workflow={probe.id}").items
+                pod = pods[0] if pods else None
+                phase = (pod.status.phase if pod and pod.status else "") or ""
+            assert pod is not None
+            said = self.core.read_namespaced_pod_log(
+                pod.metadata.name, self.ns, container="algorithm", limit_bytes=4096
+            )
+        except ApiException as exc:
+            raise ExecutorUnavailable(f"the pod PID limit probe could not run: {exc.status} {exc.reason}") from None
+        finally:
+            with contextlib.suppress(ApiException):
+                self._delete(probe.id, None)
+        words = str(said).split()
+        started = int(words[-1]) if words and words[-1].isdigit() else -1
+        if started < 0:
+            raise ExecutorUnavailable("the pod PID limit probe said nothing readable")
+        if started >= most:
+            raise ExecutorUnavailable(
+                f"a pod on this cluster can run {most} or more processes: set the kubelet's podPidsLimit "
+                f"(--pod-max-pids) below {most} on the nodes (C2D_KUBE_MAX_POD_PIDS=0 skips this check)"
+            )
+        log.info("a pod may run about %d processes here (the nodes' pod PID limit)", started + 1)
 
     def _under_way(self, job: Job, stage: str) -> bool:
         return self._read_job(_name(job, stage)) is not None

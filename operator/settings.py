@@ -52,6 +52,12 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
         description="a cluster without a pod network or registry, such as the loopback test cluster: stages that "
         "need the network use the node's (loopback only), images are never pulled",
     )
+    kube_max_pod_pids: int = Field(
+        default=1024,
+        ge=0,
+        description="the kubernetes executor refuses to start when a probe pod can run this many processes "
+        "(the nodes' pod PID limit is missing or above it); 0 skips the check",
+    )
     max_job_bytes: int = Field(
         default=8 << 20, ge=64 << 10, description="largest job request (DDOs and a raw algorithm) the service takes"
     )

@@ -398,3 +398,20 @@ def test_processes_are_bounded(name, bound, environment, apis, assets, consumer)
     children = int(log.split("children ")[1].split()[0])
     assert "fork failed" in log and children < bound, log
     print(f"{name}: a fork bomb stopped at {children} processes")
+
+
+def test_the_engine_checks_the_nodes_pod_pid_limit(stacks):
+    """The kubelet's pod PID limit is a node requirement (it alone bounds an algorithm pod's
+    processes): an engine that finds pods may run as many processes as it allows refuses to start."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    c2d = Path(sys.executable).parent / "c2d"
+    env = {**os.environ, **stacks["kubernetes"].engine.env, "C2D_KUBE_MAX_POD_PIDS": "200", "COLUMNS": "200"}
+    done = subprocess.run([str(c2d), "operator-engine"], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "a pod on this cluster can run 200 or more processes" in done.stdout, done.stdout
+    # the stack's own engine, with the default (1024), started: the test cluster's limit is 256
+    assert stacks["kubernetes"].engine.alive()
