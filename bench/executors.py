@@ -22,7 +22,6 @@ from rich.table import Table
 from c2d import stack as embedded
 from c2d.assets import COMPUTE_SERVICE_ID, Privacy, PublishedFile, Services, publish
 from c2d.chain import order_amount
-from c2d.client import ProviderClient
 from c2d.compute import DEFAULT_CONTAINER, FINAL_STATUSES
 from c2d.localchain import free_port
 
@@ -55,8 +54,8 @@ def overheads(name: str, jobs: int) -> list[float]:
     state = embedded.up(data_dir, free_port(), free_port(), free_port(), operator_env=executor_env(name, data_dir))
     try:
         publisher, consumer = state.chain_client(embedded.PUBLISHER), state.chain_client(embedded.CONSUMER)
-        publisher_api = ProviderClient(state.provider_url, state.key(embedded.PUBLISHER))
-        consumer_api = ProviderClient(state.provider_url, state.key(embedded.CONSUMER))
+        publisher_api = state.client(embedded.PUBLISHER)
+        consumer_api = state.client(embedded.CONSUMER)
         root = state.publisher_dir(embedded.PUBLISHER)
         (root / "data.txt").write_text("42\n")
         dataset = publish(

@@ -23,7 +23,6 @@ from rich.console import Console
 from c2d import stack as embedded
 from c2d.assets import COMPUTE_SERVICE_ID, Privacy, PublishedFile, Services, publish
 from c2d.chain import order_amount
-from c2d.client import ProviderClient
 from c2d.compute import DEFAULT_CONTAINER, FINAL_STATUSES
 from c2d.localchain import free_port
 
@@ -38,8 +37,8 @@ def main() -> int:
     state = embedded.up(data_dir, free_port(), free_port(), free_port())
     try:
         publisher, consumer = state.chain_client(embedded.PUBLISHER), state.chain_client(embedded.CONSUMER)
-        publisher_api = ProviderClient(state.provider_url, state.key(embedded.PUBLISHER))
-        consumer_api = ProviderClient(state.provider_url, state.key(embedded.CONSUMER))
+        publisher_api = state.client(embedded.PUBLISHER)
+        consumer_api = state.client(embedded.CONSUMER)
         root = state.publisher_dir(embedded.PUBLISHER)
         (root / "data.txt").write_text("42\n")
         (root / "noop.py").write_text(NOOP)

@@ -40,8 +40,17 @@ def _raise_for(response: httpx.Response) -> None:
     raise ProviderRequestError(response.status_code, code, message)
 
 
+class ProviderMismatch(ProviderRequestError):
+    """The provider at the URL is not the one this client was told to sign for."""
+
+
 class ProviderClient:
-    def __init__(self, url: str, private_key: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, private_key: str, timeout: float = 60.0, provider_address: str = "") -> None:
+        """`provider_address`: the provider this client signs for, known beforehand (the embedded
+        stack's, or pinned when a deployment was first connected); without it, the address the
+        provider at `url` gives. Signatures name it: one made for a provider is no use at another,
+        but only a pinned address keeps a provider from claiming another's."""
+        self.provider_address = provider_address
         self.url = url.rstrip("/")
         self._key = private_key
         self.address = Account.from_key(private_key).address
@@ -94,7 +103,12 @@ class ProviderClient:
         the request (query parameters are signed as the strings they are sent as)."""
         if self._domain is None:
             info = self.info()
-            self._domain = int(info["chainId"]), str(info["providerAddress"])
+            claimed = str(info["providerAddress"])
+            if self.provider_address and claimed.lower() != self.provider_address.lower():
+                raise ProviderMismatch(
+                    0, "provider_mismatch", f"the provider at {self.url} is {claimed}, not {self.provider_address}"
+                )
+            self._domain = int(info["chainId"]), self.provider_address or claimed
         nonce = self.next_nonce()
         out: dict[str, Any] = {
             **params,

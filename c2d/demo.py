@@ -12,7 +12,6 @@ from rich.console import Console
 from c2d import stack as embedded
 from c2d.assets import Privacy, PublishedFile, Services, publish
 from c2d.chain import order_amount
-from c2d.client import ProviderClient
 from c2d.compute import DEFAULT_CONTAINER, Consumer
 from c2d.localchain import free_port
 
@@ -65,8 +64,8 @@ def run(console: Console | None = None) -> float:
         state = embedded.up(data_dir, free_port(), free_port(), free_port())
         out.append(f"provider {state.provider_url}, chain {state.rpc_url}")
     try:
-        publisher = Consumer(state.chain_client(embedded.PUBLISHER), ProviderClient(state.provider_url, state.key(1)))
-        consumer = Consumer(state.chain_client(embedded.CONSUMER), ProviderClient(state.provider_url, state.key(2)))
+        publisher = Consumer(state.chain_client(embedded.PUBLISHER), state.client(embedded.PUBLISHER))
+        consumer = Consumer(state.chain_client(embedded.CONSUMER), state.client(embedded.CONSUMER))
         root = state.publisher_dir(embedded.PUBLISHER)
         (root / "weather.csv").write_text(_weather())
         (root / "average.py").write_text(ALGORITHM)

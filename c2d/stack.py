@@ -20,12 +20,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from eth_account import Account
 
 from c2d.chain import Chain, ChainClient, Wallet
 from c2d.localchain import CHAIN_ID, Ganache, deploy_contracts, dev_keys
+
+if TYPE_CHECKING:
+    from c2d.client import ProviderClient
 
 DEPLOYER, PUBLISHER, CONSUMER = 0, 1, 2
 FUNDED_ACCOUNTS = range(1, 8)
@@ -47,6 +51,7 @@ class StackState:
     data_root: str
     pids: dict[str, int] = field(default_factory=dict)
     served_root: str = ""  # the data root as the provider sees it, when not data_root (c2d stack connect)
+    provider_address: str = ""  # what clients sign for: the stack's own key, or pinned at connect
 
     @classmethod
     def load(cls, data_dir: Path) -> "StackState":
@@ -62,6 +67,12 @@ class StackState:
     def key(account: int) -> str:
         """The private key of local account `account`."""
         return dev_keys(account + 1)[account]
+
+    def client(self, account: int) -> "ProviderClient":
+        """A client of the stack's provider signing as local account `account`."""
+        from c2d.client import ProviderClient
+
+        return ProviderClient(self.provider_url, self.key(account), provider_address=self.provider_address)
 
     def publisher_dir(self, account: int) -> Path:
         """Where local account `account` keeps the files it publishes (the provider serves a
@@ -209,6 +220,7 @@ def up(
         state = StackState(
             str(data_dir), ganache.url, provider_url, operator_url, CHAIN_ID, str(addresses), str(data_root), pids
         )
+        state.provider_address = _address_in(provider_key)
         progress("funding the local accounts with base tokens")
         _fund(state)
         state.save()
@@ -243,6 +255,8 @@ def connect(
     state = StackState(
         str(data_dir), rpc_url, provider_url.rstrip("/"), "", chain_id, str(addresses), str(data_root), {}, served_root
     )
+    # Trust on first use: the provider's address is pinned now, and every later signature is for it.
+    state.provider_address = str(httpx.get(provider_url.rstrip("/") + "/", timeout=10).json()["providerAddress"])
     record = json.loads(addresses.read_text()).get(str(chain_id), {})
     if str(record.get("deployer", "")).lower() == Account.from_key(state.key(DEPLOYER)).address.lower():
         _fund(state)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from c2d.operator import usernet
 from c2d.operator.relay import MOUNT as RELAY_MOUNT
 from c2d.operator.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
 from c2d.operator.sandbox import Outcome
@@ -32,6 +33,7 @@ class DockerExecutor(ContainerExecutor):
         super().__init__(settings)
         settings.signing_key()  # configure signs its input requests: no engine without the key
         self.env = {k: v for k, v in os.environ.items() if k not in ("C2D_OPERATOR_KEY", "C2D_PROVIDER_KEY")}
+        self._networks: dict[str, usernet.UserNetwork] = {}  # containers' slirp4netns, by container
         if settings.docker_host:
             self.env["DOCKER_HOST"] = settings.docker_host
 
@@ -76,9 +78,9 @@ class DockerExecutor(ContainerExecutor):
             "--read-only", "--tmpfs", f"/tmp:rw,nosuid,nodev,size={p.tmp_mb}m,mode=1777",  # noqa: S108
             "--memory", f"{p.memory_mb}m", "--memory-swap", f"{p.memory_mb}m",
             "--cpus", str(p.cpu), "--pids-limit", str(p.processes), "--shm-size", f"{p.shm_mb}m",
-            # Only a network-allowed algorithm gets one; configure reaches the provider
-            # through the relay's socket (p.relay).
-            "--network", "host" if p.network and not p.relay else "none",
+            # No container gets the host's network: configure reaches the provider through the
+            # relay's socket (p.relay); a network-allowed algorithm gets slirp4netns (usernet).
+            "--network", "none",
             "--workdir", p.workdir, "--log-driver", "json-file",
             # Docker's own copy bounded too (JSON lines take about twice the text).
             "--log-opt", f"max-size={2 * (p.log_bytes >> 20) + 1}m", "--log-opt", "max-file=1",
@@ -103,13 +105,37 @@ class DockerExecutor(ContainerExecutor):
                 for key in p.secret_env:
                     out.write(f"{key}={self.settings.signing_key()}\n")
             args += ["--env-file", str(secret_file)]
+        command = p.command
+        user_network = p.stage == "algorithm" and p.network
+        if user_network:
+            resolv = root / "resolv.conf"  # the user-mode network's DNS, not the host's
+            resolv.write_text(usernet.RESOLV_CONF)
+            resolv.chmod(0o644)
+            args += ["--mount", f"type=bind,source={resolv},target=/etc/resolv.conf,readonly"]
+            # the algorithm starts once its network is up (slirp4netns attaches after the start)
+            command = ["/bin/sh", "-c", f"{NETWORK_WAIT}{p.command[-1]}"]
         try:
-            done = self._docker(*args, "--entrypoint", p.command[0], p.image, *p.command[1:], check=False)
+            done = self._docker(*args, "--entrypoint", command[0], p.image, *command[1:], check=False)
         finally:
             if secret_file:
                 secret_file.unlink(missing_ok=True)
         if done.returncode != 0:
             return _first_line(done.stderr) or f"docker run exited with {done.returncode}"
+        if user_network:
+            return self._attach_network(name)
+        return None
+
+    def _attach_network(self, name: str) -> str | None:
+        """slirp4netns into the container's network namespace, guarded as on the local executor."""
+        pid = self._docker("inspect", "--format", "{{.State.Pid}}", name, check=False).stdout.strip()
+        try:
+            if not pid.isdigit() or pid == "0":
+                raise usernet.UserNetworkUnavailable("the container is not running")
+            net = usernet.UserNetwork()
+            net.attach(int(pid))
+        except usernet.UserNetworkUnavailable as exc:
+            return f"the algorithm may use the network, but its network {exc}"
+        self._networks[name] = net
         return None
 
     def _run(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
@@ -170,12 +196,17 @@ class DockerExecutor(ContainerExecutor):
         cut = self.copy_log(job, p.stage, logs.stdout, p.log_bytes)
         logs.wait()
         self._docker("rm", "--force", name, check=False)
+        if name in self._networks:
+            self._networks.pop(name).close()
         return dataclasses.replace(outcome, log_cut=cut)
 
     def remove(self, job: Job) -> None:
         for stage in ("configure", "algorithm", "publish"):
             self._docker("rm", "--force", self._name(job, stage), check=False)
         super().remove(job)
+
+
+NETWORK_WAIT = "until grep -q tap0 /proc/net/dev; do sleep 0.05; done; "
 
 
 def _age(state: dict[str, Any]) -> float:

@@ -117,10 +117,12 @@ class LocalExecutor(JobDirectories):
         outputs = data / "outputs"
         self.drop_outputs(job)  # a restarted algorithm starts from no outputs
         outputs.mkdir(exist_ok=True)
+        if outputs.is_symlink() or not outputs.is_dir():
+            raise sandbox.IsolationUnavailable("the job's outputs folder is not a plain folder")
         uid = None
         if os.geteuid() == 0:
             uid = sandbox.ALGORITHM_UID_BASE + job.seq % 60_000  # its own user: no job reaches another's files
-            os.chown(outputs, uid, uid)
+            os.lchown(outputs, uid, uid)
         self.mount_outputs(job, env, uid)
         _readable(data)
         network = bool(job.spec.get("allowNetworkAccess")) and env.network

@@ -19,8 +19,21 @@ from pathlib import Path
 
 log = logging.getLogger("c2d.operator.quota")
 
-IMAGE = "outputs.img"
+VOLUMES = ".volumes"  # <jobs dir>/.volumes/<job id>.img: the engine's, out of every stage's reach
 _warned = False
+
+
+def _image(job_dir: Path) -> Path:
+    folder = job_dir.parent / VOLUMES
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{job_dir.name}.img"
+
+
+def _plain(job_dir: Path, outputs: Path) -> bool:
+    """Whether `outputs` is the job's own folder, reached through no link (the job's directory
+    belongs to configure's and publish's user: root must not follow what that user could put there)."""
+    expected = os.path.join(os.path.realpath(job_dir), "data", "outputs")
+    return os.path.realpath(outputs) == expected and not outputs.is_symlink()
 
 
 def available() -> bool:
@@ -46,8 +59,11 @@ def mount(job_dir: Path, outputs: Path, size_mb: int, owner: int | None) -> bool
             _warned = True
         return False
     unmount(job_dir, outputs)
-    image = job_dir / IMAGE
-    with image.open("wb") as out:
+    if not _plain(job_dir, outputs) or not outputs.is_dir():
+        raise RuntimeError("the job's outputs folder is not a plain folder")
+    image = _image(job_dir)
+    fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
         out.truncate(size_mb << 20)
     subprocess.run(
         ["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "nodiscard", "-b", "4096", str(image)],
@@ -70,8 +86,9 @@ def mount(job_dir: Path, outputs: Path, size_mb: int, owner: int | None) -> bool
 
 def unmount(job_dir: Path, outputs: Path) -> None:
     """Removes a job's volume (and whatever the algorithm wrote into it), if it has one."""
-    if _mounted(outputs):
+    if _plain(job_dir, outputs) and _mounted(outputs):
         done = subprocess.run(["umount", str(outputs)], capture_output=True, timeout=60)
         if done.returncode != 0:  # still in use by a stage that is being killed: detach it
             subprocess.run(["umount", "-l", str(outputs)], capture_output=True, timeout=60)
-    (job_dir / IMAGE).unlink(missing_ok=True)
+    if (job_dir.parent / VOLUMES).is_dir():
+        _image(job_dir).unlink(missing_ok=True)

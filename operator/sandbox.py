@@ -18,6 +18,7 @@ sandbox's start on a status pipe, and a stage that never started is an isolation
 import contextlib
 import json
 import os
+import platform
 import shlex
 import shutil
 import signal
@@ -319,10 +320,10 @@ def _hide_options(command: list[str]) -> tuple[list[str], int]:
 
 
 def _seccomp_filter() -> int | None:
-    """A memory file holding the sandbox's seccomp program (c2d.operator.seccomp), or None on
-    an architecture it has no table for."""
+    """A memory file holding the sandbox's seccomp program (c2d.operator.seccomp); no sandbox
+    without it (fail closed on an architecture it has no table for)."""
     if not seccomp.supported():
-        return None
+        raise IsolationUnavailable(f"no seccomp filter for this architecture ({platform.machine()})")
     fd = os.memfd_create("c2d-seccomp", 0)
     os.write(fd, seccomp.program())
     os.lseek(fd, 0, os.SEEK_SET)

@@ -260,10 +260,16 @@ def _own(job_dir: Path) -> None:
     engine runs as that user already)."""
     if os.geteuid() != 0:
         return
+    outputs = str(layout.data(job_dir) / "outputs")
     for root, dirs, files in os.walk(job_dir):
-        os.chown(root, STAGE_UID, STAGE_UID)
+        # Never the algorithm's own tree: it may be running still (an engine that restarted
+        # follows it), swapping folders for links under a walk; its root is owned when made.
+        dirs[:] = [d for d in dirs if os.path.join(root, d) != outputs]
+        os.lchown(root, STAGE_UID, STAGE_UID)
         for name in dirs + files:
             os.lchown(os.path.join(root, name), STAGE_UID, STAGE_UID)
+    if os.path.isdir(outputs) and not os.path.islink(outputs):
+        os.lchown(outputs, STAGE_UID, STAGE_UID)
 
 
 def failed(detail: str, seconds: float = 0.0) -> Outcome:

@@ -4,9 +4,9 @@ The algorithm keeps its own network namespace; slirp4netns (user-mode TCP/IP, De
 attaches a tap device to it (10.0.2.100, gateway 10.0.2.2, DNS 10.0.2.3) and makes the
 algorithm's connections from the host as ordinary sockets. `--disable-host-loopback` keeps it off
 the host's 127.0.0.1, and slirp4netns itself runs in the net_cls cgroup `c2d-usernet`, whose
-packets to loopback, private, link-local (cloud metadata), shared and reserved addresses
-iptables rejects before they leave: the algorithm reaches public addresses only, and the host's
-DNS servers on port 53 for names.
+packets to loopback, private, link-local (cloud metadata), shared and reserved addresses, and to
+any address of the host itself, iptables rejects before they leave: the algorithm reaches public
+addresses only, and the host's DNS servers on port 53 for names.
 
 Needs root, slirp4netns, iptables and the net_cls controller (cgroup v1); without them an
 algorithm that asks for the network fails at start, saying so (nothing runs).
@@ -92,16 +92,28 @@ def ensure_guard() -> None:
                 _iptables("-A", CHAIN, *match, "-d", server, "-p", proto, "--dport", "53", "-j", "ACCEPT")
         for block in BLOCKED:
             _iptables("-A", CHAIN, *match, "-d", block, "-j", "REJECT")
-        if not _iptables("-C", "OUTPUT", "-j", CHAIN, check=False):
-            _iptables("-I", "OUTPUT", "1", "-j", CHAIN)
+        # the host's own addresses, whatever they are (a public one included): its services
+        _iptables("-A", CHAIN, *match, "-m", "addrtype", "--dst-type", "LOCAL", "-j", "REJECT")
         _guarded = True
+    _hooked()
+
+
+def _hooked() -> None:
+    """The chain in OUTPUT, checked at every attach (a firewall reload may have dropped it)."""
+    global _guarded
+    if not _iptables("-C", "OUTPUT", "-j", CHAIN, check=False):
+        _iptables("-I", "OUTPUT", "1", "-j", CHAIN)
+    loopback = ["-m", "cgroup", "--cgroup", hex(CLASSID), "-d", "127.0.0.0/8", "-j", "REJECT"]
+    if not _iptables("-C", CHAIN, *loopback, check=False):
+        _guarded = False
+        raise UserNetworkUnavailable("its firewall rules changed under it; the next job sets them again")
 
 
 class UserNetwork:
     """slirp4netns for one sandbox: started once its child exists, before its command runs."""
 
     def __init__(self) -> None:
-        ensure_guard()
+        ensure_guard()  # and re-checked at each sandbox
         self.process: subprocess.Popen[bytes] | None = None
 
     def attach(self, child_pid: int) -> None:

@@ -60,13 +60,21 @@ def _output_files(outputs: Path) -> list[tuple[Path, int]]:
     return found
 
 
-def _archive(outputs: Path, files: list[tuple[Path, int]], kept: Path) -> tuple[Path, int]:
-    """The outputs as one tar among the kept results (regular files only, streamed, never in memory)."""
+def _archive(outputs: Path, files: list[tuple[Path, int]], kept: Path, max_bytes: int) -> tuple[Path, int]:
+    """The outputs as one tar among the kept results (regular files only, streamed, never in
+    memory), within the output limit headers included (many empty files with long names are
+    no small archive)."""
     archive = kept / ARCHIVE
-    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+    with archive.open("wb") as out, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path, _ in files:
             tar.add(path, arcname=str(path.relative_to(outputs)), recursive=False)
-    return archive, archive.stat().st_size
+            if out.tell() > max_bytes:
+                break
+    size = archive.stat().st_size
+    if size > max_bytes:
+        archive.unlink()
+        raise ValueError(f"the outputs exceed the environment's limit of {max_bytes} bytes (as {ARCHIVE})")
+    return archive, size
 
 
 def _result(job_dir: Path, path: Path, filename: str, size: int, kind: str) -> dict[str, Any]:
@@ -98,7 +106,7 @@ def collect(job_dir: Path, max_bytes: int) -> list[dict[str, Any]]:
         raise ValueError(f"the outputs exceed the environment's limit of {max_bytes} bytes")
     if len(files) > MAX_OUTPUT_FILES:
         print(f"{len(files)} output files (more than {MAX_OUTPUT_FILES}): published as {ARCHIVE}", flush=True)
-        files = [_archive(outputs, files, kept)]
+        files = [_archive(outputs, files, kept, max_bytes)]
     else:
         files = _keep(outputs, kept, files)
     results = [_result(job_dir, path, str(path.relative_to(kept)), size, "output") for path, size in files]

@@ -244,7 +244,9 @@ async def _mapped_chunks(path: Path, start: int, end: int) -> AsyncIterator[memo
     provider's memory."""
     if start >= end:
         return
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+    with path.open("rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
         for offset in range(start, end, CHUNK):
             stop = min(offset + CHUNK, end)
             view = memoryview(mapped)[offset:stop]
@@ -253,6 +255,11 @@ async def _mapped_chunks(path: Path, start: int, end: int) -> AsyncIterator[memo
                 view.release()
             page = offset - offset % mmap.PAGESIZE
             mapped.madvise(mmap.MADV_DONTNEED, page, stop - page)
+    finally:
+        # A transport may still hold the last chunks (a slow or gone consumer): the mapping
+        # then stays until it lets go of them, and is freed with them.
+        with suppress(BufferError):
+            mapped.close()
 
 
 class FileReader:

@@ -21,6 +21,7 @@ ENVIRONMENTS = [
     {"id": "short-log", "memoryMb": 128, "maxDuration": 30, "maxJobs": 1, "maxLogMb": 1},
     {"id": "long-log", "memoryMb": 128, "maxDuration": 60, "maxJobs": 1, "maxLogMb": 256},
     {"id": "small-disk", "memoryMb": 128, "maxDuration": 60, "maxJobs": 1, "diskMb": 64, "maxOutputMb": 1},
+    {"id": "net", "memoryMb": 128, "maxDuration": 60, "maxJobs": 1, "network": True},
 ]
 
 

@@ -11,7 +11,6 @@ from c2d.assets import Privacy, PublishedFile, Services
 from c2d.assets import publish as publish_asset
 from c2d.chain import datatoken_for
 from c2d.cli.app import DataDir, console, friendly
-from c2d.client import ProviderClient
 from c2d.compute import DEFAULT_CONTAINER, Consumer
 
 publish = typer.Typer(no_args_is_help=True)
@@ -24,7 +23,7 @@ Account = Annotated[int, typer.Option(help="local account number (1 publisher, 2
 def clients(data_dir: Path | None, account: int) -> tuple[embedded.StackState, Consumer]:
     state = embedded.StackState.load(data_dir or embedded.default_data_dir())
     chain = state.chain_client(account)
-    return state, Consumer(chain, ProviderClient(state.provider_url, state.key(account)))
+    return state, Consumer(chain, state.client(account))
 
 
 def _publish(

@@ -355,7 +355,7 @@ def test_a_docker_disk_bomb_stops_at_the_quota_and_leaves_only_logs(apis, assets
     assert "No space left on device" in log and int(log.split("wrote ")[1].split(" MB")[0]) <= 64, log
     assert {"algorithm.log", "configure.log", "publish.log"} <= {r["filename"] for r in final["results"]}
     job_dir = stacks["docker"].jobs_dir / job_id
-    assert not (job_dir / "outputs.img").exists()
+    assert not (stacks["docker"].jobs_dir / ".volumes" / f"{job_id}.img").exists()
     assert bytes_under(job_dir) - bytes_under(job_dir / "data" / "logs") < 64 << 10
 
 
@@ -415,3 +415,47 @@ def test_the_engine_checks_the_nodes_pod_pid_limit(stacks):
     assert "a pod on this cluster can run 200 or more processes" in done.stdout, done.stdout
     # the stack's own engine, with the default (1024), started: the test cluster's limit is 256
     assert stacks["kubernetes"].engine.alive()
+
+
+NETWORK_PROBE = """
+import json, socket
+seen = {"interfaces": sorted(n for _, n in socket.if_nameindex())}
+for name, address in %s.items():
+    try:
+        socket.create_connection(address, 3).close()
+        seen[name] = "connected"
+    except OSError as exc:
+        seen[name] = type(exc).__name__
+print(json.dumps(seen), flush=True)
+"""
+
+
+def test_a_docker_algorithm_allowed_the_network_gets_a_guarded_one(apis, stacks, publisher, consumer, keys):
+    """It had the host's network (every loopback service, the metadata address); now its own
+    namespace with slirp4netns, whose packets to the host and private ranges are rejected before
+    they leave (REJECT in this host's OUTPUT chain: nothing reaches a wire)."""
+    publisher_api = ProviderClient(stacks["local"].provider.url, keys[1])
+    privacy = Privacy(allowRawAlgorithm=True, allowNetworkAccess=True)
+    dataset = publish(
+        publisher,
+        publisher_api,
+        "Networked",
+        [PublishedFile.local(stacks["local"].data_root / "numbers.csv", "text/plain")],
+        Services(compute_cost=ONE, privacy=privacy),
+    )
+    publisher_api.close()
+    give(publisher, consumer, dataset, 10 * ONE)
+    port = stacks["docker"].provider.port
+    targets = {
+        "host loopback": ("127.0.0.1", port),
+        "slirp gateway": ("10.0.2.2", port),
+        "private": ("10.255.255.1", 80),
+        "metadata": ("169.254.169.254", 80),
+    }
+    job_id = start(apis, "docker", consumer, dataset, raw(NETWORK_PROBE % json.dumps(targets)), environment="net")
+    final = wait_final(apis["docker"], job_id, timeout=120)
+    log = apis["docker"].compute_logs(job_id).decode()
+    assert final["status"] == 70, (final, log)
+    seen = json.loads(log.strip().splitlines()[-1])
+    assert seen["interfaces"] == ["lo", "tap0"], seen
+    assert all(seen[name] != "connected" for name in targets), seen

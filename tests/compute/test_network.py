@@ -2,10 +2,11 @@
 the host's: public addresses only.
 
 The test runs in a network namespace of its own (`unshare --net`), which plays the host: on its
-`lo` it holds a "public" test host (44.0.0.1), a private one (10.9.9.9), the cloud metadata
-address (169.254.169.254) and the host's loopback (127.0.0.1), each serving HTTP. The sandbox is
-the local executor's, through the same calls the executor makes. No packet can leave the
-namespace."""
+`lo` it holds a private address (10.9.9.9), the cloud metadata address (169.254.169.254) and the
+host's loopback (127.0.0.1), each serving HTTP; a "public" test host (44.0.0.2) lives in a second
+namespace of the test's, behind a veth pair (44.0.0.1/30 on the host's side). The sandbox is the
+local executor's, through the same calls the executor makes. No packet can leave the test's
+namespaces."""
 
 import json
 import subprocess
@@ -18,12 +19,27 @@ SCRIPT = textwrap.dedent(
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from pathlib import Path
 
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    hosts = {"public": "44.0.0.1", "private": "10.9.9.9", "metadata": "169.254.169.254", "loopback": "127.0.0.1"}
-    for address in hosts.values():
-        if address != "127.0.0.1":
-            subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"], check=True)
+    PUBLIC = sys.argv[1]
+
+    def ip(*args):
+        subprocess.run(["ip", *args], check=True)
+
+    ip("link", "set", "lo", "up")
+    hosts = {"public": "44.0.0.2", "private": "10.9.9.9", "metadata": "169.254.169.254", "loopback": "127.0.0.1"}
+    for address in ("10.9.9.9", "169.254.169.254"):
+        ip("addr", "add", f"{address}/32", "dev", "lo")
     hits = {name: 0 for name in hosts}
+    # the public host: a namespace of its own behind a veth pair
+    public = subprocess.Popen(
+        ["unshare", "--net", sys.executable, "-c", PUBLIC], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+    ip("link", "set", "veth1", "netns", str(public.pid))
+    ip("addr", "add", "44.0.0.1/30", "dev", "veth0")
+    ip("link", "set", "veth0", "up")
+    public.stdin.write("go\n")
+    public.stdin.flush()
+    assert public.stdout.readline().strip() == "ready"
 
     def serve(name, address):
         class Handler(BaseHTTPRequestHandler):
@@ -40,7 +56,8 @@ SCRIPT = textwrap.dedent(
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
 
     for name, address in hosts.items():
-        serve(name, address)
+        if name != "public":
+            serve(name, address)
 
     from c2d.operator import sandbox
 
@@ -80,14 +97,41 @@ SCRIPT = textwrap.dedent(
         user_network=True,
     )
     log = (data / "logs" / "algorithm.log").read_text()
+    public.stdin.close()
+    hits["public"] = int(public.stdout.read().split()[-1])
     print(json.dumps({"exit": outcome.exit_code, "log": log, "hits": hits}))
+    """
+)
+PUBLIC = textwrap.dedent(
+    r"""
+    import subprocess, sys, threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    sys.stdin.readline()  # its end of the veth pair is here now
+    for args in (["link", "set", "lo", "up"], ["addr", "add", "44.0.0.2/30", "dev", "veth1"], ["link", "set", "veth1", "up"]):
+        subprocess.run(["ip", *args], check=True)
+    hits = []
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(1)
+            body = b"public data"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args):
+            pass
+    httpd = ThreadingHTTPServer(("44.0.0.2", 8080), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    print("ready", flush=True)
+    sys.stdin.read()  # until the test is done
+    print(len(hits), flush=True)
     """
 )
 
 
 def test_a_network_allowed_algorithm_reaches_public_addresses_only():
     done = subprocess.run(
-        ["unshare", "--net", sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120
+        ["unshare", "--net", sys.executable, "-c", SCRIPT, PUBLIC], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

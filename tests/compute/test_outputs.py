@@ -114,7 +114,7 @@ def test_a_disk_bomb_stops_at_the_quota_and_leaves_nothing_but_its_logs(stack, c
     # nothing of the bomb stays on the host: no outputs, no volume, no mount
     job_dir = stack.jobs_dir / job["jobId"]
     outputs = job_dir / "data" / "outputs"
-    assert not (job_dir / "outputs.img").exists() and not os.path.ismount(outputs)
+    assert not (stack.jobs_dir / ".volumes" / f"{job['jobId']}.img").exists() and not os.path.ismount(outputs)
     left = bytes_under(job_dir) - bytes_under(job_dir / "data" / "logs")
     assert left < 64 << 10, left  # job.json and results.json only
     print(f"disk bomb: {written} MB written of 200 tried; {left} bytes left besides the logs")
@@ -130,4 +130,5 @@ def test_outputs_within_the_quota_are_published_from_their_volume(stack, consume
     assert set(outputs) == {"result.txt", "d/e.txt"}
     assert consumer_api.compute_result(job["jobId"], outputs["d/e.txt"]["index"]) == b"e"
     job_dir = stack.jobs_dir / job["jobId"]
-    assert not (job_dir / "outputs.img").exists() and not os.path.ismount(job_dir / "data" / "outputs")
+    assert not (stack.jobs_dir / ".volumes" / f"{job['jobId']}.img").exists()
+    assert not os.path.ismount(job_dir / "data" / "outputs")

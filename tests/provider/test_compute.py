@@ -5,6 +5,7 @@ its orders back."""
 
 import hashlib
 
+import httpx
 import pytest
 
 from c2d.assets import ACCESS_SERVICE_ID, COMPUTE_SERVICE_ID, Privacy, PublishedFile, Services, publish
@@ -234,3 +235,20 @@ def test_a_signature_expires(consumer_api):
         assert _call(consumer_api, "GET", "/api/services/compute", params=params) == (401, "signature_expired")
     unsigned_expiry = {**consumer_api._job_body("computeStatus", "job-1"), "expiry": str(int(time.time()) + 60)}
     assert _call(consumer_api, "GET", "/api/services/compute", params=unsigned_expiry) == (401, "signature_mismatch")
+
+
+def test_a_client_pinned_to_a_provider_signs_for_no_other(provider_server, keys):
+    """The EIP-712 domain names the provider; a client pinned to provider V will not sign for a
+    server claiming to be someone else (nor, pinned to V, for the server at hand if that is not V)."""
+    from c2d.client import ProviderClient, ProviderMismatch
+
+    real = httpx.get(provider_server.url + "/").json()["providerAddress"]
+    other = ProviderClient(provider_server.url, keys[2], provider_address="0x" + "ab" * 20)
+    pinned = ProviderClient(provider_server.url, keys[2], provider_address=real)
+    try:
+        with pytest.raises(ProviderMismatch):
+            other.compute_status("job-1")
+        rejected(lambda: pinned.compute_status("job-1"), 503, "operator_unavailable")  # signed and accepted
+    finally:
+        other.close()
+        pinned.close()
