@@ -207,8 +207,10 @@ class Engine:
         reason = self._as_seen(job, reason)
         if not values.get("results"):  # a job that ended badly still returns its logs
             values["results"] = self._log_results(job)
-        self.store.set_status(job.id, status, reason, **values)
+        # Cleaned before the final status is recorded: a final job holds nothing but its results
+        # and logs (an engine that dies in between runs the last stage again, on nothing).
         self.executor.clean_inputs(job)
+        self.store.set_status(job.id, status, reason, **values)
         log.info("job %s: %s %s", job.id, int(status), reason)
 
     def _log_results(self, job: Job) -> list[dict[str, object]]:

@@ -87,10 +87,12 @@ class ProviderRelay:
 
     def close(self) -> None:
         self._closed.set()
+        if self._server is not None:
+            with contextlib.suppress(OSError):  # wakes a waiting accept() at once
+                self._server.shutdown(socket.SHUT_RDWR)
+            self._server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self._server is not None:
-            self._server.close()
         self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "ProviderRelay":
