@@ -116,8 +116,8 @@ class ProviderClient:
             "nonce": nonce,
             "expiry": int(time.time()) + SIGNATURE_SECONDS,
         }
-        if query:
-            out = {k: str(v) for k, v in out.items()}
+        if query:  # as httpx sends them
+            out = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in out.items()}
         request = SignedRequest(
             action, self.address, nonce, int(out["expiry"]), params_hash(out), document_id, job_id, index
         )

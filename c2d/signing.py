@@ -64,18 +64,6 @@ class InvalidSignature(ValueError):
     """A signature that is malformed or does not recover to an address."""
 
 
-ACTIONS = frozenset(
-    {
-        "download",
-        "encrypt",
-        "computeStart",
-        "computeStatus",
-        "computeStop",
-        "computeDelete",
-        "computeResult",
-        "computeLogs",
-    }
-)
 SIGNATURE_FIELDS = frozenset({"consumerAddress", "publisherAddress", "nonce", "expiry", "signature"})
 MAX_EXPIRY_SECONDS = 3600
 DOMAIN_NAME, DOMAIN_VERSION = "c2d", "1"
@@ -102,8 +90,23 @@ class SignedRequest:
 
 def canonical_json(value: Any) -> str:
     """RFC 8785 canonical JSON of the values c2d's requests hold (strings, integers, booleans,
-    null, lists, objects): keys sorted, no whitespace, non-ASCII as UTF-8."""
+    null, lists, objects): keys sorted, no whitespace, non-ASCII as UTF-8. Raises ValueError for
+    a number with a fraction or exponent, NaN or Infinity (formatted differently by different
+    languages, so no value a signature could cover)."""
+    _no_floats(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _no_floats(value: Any) -> None:
+    stack = [value]
+    while stack:  # iterative: a body's depth is bounded before parsing, this needs no recursion either
+        item = stack.pop()
+        if isinstance(item, float):
+            raise ValueError("a signed request holds no fractional numbers")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def params_hash(params: Mapping[str, Any]) -> bytes:

@@ -10,7 +10,6 @@ after the job and stage, so an engine that restarts finds and follows the ones u
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -148,11 +147,8 @@ class DockerExecutor(ContainerExecutor):
             folder = relay_folder(job.id)
         except RelayUnavailable as exc:
             return failed(f"could not start: {exc}")
-        try:
-            with ProviderRelay(folder, self.settings.provider_url, owner):
-                return self._run_container(job, p, should_stop)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        with ProviderRelay(folder, self.settings.provider_url, owner):
+            return self._run_container(job, p, should_stop)
 
     def _run_container(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
         name = self._name(job, p.stage)

@@ -3,9 +3,7 @@
 An executor answers, per stage, how it ended (sandbox.Outcome); it raises IsolationUnavailable
 when it cannot isolate a stage, which then does not run."""
 
-import json
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +14,7 @@ from c2d.operator.environments import Environment
 from c2d.operator.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
 from c2d.operator.sandbox import Limits, Outcome
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_SECONDS, ExecutorUnavailable, JobDirectories
+from c2d.operator.stages import STAGE_SECONDS, ExecutorUnavailable, JobDirectories, write_spec
 from c2d.operator.store import Job
 from c2d.pods import layout
 
@@ -61,10 +59,7 @@ class LocalExecutor(JobDirectories):
             (data / name).mkdir(parents=True, exist_ok=True)
         os.chmod(job_dir, 0o711)
         os.chmod(data, 0o711)
-        spec = job_dir / "job.json"
-        fd = os.open(spec, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(json.dumps({**job.spec, "jobId": job.id}))
+        spec = write_spec(job_dir, job)
         if self.trusted_uid is not None:
             for path in (job_dir, data, spec, *(data / name for name in ("inputs", "ddos", "transformations"))):
                 os.lchown(path, self.trusted_uid, self.trusted_uid)
@@ -107,9 +102,7 @@ class LocalExecutor(JobDirectories):
         except RelayUnavailable as exc:
             raise sandbox.IsolationUnavailable(str(exc)) from None
         with ProviderRelay(folder, self.settings.provider_url, self.trusted_uid):
-            outcome = self._trusted(job, argv, folder, "configure.log", secrets, should_stop)
-        shutil.rmtree(folder, ignore_errors=True)
-        return outcome
+            return self._trusted(job, argv, folder, "configure.log", secrets, should_stop)
 
     def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         job_dir = self._prepare(job)

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import selectors
+import shutil
 import socket
 import stat
 import tempfile
@@ -93,7 +94,7 @@ class ProviderRelay:
             self._server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.path.unlink(missing_ok=True)
+        shutil.rmtree(self.folder, ignore_errors=True)  # the socket and its folder
 
     def __enter__(self) -> "ProviderRelay":
         return self.start()
@@ -154,8 +155,7 @@ def _pump(a: socket.socket, b: socket.socket, closed: threading.Event) -> None:
                 if not data:
                     return
                 try:
-                    peers[source].setblocking(True)
-                    peers[source].settimeout(60)
+                    peers[source].settimeout(60)  # the other side may be slow to take it
                     peers[source].sendall(data)
                     peers[source].setblocking(False)
                 except OSError:

@@ -235,15 +235,18 @@ def algorithm_command(
                 args += ["--ro-bind", name, name]
     for key, value in {"PATH": "/opt/c2d/bin:/usr/bin:/bin", "HOME": "/data", "LANG": "C.UTF-8", **env}.items():
         args += ["--setenv", key, value]
-    inner = ["/bin/sh", "-c", entrypoint]
-    if uid is not None:
-        # bwrap runs as root (privileged namespaces); inside, the algorithm becomes an ordinary
-        # host user without capabilities, so the host's permission checks apply to it.
-        inner = [
-            "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-            "--inh-caps=-all", "--bounding-set=-all", "--", *inner,
-        ]  # fmt: skip
-    return [*args, "--", *inner]
+    return [*args, "--", *_as_user(uid, ["/bin/sh", "-c", entrypoint])]
+
+
+def _as_user(uid: int | None, argv: list[str]) -> list[str]:
+    """`argv` as an ordinary host user without capabilities (bwrap runs as root for its
+    privileged namespaces; inside, the host's permission checks apply to the stage)."""
+    if uid is None:
+        return argv
+    return [
+        "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+        "--inh-caps=-all", "--bounding-set=-all", "--", *argv,
+    ]  # fmt: skip
 
 
 TRUSTED_UID = 10001  # configure and publish when the engine runs as root (STAGE_UID of the containers)
@@ -299,13 +302,7 @@ def trusted_command(job_dir: Path, argv: list[str], relay: Path | None, uid: int
     args += ["--bind", str(job_dir), STAGE_MOUNT, "--chdir", STAGE_MOUNT]
     if relay is not None:
         args += ["--perms", "0755", "--dir", str(Path(RELAY_MOUNT).parent), "--ro-bind", str(relay), RELAY_MOUNT]
-    inner = argv
-    if uid is not None:
-        inner = [
-            "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-            "--inh-caps=-all", "--bounding-set=-all", "--", *inner,
-        ]  # fmt: skip
-    return [*args, "--", *inner]
+    return [*args, "--", *_as_user(uid, argv)]
 
 
 def _hide_options(command: list[str]) -> tuple[list[str], int]:

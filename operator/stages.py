@@ -139,6 +139,8 @@ class ExecutorUnavailable(Exception):
 class JobDirectories:
     """The job directory on storage that the engine and the stage containers share."""
 
+    volumes = True  # outputs on a volume of diskMb (the kubernetes executor's: the cluster's volume)
+
     def __init__(self, settings: OperatorSettings) -> None:
         self.settings = settings
         self.jobs_dir = settings.jobs_dir
@@ -156,11 +158,7 @@ class JobDirectories:
         for name in layout.DATA_DIRS:
             (data / name).mkdir(parents=True, exist_ok=True)
         os.chmod(job_dir, 0o700)
-        spec = job_dir / "job.json"
-        fd = os.open(spec, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(json.dumps({**job.spec, "jobId": job.id}))
-        os.chmod(spec, 0o600)
+        write_spec(job_dir, job)
         _own(job_dir)
         return job_dir
 
@@ -217,8 +215,6 @@ class JobDirectories:
         if outputs.is_dir() and not outputs.is_symlink():
             self.reset_outputs(job)
 
-    volumes = True  # the kubernetes executor's outputs live on the cluster's volume instead
-
     def remove(self, job: Job) -> None:
         quota.unmount(self.job_dir(job), layout.data(self.job_dir(job)) / "outputs")
         shutil.rmtree(self.job_dir(job), ignore_errors=True)
@@ -253,6 +249,16 @@ class ContainerExecutor(JobDirectories):
 
     def _run(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
         raise NotImplementedError
+
+
+def write_spec(job_dir: Path, job: Job) -> Path:
+    """job.json, readable by its owner only, never written through a link."""
+    spec = job_dir / "job.json"
+    fd = os.open(spec, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps({**job.spec, "jobId": job.id}))
+    os.chmod(spec, 0o600)
+    return spec
 
 
 def _own(job_dir: Path) -> None:

@@ -75,7 +75,11 @@ class Auth:
             raise Unauthorized(
                 f"the signature's expiry must lie in the next {MAX_EXPIRY_SECONDS} s", code="signature_expired"
             )
-        request = SignedRequest(action, claimed, value, until, params_hash(params), document_id, job_id, index)
+        try:
+            covered = params_hash(params)
+        except ValueError as exc:  # NaN, Infinity, fractions: nothing a signature can cover
+            raise InvalidRequest(str(exc), code="invalid_request") from None
+        request = SignedRequest(action, claimed, value, until, covered, document_id, job_id, index)
         try:
             signer = recover_request(self.chain_id, self.provider_address, request, signature)
         except InvalidSignature as exc:

@@ -28,6 +28,11 @@ def provider(request: Request) -> Provider:
     return request.app.state.provider  # type: ignore[no-any-return]
 
 
+async def signed_by(request: Request, address: str, nonce: int, expiry: int, signature: str) -> models.Signed:
+    """A consumer's signature fields and the parameters they cover."""
+    return models.Signed(address, nonce, expiry, signature, await signed_params(request))
+
+
 async def signed_params(request: Request) -> dict[str, Any]:
     """The parameters a consumer's signature covers (c2d.signing): the JSON body of a POST or
     PUT, else the query parameters as sent (each at most once)."""
@@ -103,7 +108,7 @@ async def download(
 ) -> Response:
     """Streams file `fileIndex` of an access service to the consumer who ordered it
     (signed action: download). Supports a single `Range: bytes=…`."""
-    signed = models.Signed(consumerAddress, nonce, expiry, signature, await signed_params(request))
+    signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
     return await provider(request).download(documentId, serviceId, fileIndex, transferTxId, signed, range)
 
 
@@ -111,7 +116,8 @@ async def download(
 async def compute_start(request: Request, body: models.ComputeStartRequest) -> Any:
     """Starts a job: checks the signature (action computeStart, covering the whole body), every
     order and the algorithm policy of every dataset, then asks the operator service to run it."""
-    return await provider(request).compute_start(body, await signed_params(request))
+    signed = await signed_by(request, body.consumerAddress, body.nonce, body.expiry, body.signature)
+    return await provider(request).compute_start(body, signed)
 
 
 @services.get("/compute", response_model=list[models.JobStatus])
@@ -125,21 +131,15 @@ async def compute_status(
     documentId: Annotated[models.Did | None, Query()] = None,
 ) -> Any:
     """Status of the consumer's jobs, or of one (signed action: computeStatus)."""
-    req = models.ComputeJobRequest(
-        consumerAddress=consumerAddress,
-        nonce=nonce,
-        expiry=expiry,
-        signature=signature,
-        jobId=jobId,
-        documentId=documentId,
-    )
-    return await provider(request).compute_status(req, await signed_params(request))
+    signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
+    return await provider(request).compute_status(signed, jobId or "", documentId or "")
 
 
 @services.put("/compute", response_model=list[models.JobStatus])
 async def compute_stop(request: Request, body: Annotated[models.ComputeJobRequest, Body()]) -> Any:
     """Stops a running job (signed action: computeStop)."""
-    return await provider(request).compute_stop(body, await signed_params(request))
+    signed = await signed_by(request, body.consumerAddress, body.nonce, body.expiry, body.signature)
+    return await provider(request).compute_stop(signed, body.jobId or "", body.documentId or "")
 
 
 @services.delete("/compute", response_model=list[models.JobStatus])
@@ -153,15 +153,8 @@ async def compute_delete(
     documentId: Annotated[models.Did | None, Query()] = None,
 ) -> Any:
     """Deletes a finished job and its results (signed action: computeDelete)."""
-    req = models.ComputeJobRequest(
-        consumerAddress=consumerAddress,
-        nonce=nonce,
-        expiry=expiry,
-        signature=signature,
-        jobId=jobId,
-        documentId=documentId,
-    )
-    return await provider(request).compute_delete(req, await signed_params(request))
+    signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
+    return await provider(request).compute_delete(signed, jobId, documentId or "")
 
 
 @services.get("/computeResult", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
@@ -175,7 +168,7 @@ async def compute_result(
     signature: SignatureQ,
 ) -> Response:
     """Streams result `index` of a job (signed action: computeResult)."""
-    signed = models.Signed(consumerAddress, nonce, expiry, signature, await signed_params(request))
+    signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
     return await provider(request).compute_result(jobId, index, signed)
 
 
@@ -189,10 +182,8 @@ async def compute_logs(
     signature: SignatureQ,
 ) -> Response:
     """Streams a job's algorithm log while it runs (signed action: computeLogs)."""
-    req = models.ComputeJobRequest(
-        consumerAddress=consumerAddress, nonce=nonce, expiry=expiry, signature=signature, jobId=jobId
-    )
-    return await provider(request).compute_logs(req, await signed_params(request))
+    signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
+    return await provider(request).compute_logs(signed, jobId)
 
 
 @services.get("/computeInput", response_class=Response, include_in_schema=False)

@@ -247,15 +247,24 @@ class Provider:
         # transfer may lose in flight (store.download_budget); beyond that, or for a file whose
         # size its server did not say, a continuation takes a use too.
         resumes = uses > 0 and _resumes(range_header)
-        response = await self.files.response(
-            spec, asset.publisher, range_header, f"{did[8:16]}-{file_index}", partial_only=resumes
-        )
-        length, size = _lengths(response)
+        name = f"{did[8:16]}-{file_index}"
         key = (order.tx_hash, order.datatoken, file_index)
+        if not resumes:  # a use first: a used-up order never reaches the publisher's server
+            await run_in_threadpool(self.orders.take, order)
         try:
-            counted = resumes and length is not None
-            if not (counted and await run_in_threadpool(self.store.continue_download, *key, length or 0)):
-                await run_in_threadpool(self.orders.take, order)
+            response = await self.files.response(spec, asset.publisher, range_header, name, partial_only=resumes)
+        except BaseException:
+            if not resumes:
+                await run_in_threadpool(self.orders.give_back, order)
+            raise
+        length, size = _lengths(response)
+        try:
+            if resumes and not (
+                length is not None and await run_in_threadpool(self.store.continue_download, *key, length)
+            ):
+                await run_in_threadpool(self.orders.take, order)  # beyond the budget: a new use
+                resumes = False
+            if not resumes:
                 await run_in_threadpool(self.store.start_download, *key, size, length or 0)
         except BaseException:
             await _close(response)
@@ -266,12 +275,11 @@ class Provider:
 
     # ---- compute ----
 
-    async def compute_start(self, req: models.ComputeStartRequest, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def compute_start(self, req: models.ComputeStartRequest, signed: models.Signed) -> list[dict[str, Any]]:
         datasets = [req.dataset, *req.additionalDatasets]
         if len({d.documentId for d in datasets}) != len(datasets):
             raise InvalidRequest("a dataset is listed twice", code="duplicate_dataset")
         checked = [await run_in_threadpool(self._dataset, d) for d in datasets]
-        signed = models.Signed(req.consumerAddress, req.nonce, req.expiry, req.signature, params)
         consumer = await run_in_threadpool(self._verify, signed, "computeStart", req.dataset.documentId, "", 0)
         algorithm, algo_spec, algo_order = await self._algorithm(req.algorithm, consumer)
         job_datasets = []
@@ -413,19 +421,19 @@ class Provider:
         await self._operator_request(method, path, headers)
         await run_in_threadpool(self.store.forget_job_inputs, job_id)
 
-    async def compute_status(self, req: models.ComputeJobRequest, params: dict[str, Any]) -> Any:
-        owner = await self._job_auth(req, "computeStatus", params)
-        params = {"owner": owner, "jobId": req.jobId or "", "did": req.documentId or ""}
+    async def compute_status(self, signed: models.Signed, job_id: str, did: str) -> Any:
+        owner = await self._job_auth(signed, "computeStatus", job_id, did)
+        params = {"owner": owner, "jobId": job_id, "did": did}
         return await self.operator.call("GET", "/compute", params={k: v for k, v in params.items() if v})
 
-    async def compute_stop(self, req: models.ComputeJobRequest, params: dict[str, Any]) -> Any:
-        owner = await self._job_auth(req, "computeStop", params, need_job=True)
-        return await self.operator.call("PUT", "/compute", body={"owner": owner, "jobId": req.jobId})
+    async def compute_stop(self, signed: models.Signed, job_id: str, did: str) -> Any:
+        owner = await self._job_auth(signed, "computeStop", job_id, did, need_job=True)
+        return await self.operator.call("PUT", "/compute", body={"owner": owner, "jobId": job_id})
 
-    async def compute_delete(self, req: models.ComputeJobRequest, params: dict[str, Any]) -> Any:
-        owner = await self._job_auth(req, "computeDelete", params, need_job=True)
-        deleted = await self.operator.call("DELETE", "/compute", params={"owner": owner, "jobId": req.jobId})
-        await run_in_threadpool(self.store.forget_job_inputs, req.jobId or "")
+    async def compute_delete(self, signed: models.Signed, job_id: str, did: str) -> Any:
+        owner = await self._job_auth(signed, "computeDelete", job_id, did, need_job=True)
+        deleted = await self.operator.call("DELETE", "/compute", params={"owner": owner, "jobId": job_id})
+        await run_in_threadpool(self.store.forget_job_inputs, job_id)
         return deleted
 
     async def compute_result(self, job_id: str, index: int, signed: models.Signed) -> Response:
@@ -433,22 +441,19 @@ class Provider:
         params = {"owner": owner, "jobId": job_id, "index": index}
         return await self._relay(await self.operator.send("GET", "/getResult", params=params))
 
-    async def compute_logs(self, req: models.ComputeJobRequest, params: dict[str, Any]) -> Response:
-        owner = await self._job_auth(req, "computeLogs", params, need_job=True)
+    async def compute_logs(self, signed: models.Signed, job_id: str) -> Response:
+        owner = await self._job_auth(signed, "computeLogs", job_id, "", need_job=True)
         # The log is followed while the job runs: it may be silent for longer than any read timeout.
-        params = {"owner": owner, "jobId": req.jobId}
+        params = {"owner": owner, "jobId": job_id}
         return await self._relay(await self.operator.send("GET", "/logs", params=params, read_timeout=None))
 
     async def environments(self) -> Any:
         return await self.operator.call("GET", "/environments")
 
-    async def _job_auth(
-        self, req: models.ComputeJobRequest, action: str, params: dict[str, Any], need_job: bool = False
-    ) -> str:
-        if need_job and not req.jobId:
+    async def _job_auth(self, signed: models.Signed, action: str, job_id: str, did: str, need_job: bool = False) -> str:
+        if need_job and not job_id:
             raise InvalidRequest("jobId is required", code="invalid_request")
-        signed = models.Signed(req.consumerAddress, req.nonce, req.expiry, req.signature, params)
-        return await run_in_threadpool(self._verify, signed, action, req.documentId or "", req.jobId or "", 0)
+        return await run_in_threadpool(self._verify, signed, action, did, job_id, 0)
 
     def _verify(self, signed: models.Signed, action: str, document_id: str, job_id: str, index: int) -> str:
         return str(

@@ -68,6 +68,11 @@ IN_FLIGHT = 8 << 20
 buffers on the way): a continuation may carry that much more than the rest of the file."""
 
 
+def _download(tx_hash: str, datatoken: str, file_index: int) -> list[Any]:
+    """The row of one order's downloads of one file."""
+    return [downloads.c.tx_hash == tx_hash, downloads.c.datatoken == datatoken, downloads.c.file_index == file_index]
+
+
 def download_budget(size: int | None) -> int | None:
     """Bytes the downloads of a file under one order may carry in total: its size, plus what
     may be lost in flight when a transfer breaks off (at most the size itself)."""
@@ -255,16 +260,16 @@ class Store:
     def start_download(self, tx_hash: str, datatoken: str, file_index: int, size: int | None, length: int) -> None:
         """A download that took a use of the order: the file's budget starts again, `length` of
         it taken by this answer."""
-        key = {"tx_hash": tx_hash, "datatoken": datatoken, "file_index": file_index}
-        budget = download_budget(size)
+        values = {"budget": download_budget(size), "served": length}
+        where = _download(tx_hash, datatoken, file_index)
         with self.engine.begin() as conn:
-            where = [downloads.c[k] == v for k, v in key.items()]
-            if not conn.execute(update(downloads).where(*where).values(budget=budget, served=length)).rowcount:
+            if not conn.execute(update(downloads).where(*where).values(**values)).rowcount:
                 try:
                     with conn.begin_nested():
-                        conn.execute(insert(downloads).values(**key, budget=budget, served=length))
+                        key = {"tx_hash": tx_hash, "datatoken": datatoken, "file_index": file_index}
+                        conn.execute(insert(downloads).values(**key, **values))
                 except IntegrityError:  # a concurrent download of the same order and file
-                    conn.execute(update(downloads).where(*where).values(budget=budget, served=length))
+                    conn.execute(update(downloads).where(*where).values(**values))
 
     def continue_download(self, tx_hash: str, datatoken: str, file_index: int, length: int) -> bool:
         """Counts `length` more bytes for a continued download, in one statement: False when
@@ -274,9 +279,7 @@ class Store:
                 conn.execute(
                     update(downloads)
                     .where(
-                        downloads.c.tx_hash == tx_hash,
-                        downloads.c.datatoken == datatoken,
-                        downloads.c.file_index == file_index,
+                        *_download(tx_hash, datatoken, file_index),
                         downloads.c.budget.is_not(None),
                         downloads.c.served + length <= downloads.c.budget,
                     )
@@ -291,11 +294,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(
                 update(downloads)
-                .where(
-                    downloads.c.tx_hash == tx_hash,
-                    downloads.c.datatoken == datatoken,
-                    downloads.c.file_index == file_index,
-                )
+                .where(*_download(tx_hash, datatoken, file_index))
                 .values(served=case((downloads.c.served > count, downloads.c.served - count), else_=0))
             )
 

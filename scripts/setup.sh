@@ -31,25 +31,21 @@ pip_quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location 'file://" || true; }; re
 
 command -v node >/dev/null || { echo "setup: node (>= 18) is required" >&2; exit 1; }
 
+# debian_package COMMAND PACKAGE WHAT: installs a Debian package when COMMAND is missing (as root),
+# else says what to install.
+debian_package() {
+  command -v "$1" >/dev/null && return 0
+  if [ "$(id -u)" = 0 ]; then
+    say "$2 (Debian package): $3"
+    { apt-get install -y -qq "$2" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$2"; }; } >/dev/null
+  else
+    echo "setup: install $2 (sudo apt-get install $2): $3" >&2
+  fi
+}
 # bubblewrap isolates the local executor's stages; without it no job runs (fail closed).
-if ! command -v bwrap >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    say "bubblewrap (Debian package) for the local executor's sandbox"
-    { apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; } >/dev/null
-  else
-    echo "setup: install bubblewrap (sudo apt-get install bubblewrap): the local executor needs it" >&2
-  fi
-fi
-
+debian_package bwrap bubblewrap "the local executor's sandbox"
 # slirp4netns gives a local algorithm that may use the network a guarded network of its own.
-if ! command -v slirp4netns >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    say "slirp4netns (Debian package) for network-allowed local algorithms"
-    { apt-get install -y -qq slirp4netns >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq slirp4netns; }; } >/dev/null
-  else
-    echo "setup: install slirp4netns (sudo apt-get install slirp4netns) for algorithms that may use the network" >&2
-  fi
-fi
+debian_package slirp4netns slirp4netns "networks for algorithms that may use the network"
 
 if outdated node "$(exists node_modules/.bin/ganache)" package-lock.json; then
   say "npm packages (ganache, solc, @openzeppelin/contracts)"

@@ -69,8 +69,10 @@ class ProviderServer(AppServer):
 class _Handler(SimpleHTTPRequestHandler):
     redirects: ClassVar[dict[str, str]] = {}
     sequences: ClassVar[dict[str, list[bytes]]] = {}  # a path answering each request with the next body
+    hits: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
+        self.hits.append(self.path)
         target = self.redirects.get(self.path)
         if target:
             self.send_response(302)
@@ -97,7 +99,10 @@ class FileServer:
     def __init__(
         self, directory: Path, redirects: dict[str, str], sequences: dict[str, list[bytes]] | None = None
     ) -> None:
-        handler = type("Handler", (_Handler,), {"redirects": redirects, "sequences": sequences or {}})
+        self.hits: list[str] = []  # the paths asked for, in order
+        handler = type(
+            "Handler", (_Handler,), {"redirects": redirects, "sequences": sequences or {}, "hits": self.hits}
+        )
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

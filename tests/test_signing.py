@@ -85,3 +85,11 @@ def test_params_hash_is_canonical_and_leaves_out_the_signature_fields():
     assert canonical_json({"b": [1, "é"], "a": {"d": None, "c": True}}) == '{"a":{"c":true,"d":null},"b":[1,"é"]}'
     assert params_hash({"a": 1, "b": 2}) == params_hash({"b": 2, "a": 1, "nonce": 9, "signature": "0x", "expiry": 3})
     assert params_hash({"a": 1}) != params_hash({"a": "1"})
+
+
+@pytest.mark.parametrize("odd", [1.5, float("nan"), float("inf"), {"a": [{"b": 2.0}]}])
+def test_numbers_no_signature_can_cover_are_refused(odd):
+    from c2d.signing import params_hash
+
+    with pytest.raises(ValueError):
+        params_hash({"x": odd})

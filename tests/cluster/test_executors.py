@@ -452,6 +452,7 @@ def test_a_docker_algorithm_allowed_the_network_gets_a_guarded_one(apis, stacks,
         "private": ("10.255.255.1", 80),
         "metadata": ("169.254.169.254", 80),
     }
+    rejected_before = _usernet_rejects()
     job_id = start(apis, "docker", consumer, dataset, raw(NETWORK_PROBE % json.dumps(targets)), environment="net")
     final = wait_final(apis["docker"], job_id, timeout=120)
     log = apis["docker"].compute_logs(job_id).decode()
@@ -459,3 +460,14 @@ def test_a_docker_algorithm_allowed_the_network_gets_a_guarded_one(apis, stacks,
     seen = json.loads(log.strip().splitlines()[-1])
     assert seen["interfaces"] == ["lo", "tap0"], seen
     assert all(seen[name] != "connected" for name in targets), seen
+    # the private and metadata attempts were stopped by the guard on this host, not by a wire
+    assert _usernet_rejects() >= rejected_before + 2
+
+
+def _usernet_rejects() -> int:
+    import subprocess
+
+    from c2d.operator.usernet import CHAIN
+
+    out = subprocess.run(["iptables", "-w", "-L", CHAIN, "-v", "-x", "-n"], capture_output=True, text=True)
+    return sum(int(line.split()[0]) for line in out.stdout.splitlines() if "REJECT" in line)

@@ -330,6 +330,24 @@ def test_a_large_file_is_not_served_twice_by_continuations(consumer_api, publish
     assert small == big.read_bytes()[-1000:]  # the tail of a broken transfer is still served
 
 
+def test_a_used_up_order_never_reaches_the_publishers_server(
+    consumer_api, publisher, publisher_api, consumer, file_server
+):
+    asset = publish(
+        publisher,
+        publisher_api,
+        "Web once",
+        [PublishedFile(file_server.url + "/weather.csv", "text/csv")],
+        Services(access_cost=ONE),
+    )
+    publisher.wallet.send(publisher.chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 10 * ONE))
+    tx = pay(consumer, asset)
+    assert consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx)
+    asked = len(file_server.hits)
+    rejected(lambda: consumer_api.download(asset.did, ACCESS_SERVICE_ID, 0, tx), 402, "order_used_up")
+    assert len(file_server.hits) == asked  # refused before the file was opened
+
+
 def test_a_remembered_order_whose_block_was_reorganised_away_no_longer_counts(consumer_api, dataset, consumer):
     """Ganache's snapshot and revert reorganise the chain: the block that held the order is
     replaced by an empty one at the same height."""

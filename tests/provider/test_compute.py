@@ -4,6 +4,7 @@ these tests, so a request that passes every check ends in 503 operator_unavailab
 its orders back."""
 
 import hashlib
+import json
 
 import httpx
 import pytest
@@ -252,3 +253,23 @@ def test_a_client_pinned_to_a_provider_signs_for_no_other(provider_server, keys)
     finally:
         other.close()
         pinned.close()
+
+
+def test_numbers_a_signature_cannot_cover_are_refused_not_a_crash(consumer_api, consumer, make_dataset):
+    """A container may carry extra fields: NaN there made the signature's hashing raise (500)."""
+    dataset = make_dataset(Privacy(allowRawAlgorithm=True))
+    for odd in (float("nan"), float("inf"), 1.5):
+        container = {**CONTAINER, "extra": odd}
+        body = {
+            "dataset": order_dataset(consumer, dataset),
+            "algorithm": {"meta": {"rawcode": "x", "container": container}},
+        }
+        signed = consumer_api.signed(
+            "computeStart", {**body, "algorithm": {"meta": {"rawcode": "x", "container": CONTAINER}}}
+        )
+        raw = json.dumps({**signed, **body})  # NaN and Infinity as Python writes them
+        response = consumer_api.http.post(
+            "/api/services/compute", content=raw, headers={"content-type": "application/json"}
+        )
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_request"), odd
+    assert consumer_api.info()["software"]  # still up
