@@ -84,18 +84,31 @@ def ensure_guard() -> None:
             raise UserNetworkUnavailable(reason)
         CGROUP.mkdir(exist_ok=True)
         (CGROUP / "net_cls.classid").write_text(str(CLASSID))
-        _iptables("-N", CHAIN, check=False)  # exists already: flushed and filled again
-        _iptables("-F", CHAIN)
-        match = ["-m", "cgroup", "--cgroup", hex(CLASSID)]
-        for server in _nameservers():
-            for proto in ("udp", "tcp"):
-                _iptables("-A", CHAIN, *match, "-d", server, "-p", proto, "--dport", "53", "-j", "ACCEPT")
-        for block in BLOCKED:
-            _iptables("-A", CHAIN, *match, "-d", block, "-j", "REJECT")
-        # the host's own addresses, whatever they are (a public one included): its services
-        _iptables("-A", CHAIN, *match, "-m", "addrtype", "--dst-type", "LOCAL", "-j", "REJECT")
+        rules = _rules()
+        _iptables("-N", CHAIN, check=False)
+        present = subprocess.run(["iptables", "-w", "-S", CHAIN], capture_output=True, text=True).stdout
+        same = len(present.strip().splitlines()) == len(rules) + 1 and all(
+            _iptables("-C", CHAIN, *rule, check=False) for rule in rules
+        )
+        if not same:  # made by another version, or changed: made again (else its counters stay)
+            _iptables("-F", CHAIN)
+            for rule in rules:
+                _iptables("-A", CHAIN, *rule)
         _guarded = True
     _hooked()
+
+
+def _rules() -> list[list[str]]:
+    """The chain, in order: the host's DNS servers on port 53, then no loopback, private,
+    link-local, shared or reserved address, and none of the host's own."""
+    match = ["-m", "cgroup", "--cgroup", hex(CLASSID)]
+    rules = [
+        [*match, "-d", server, "-p", proto, "--dport", "53", "-j", "ACCEPT"]
+        for server in _nameservers()
+        for proto in ("udp", "tcp")
+    ]
+    rules += [[*match, "-d", block, "-j", "REJECT"] for block in BLOCKED]
+    return [*rules, [*match, "-m", "addrtype", "--dst-type", "LOCAL", "-j", "REJECT"]]
 
 
 def _hooked() -> None:
