@@ -145,8 +145,11 @@ class Rbac(pulumi.ComponentResource):
                 automount_service_account_token=account in API_CLIENTS,
                 opts=child,
             )
+        engine_rules = workflows.ENGINE_RULES
+        if cfg.outputs_storage_class:
+            engine_rules = [*engine_rules, workflows.OUTPUTS_CLAIM_RULE]
         self.roles = {
-            "operator-engine": self._role("operator-engine", cfg.jobs_namespace, workflows.ENGINE_RULES, child),
+            "operator-engine": self._role("operator-engine", cfg.jobs_namespace, engine_rules, child),
             "operator-service": self._role("operator-service", cfg.jobs_namespace, workflows.SERVICE_RULES, child),
         }
         if in_cluster_chain:
@@ -483,6 +486,7 @@ class Operator(pulumi.ComponentResource):
             {"name": "C2D_KUBE_NAMESPACE", "value": cfg.jobs_namespace},
             {"name": "C2D_KUBE_JOBS_CLAIM", "value": "c2d-jobs"},
             {"name": "C2D_KUBE_JOBS_SUBPATH", "value": "jobs"},
+            {"name": "C2D_KUBE_OUTPUTS_CLASS", "value": cfg.outputs_storage_class},
             {"name": "C2D_KUBE_LOOPBACK", "value": "true" if cfg.loopback else "false"},
             {"name": "C2D_IMAGE_PREFIX", "value": cfg.image_registry},
             {"name": "C2D_IMAGES_TAG", "value": cfg.image_tag},

@@ -17,6 +17,10 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
     resultsSize "10Gi", dataSize "10Gi", chainSize "5Gi", storageClass ""   the volumes (jobs
                                            and results; the publisher's data; the in-cluster
                                            chain's state), and their storage class
+    outputsStorageClass ""                 a storage class for one claim of diskMb per job: the
+                                           algorithm's outputs get a hard size (ENOSPC at diskMb);
+                                           if empty, outputs share the jobs volume (bounded at
+                                           publish by maxOutputMb only)
     jobsAccessMode      "ReadWriteOnce"    of the jobs volume: ReadWriteMany lets stage pods run
                                            on any node (needs a storage class that offers it)
     apiServerCidr       "0.0.0.0/0"        where the operator service, engine and contracts Job may
@@ -38,6 +42,7 @@ from c2d.operator.environments import Environment
 
 KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 
 
@@ -62,6 +67,7 @@ class StackConfig:
     data_size: str = "10Gi"
     chain_size: str = "5Gi"
     storage_class: str = ""
+    outputs_storage_class: str = ""
     jobs_access_mode: str = "ReadWriteOnce"
     api_server_cidr: str = "0.0.0.0/0"
     loopback: bool = False
@@ -99,6 +105,7 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         ("dataSize", "data_size"),
         ("chainSize", "chain_size"),
         ("storageClass", "storage_class"),
+        ("outputsStorageClass", "outputs_storage_class"),
         ("jobsAccessMode", "jobs_access_mode"),
         ("apiServerCidr", "api_server_cidr"),
     ):
@@ -114,6 +121,9 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
     for name, attr in (("resultsSize", "results_size"), ("dataSize", "data_size"), ("chainSize", "chain_size")):
         if attr in values and not QUANTITY.match(values[attr]):
             problems.append(f"c2d:{name}: {values[attr]!r} is not a storage quantity (for example 20Gi)")
+    for name, attr in (("storageClass", "storage_class"), ("outputsStorageClass", "outputs_storage_class")):
+        if values.get(attr) and not DNS_SUBDOMAIN.match(values[attr]):
+            problems.append(f"c2d:{name}: {values[attr]!r} is not a storage class name (a DNS subdomain)")
     if values.get("jobs_access_mode", "ReadWriteOnce") not in ("ReadWriteOnce", "ReadWriteMany"):
         problems.append(
             f"c2d:jobsAccessMode: {values['jobs_access_mode']!r} is neither ReadWriteOnce nor ReadWriteMany"

@@ -23,7 +23,10 @@ from c2d.operator import workflows
 from c2d.operator.kube import SECRET_KEY
 
 SYSTEM_NS, JOBS_NS = "c2d-system", "c2d-jobs"
-ACCOUNTS = {"c2d-engine": workflows.ENGINE_RULES, "c2d-operator-service": workflows.SERVICE_RULES}
+ACCOUNTS = {
+    "c2d-engine": [*workflows.ENGINE_RULES, workflows.OUTPUTS_CLAIM_RULE],  # outputs claims may be tried
+    "c2d-operator-service": workflows.SERVICE_RULES,
+}
 
 
 def admin(kubeconfig: Path) -> client.ApiClient:
@@ -54,7 +57,13 @@ def install(api: client.ApiClient, operator_key: str) -> None:
         time.sleep(0.1)
     for name, rules in ACCOUNTS.items():
         _create(core.create_namespaced_service_account, SYSTEM_NS, body={"metadata": {"name": name}})
-        _create(rbac.create_namespaced_role, JOBS_NS, body={"metadata": {"name": name}, "rules": rules})
+        role = {"metadata": {"name": name}, "rules": rules}
+        try:
+            rbac.create_namespaced_role(JOBS_NS, body=role)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            rbac.replace_namespaced_role(name, JOBS_NS, body=role)  # installed again: today's rules
         _create(
             rbac.create_namespaced_role_binding,
             JOBS_NS,

@@ -15,7 +15,8 @@ class Environment(BaseModel):
         default=1024,
         ge=1,
         alias="diskMb",
-        description="the algorithm's writable space (a volume of this size on the local and docker executors)",
+        description="the algorithm's writable space: a volume of this size (see c2d.operator.quota, and "
+        "kube_outputs_class for the kubernetes executor)",
     )
     max_jobs: int = Field(default=2, ge=1, alias="maxJobs", description="jobs running at once; more wait in a queue")
     max_duration: int = Field(default=600, ge=1, alias="maxDuration", description="seconds an algorithm may run")

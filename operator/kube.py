@@ -7,6 +7,9 @@ no service-account token, no service links; requests = limits from the environme
 `activeDeadlineSeconds` from the stage's time limit. The algorithm pod has no network unless its
 asset and environment allow it. The job directory is shared through a volume (a PVC, or a
 hostPath of the engine's jobs_dir) mounted per stage as in c2d.operator.stages.
+The algorithm's outputs have a hard size (the environment's diskMb): a claim per job from the
+storage class kube_outputs_class, mounted by the algorithm and publish and deleted with the job's
+inputs; or the engine's loop volume in a hostPath jobs directory (c2d.operator.quota).
 
 The engine follows each stage's pod and ends it by what happened: exit code, OOMKilled (43),
 deadline exceeded (42), evicted or an image that cannot be pulled (the stage fails with that
@@ -32,9 +35,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from c2d.operator import workflows
-from c2d.operator.sandbox import Outcome
+from c2d.operator.environments import Environment
+from c2d.operator.sandbox import IsolationUnavailable, Outcome
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan, failed
+from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, Mount, StagePlan, failed
 from c2d.operator.statuses import Status
 from c2d.operator.store import ClusterUnavailable, Job, JobExists, JobStore
 
@@ -42,6 +46,8 @@ log = logging.getLogger("c2d.operator.kube")
 
 POLL = 0.2
 START_ALLOWANCE = 60  # seconds a stage pod may take to start; its time limit counts from the container's start
+CLAIM_SECONDS = 120  # a job's earlier outputs claim is waited for this long to go
+OUTPUTS = "data/outputs"
 GRACE = 2  # seconds between SIGTERM and SIGKILL for stage pods (a PID-1 python ignores SIGTERM)
 SECRET_KEY = "operator-key"  # noqa: S105 (a key name in the Secret)
 CANNOT_START = {
@@ -83,8 +89,6 @@ print(started, flush=True)
 
 
 class KubernetesExecutor(ContainerExecutor):
-    volumes = False  # outputs on the cluster's volume; scratch space bounded by ephemeral-storage
-
     def __init__(self, settings: OperatorSettings) -> None:
         super().__init__(settings)
         self.api = api_client(settings)
@@ -92,6 +96,12 @@ class KubernetesExecutor(ContainerExecutor):
         self.core: Any = client.CoreV1Api(self.api)
         self.batch: Any = client.BatchV1Api(self.api)
         self.ns = settings.kube_namespace
+        # The algorithm's hard disk quota (its outputs): a claim of the environment's diskMb per
+        # job from kube_outputs_class; or, when the engine shares the node's jobs directory (a
+        # hostPath), the engine's loop volume as on the other executors (as root only); or none,
+        # and publish's output limit bounds what is kept. /tmp and the log: ephemeral-storage.
+        self.claims = bool(settings.kube_outputs_class)
+        self.volumes = not self.claims and not settings.kube_jobs_claim
 
     def check(self) -> None:
         try:
@@ -162,7 +172,48 @@ class KubernetesExecutor(ContainerExecutor):
 
     def remove(self, job: Job) -> None:
         self._delete(job.id, None)
+        if self.claims:
+            self._delete_claim(job)
         super().remove(job)
+
+    # ---- the outputs claim (kube_outputs_class) ----
+
+    def mount_outputs(self, job: Job, env: Environment, owner: int | None) -> None:
+        if not self.claims:
+            super().mount_outputs(job, env, owner)
+            return
+        name = _outputs_claim(job)
+        body = {
+            "metadata": {"name": name, "labels": {"workflow": job.id, "app.kubernetes.io/part-of": "c2d"}},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": self.settings.kube_outputs_class,
+                "resources": {"requests": {"storage": f"{env.disk_mb}Mi"}},
+            },
+        }
+        deadline = time.monotonic() + CLAIM_SECONDS
+        while True:  # a claim of the job's earlier run may still be going (its pod was just deleted)
+            try:
+                self.core.create_namespaced_persistent_volume_claim(self.ns, body)
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise IsolationUnavailable(
+                        f"the outputs volume could not be claimed: {exc.status} {exc.reason}"
+                    ) from None
+            if time.monotonic() > deadline:
+                raise IsolationUnavailable(f"the job's earlier outputs volume was not gone after {CLAIM_SECONDS} s")
+            self._delete_claim(job)
+            time.sleep(POLL)
+
+    def drop_outputs(self, job: Job) -> None:
+        super().drop_outputs(job)
+        if self.claims:
+            self._delete_claim(job)
+
+    def _delete_claim(self, job: Job) -> None:
+        with contextlib.suppress(ApiException):  # 404: already gone
+            self.core.delete_namespaced_persistent_volume_claim(_outputs_claim(job), self.ns)
 
     # ---- manifests ----
 
@@ -178,14 +229,20 @@ class KubernetesExecutor(ContainerExecutor):
             within = self.settings.kube_jobs_subpath.strip("/")
         else:
             volume = {"hostPath": {"path": str(self.jobs_dir), "type": "Directory"}}
+        sources = list(p.mounts)
+        if p.stage == "publish":  # a subPath is bound alone: the outputs volume mounted in the job's
+            sources.append(Mount(OUTPUTS, f"{p.mounts[0].target}/{OUTPUTS}", False))  # folder, named again
+        claim = self.claims and any(m.source == OUTPUTS for m in sources)
         mounts: list[dict[str, Any]] = [
-            {
+            {"name": "outputs", "mountPath": m.target, "readOnly": m.read_only}
+            if claim and m.source == OUTPUTS
+            else {
                 "name": "jobs",
                 "mountPath": m.target,
                 "subPath": "/".join(part for part in (within, job.id, m.source.strip("/")) if part),
                 "readOnly": m.read_only,
             }
-            for m in p.mounts
+            for m in sources
         ]
         mounts.append({"name": "tmp", "mountPath": "/tmp"})  # noqa: S108 (the container's own)
         mounts.append({"name": "shm", "mountPath": "/dev/shm"})  # noqa: S108 (the container's own)
@@ -232,6 +289,9 @@ class KubernetesExecutor(ContainerExecutor):
                 {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{p.shm_mb}Mi"}},
             ],
         }
+        if claim:  # the claim's file system is the stage user's through the pod's group
+            pod["volumes"].append({"name": "outputs", "persistentVolumeClaim": {"claimName": _outputs_claim(job)}})
+            pod["securityContext"].update(fsGroup=STAGE_UID, fsGroupChangePolicy="OnRootMismatch")
         if host_network:
             pod["dnsPolicy"] = "ClusterFirstWithHostNet"
         elif not p.network:  # nothing to resolve, nowhere to ask
@@ -349,6 +409,10 @@ def _name(job: Job, stage: str) -> str:
     return f"{job.id}-{stage}"
 
 
+def _outputs_claim(job: Job) -> str:
+    return f"{job.id}-outputs"
+
+
 def _running_for(pod: Any) -> float:
     """Seconds the stage's container has been running (0 before it starts)."""
     for container in (pod.status and pod.status.container_statuses) or []:
@@ -382,6 +446,10 @@ def _pod_outcome(pod: Any, elapsed: float) -> Outcome | None:
             )
     if status.phase == "Failed":
         return failed(f"failed: {status.reason or 'pod failed'}", elapsed)
+    if status.phase == "Pending" and elapsed > START_ALLOWANCE:
+        for condition in status.conditions or []:
+            if condition.type == "PodScheduled" and condition.status == "False":
+                return failed(f"could not be scheduled: {condition.message or condition.reason}", elapsed)
     return None
 
 

@@ -44,6 +44,12 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
     kube_jobs_subpath: str = Field(
         default="", description="where jobs_dir is inside the claim (kube_jobs_claim); its root if empty"
     )
+    kube_outputs_class: str = Field(
+        default="",
+        description="storage class of a claim of the environment's diskMb per job for the algorithm's outputs "
+        "(its hard disk quota); if empty: a loop-mounted volume when the engine runs as root beside a hostPath "
+        "jobs_dir, else the jobs volume (bounded at publish only)",
+    )
     kube_operator_key_secret: str = Field(
         default="c2d-operator-key", description="Secret (key operator-key) configure pods sign input requests with"
     )

@@ -29,6 +29,12 @@ ENGINE_RULES: list[dict[str, Any]] = [
     {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch", "patch", "delete"]},
     {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["get", "patch"]},
 ]
+# With kube_outputs_class, the engine also claims and deletes each job's outputs volume.
+OUTPUTS_CLAIM_RULE: dict[str, Any] = {
+    "apiGroups": [""],
+    "resources": ["persistentvolumeclaims"],
+    "verbs": ["create", "delete"],
+}
 # The operator service: creates a job's WorkFlow, asks it to stop, deletes it with the job.
 SERVICE_RULES: list[dict[str, Any]] = [
     {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["create", "get", "patch", "delete"]},

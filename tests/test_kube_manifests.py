@@ -73,3 +73,20 @@ def test_stage_pods_mount_their_job_directory(tmp_path, settings, volume, sub_pa
     algorithm = manifest(tmp_path, "algorithm", **settings)
     paths = {m["mountPath"]: m["subPath"] for m in algorithm["containers"][0]["volumeMounts"] if m["name"] == "jobs"}
     assert paths["/data/inputs"] == f"{sub_path}/data/inputs"
+
+
+def test_outputs_claims_are_mounted_by_the_algorithm_and_publish_only(tmp_path):
+    """With kube_outputs_class the outputs are the job's claim, in both stages that use them
+    (publish: beside its job folder, a subPath mount not carrying what is mounted below it)."""
+    claim = {"name": "outputs", "persistentVolumeClaim": {"claimName": "a" * 32 + "-outputs"}}
+    for stage, target, read_only in (("algorithm", "/data/outputs", False), ("publish", "/job/data/outputs", False)):
+        pod = manifest(tmp_path, stage, kube_jobs_claim="c2d-jobs", kube_outputs_class="gp3")
+        assert claim in pod["volumes"], stage
+        assert {"name": "outputs", "mountPath": target, "readOnly": read_only} in pod["containers"][0]["volumeMounts"]
+        assert pod["securityContext"]["fsGroup"] == 10001, stage
+    configure = manifest(tmp_path, "configure", kube_jobs_claim="c2d-jobs", kube_outputs_class="gp3")
+    assert claim not in configure["volumes"] and "fsGroup" not in configure["securityContext"]
+    plain = manifest(tmp_path, "publish")  # hostPath: the engine's loop volume, bound at its folder
+    mounts = {m["mountPath"]: m["subPath"] for m in plain["containers"][0]["volumeMounts"] if m["name"] == "jobs"}
+    assert mounts == {"/job": "a" * 32, "/job/data/outputs": "a" * 32 + "/data/outputs"}
+    assert not any(v["name"] == "outputs" for v in plain["volumes"])

@@ -2,6 +2,7 @@
 against the local executor; the failure modes every executor must end correctly."""
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -10,8 +11,9 @@ from kubernetes import client
 
 from c2d.assets import Privacy, PublishedFile, Services, publish
 from c2d.client import ProviderClient
-from c2d.operator import workflows
+from c2d.operator import bootstrap, workflows
 from jobs import ALGORITHMS, CONTAINER, ONE, algorithm_order, dataset_order, give, raw, wait_final, wait_status
+from stacks import start_stack
 
 CONTAINER_EXECUTORS = ["docker", "kubernetes"]
 JOBS_NS = "c2d-jobs"
@@ -346,17 +348,119 @@ print(f"wrote {written} MB", flush=True)
 """
 
 
-def test_a_docker_disk_bomb_stops_at_the_quota_and_leaves_only_logs(apis, assets, consumer, stacks):
+@pytest.mark.parametrize("name", CONTAINER_EXECUTORS)
+def test_a_disk_bomb_stops_at_the_quota_and_leaves_only_logs(name, apis, assets, consumer, stacks):
+    """Kubernetes here: the engine's loop volume in the node's (hostPath) jobs directory."""
     dataset, _ = assets
-    job_id = start(apis, "docker", consumer, dataset, raw(DISK_BOMB), environment="small-disk")
-    final = wait_final(apis["docker"], job_id, timeout=120)
+    job_id = start(apis, name, consumer, dataset, raw(DISK_BOMB), environment="small-disk")
+    final = wait_final(apis[name], job_id, timeout=120)
     assert final["status"] == 61, final
-    log = apis["docker"].compute_logs(job_id).decode()
+    log = apis[name].compute_logs(job_id).decode()
     assert "No space left on device" in log and int(log.split("wrote ")[1].split(" MB")[0]) <= 64, log
     assert {"algorithm.log", "configure.log", "publish.log"} <= {r["filename"] for r in final["results"]}
-    job_dir = stacks["docker"].jobs_dir / job_id
-    assert not (stacks["docker"].jobs_dir / ".volumes" / f"{job_id}.img").exists()
+    job_dir = stacks[name].jobs_dir / job_id
+    assert not (stacks[name].jobs_dir / ".volumes" / f"{job_id}.img").exists()
     assert bytes_under(job_dir) - bytes_under(job_dir / "data" / "logs") < 64 << 10
+
+
+OUTPUTS_CLASS = "c2d-test-outputs"
+
+
+@pytest.fixture(scope="module")
+def claims(kube, kubeconfig, tmp_path_factory, published, ganache, addresses_file, keys):
+    """A kubernetes stack whose jobs claim their outputs volume from a storage class, as on a
+    cloud's cluster: here the class has local PersistentVolumes of 64 MiB ext4 file systems
+    (loop-mounted), the way a provisioner would make them, bound by the cluster's controllers."""
+    core = client.CoreV1Api(kube)
+    storage = client.StorageV1Api(kube)
+    node = core.list_node().items[0].metadata.name
+    root = tmp_path_factory.mktemp("claims")
+    storage.create_storage_class(
+        {
+            "metadata": {"name": OUTPUTS_CLASS},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        }
+    )
+    volumes = []
+    try:
+        for i, size_mb in enumerate((1024, 64, 64)):  # the default environment's diskMb, small-disk's
+            name, mountpoint = f"c2d-test-outputs-{i}", root / f"pv-{i}"
+            _local_volume(core, name, mountpoint, node, size_mb)
+            volumes.append((name, mountpoint))
+        engine_config = bootstrap.account_kubeconfig(kube, kubeconfig, "c2d-engine", root / "engine.kubeconfig")
+        service_config = bootstrap.account_kubeconfig(
+            kube, kubeconfig, "c2d-operator-service", root / "service.kubeconfig"
+        )
+        engine = {
+            "executor": "kubernetes",
+            "kubeconfig": engine_config,
+            "kube_namespace": JOBS_NS,
+            "kube_loopback": True,
+            "kube_outputs_class": OUTPUTS_CLASS,
+        }
+        (root / "stack").mkdir()
+        stack = start_stack(
+            root / "stack", published, ganache, addresses_file, keys, engine, {"kubeconfig": service_config}
+        )
+        api = ProviderClient(stack.provider.url, keys[2])
+        yield api, stack, core
+        api.close()
+        stack.stop()
+    finally:
+        for name, mountpoint in volumes:
+            core.delete_persistent_volume(name)
+            subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+        storage.delete_storage_class(OUTPUTS_CLASS)
+
+
+def _local_volume(core, name, mountpoint, node, size_mb):
+    """A PersistentVolume of a fresh ext4 file system (sparse), loop-mounted at `mountpoint`."""
+    image = mountpoint.with_suffix(".img")
+    mountpoint.mkdir()
+    with open(image, "wb") as out:
+        out.truncate(size_mb << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True, capture_output=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)], check=True)
+    on_node = {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "capacity": {"storage": f"{size_mb}Mi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": OUTPUTS_CLASS,
+                "local": {"path": str(mountpoint)},
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [on_node]}]}},
+            },
+        }
+    )
+
+
+def _claims_of(core, job_id):
+    return core.list_namespaced_persistent_volume_claim(JOBS_NS, label_selector=f"workflow={job_id}").items
+
+
+def test_outputs_on_a_claim_have_a_hard_size_and_go_with_the_job(claims, assets, consumer):
+    api, stack, core = claims
+    dataset, algorithm = assets
+    (job,) = api.compute_start(dataset_order(consumer, dataset), algorithm_order(consumer, algorithm))
+    final = wait_final(api, job["jobId"], timeout=180)
+    assert final["status"] == 70, final
+    made = outputs(api, final)
+    assert set(made) == {"total.txt", "details/report.json"} and made["total.txt"] == b"5050\n"
+    (bomb,) = api.compute_start(dataset_order(consumer, dataset), raw(DISK_BOMB), environment="small-disk")
+    final = wait_final(api, bomb["jobId"], timeout=180)
+    assert final["status"] == 61, final
+    log = api.compute_logs(bomb["jobId"]).decode()
+    assert "No space left on device" in log and int(log.split("wrote ")[1].split(" MB")[0]) <= 64, log
+    job_dir = stack.jobs_dir / bomb["jobId"]
+    assert bytes_under(job_dir) - bytes_under(job_dir / "data" / "logs") < 64 << 10
+    deadline = time.monotonic() + 60
+    while (_claims_of(core, job["jobId"]) or _claims_of(core, bomb["jobId"])) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _claims_of(core, job["jobId"]) and not _claims_of(core, bomb["jobId"])
 
 
 @pytest.mark.parametrize("name", CONTAINER_EXECUTORS)

@@ -221,6 +221,25 @@ def test_jobs_volume_across_nodes():
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"] and claim["spec"]["storageClassName"] == "nfs"
 
 
+def test_outputs_volumes_from_a_storage_class():
+    """The engine claims each job's outputs volume from the class (a hard size); the default
+    stack names none (outputs on the jobs volume)."""
+
+    def engine_env(stack):
+        engine = named(stack, "Deployment", "c2d-operator-engine")["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value") for e in engine["env"]}
+
+    def engine_rules(stack):
+        return named(stack, "Role", "c2d-operator-engine")["rules"]
+
+    claimed = run({**KEYS, "c2d:outputsStorageClass": "gp3"})
+    assert engine_env(claimed)["C2D_KUBE_OUTPUTS_CLASS"] == "gp3"
+    claims = {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["create", "delete"]}
+    assert engine_rules(claimed)[-1] == claims
+    plain = run(dict(KEYS))
+    assert engine_env(plain)["C2D_KUBE_OUTPUTS_CLASS"] == "" and claims not in engine_rules(plain)
+
+
 def test_the_chain_keeps_its_state_on_a_volume(stack):
     (claim,) = [m for m in stack.of_kind("PersistentVolumeClaim") if m["metadata"]["name"] == "c2d-chain"]
     assert claim["metadata"]["namespace"] == "c2d-system" and claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
@@ -247,6 +266,8 @@ def test_missing_keys_are_named_with_the_command_to_set_them():
         ("c2d:jobsAccessMode", "ReadOnlyMany", "neither ReadWriteOnce nor ReadWriteMany"),
         ("c2d:chainSize", "big", "not a storage quantity"),
         ("c2d:environments", "[{}]", "not a list of environments"),
+        ("c2d:outputsStorageClass", "Fast SSD", "not a storage class name"),
+        ("c2d:storageClass", "-nfs", "not a storage class name"),
     ],
 )
 def test_bad_values_are_refused(key, value, says):
