@@ -1,12 +1,12 @@
 """c2d.operator: the operator service (job API for the provider) and the engine that runs jobs
 through configure → algorithm → publish on an executor."""
 
+from c2d.job.status import Status
 from c2d.operator.api import create_app
 from c2d.operator.engine import Engine
 from c2d.operator.environments import Environment, load_environments
 from c2d.operator.executors import make_executor
 from c2d.operator.settings import OperatorSettings, load_settings
-from c2d.operator.statuses import Status
 from c2d.operator.store import JobStore, make_store
 
 

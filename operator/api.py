@@ -3,7 +3,6 @@ must be signed by a provider on the allow-list, with a nonce larger than its las
 
 import asyncio
 import shutil
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,16 +11,16 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response, StreamingResponse
 
 from c2d import __version__
+from c2d.job import JobSpec, Status
 from c2d.operator.environments import Environment
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.statuses import Status
 from c2d.operator.store import ClusterUnavailable, Job, JobExists, make_store
 from c2d.serving import BodyLimits, Guard, Scope
 from c2d.signing import RequestRejected, check_request_headers, nonce_in_range, verify_signed_request
@@ -33,15 +32,6 @@ class OperatorError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-class JobRequest(BaseModel):
-    jobId: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    owner: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
-    environment: str | None = None
-    allowNetworkAccess: bool = False
-    datasets: list[dict[str, Any]] = Field(min_length=1)
-    algorithm: dict[str, Any]
 
 
 class StopRequest(BaseModel):
@@ -93,7 +83,8 @@ JobId = Annotated[str, Query(min_length=1, max_length=64)]
 
 
 @router.post("/compute")
-def create(request: Request, body: JobRequest) -> list[dict[str, Any]]:
+def create(request: Request, body: JobSpec) -> list[dict[str, Any]]:
+    """A new job, exactly as c2d.job.JobSpec describes it (an unknown field is a 422)."""
     op = operator(request)
     env_id = body.environment or op.environments[0].id
     if env_id not in {e.id for e in op.environments}:
@@ -101,9 +92,8 @@ def create(request: Request, body: JobRequest) -> list[dict[str, Any]]:
     environment = next(e for e in op.environments if e.id == env_id)
     if not environment.free:
         raise OperatorError(402, "environment_not_free", "paid environments are not supported yet: choose a free one")
-    spec = body.model_dump(exclude={"jobId", "owner", "environment"})
     try:
-        return [op.store.create(body.jobId, body.owner, env_id, spec).as_status()]
+        return [op.store.create(body.model_copy(update={"environment": env_id})).as_status()]
     except JobExists:
         raise OperatorError(409, "job_exists", f"a job {body.jobId} exists") from None
     except ValueError as exc:  # an id the executor cannot use

@@ -7,7 +7,6 @@ an algorithm only when both its asset and its environment allow it). Containers 
 after the job and stage, so an engine that restarts finds and follows the ones under way.
 """
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -15,12 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from c2d.job import Outcome
 from c2d.operator import usernet
 from c2d.operator.relay import MOUNT as RELAY_MOUNT
 from c2d.operator.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
-from c2d.operator.sandbox import Outcome
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan, failed
+from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan
 from c2d.operator.store import Job
 
 POLL = 0.1
@@ -146,7 +145,7 @@ class DockerExecutor(ContainerExecutor):
         try:
             folder = relay_folder(job.id)
         except RelayUnavailable as exc:
-            return failed(f"could not start: {exc}")
+            return Outcome.failed(f"could not start: {exc}")
         with ProviderRelay(folder, self.settings.provider_url, owner):
             return self._run_container(job, p, should_stop)
 
@@ -158,29 +157,23 @@ class DockerExecutor(ContainerExecutor):
             problem = self._create(job, p, name)
             if problem:
                 self._docker("rm", "--force", name, check=False)
-                return failed(f"could not start: {problem}")
+                return Outcome.failed(f"could not start: {problem}")
             state = self._state(name) or {}
         else:  # under way before an engine restart: follow it, within its own deadline
             started -= _age(state)
         outcome = None
         while outcome is None:
             if state.get("Status") == "exited" or state.get("Status") == "dead":
-                outcome = Outcome(
-                    exit_code=int(state.get("ExitCode", -1)),
-                    signal=None,
-                    timed_out=False,
-                    stopped=False,
-                    out_of_memory=bool(state.get("OOMKilled")),
-                    seconds=time.monotonic() - started,
-                )
+                code = int(state.get("ExitCode", -1))
+                outcome = Outcome.exited(code, time.monotonic() - started, out_of_memory=bool(state.get("OOMKilled")))
                 break
             if should_stop():
                 self._docker("stop", "--time", str(STOP_TIMEOUT), name, check=False)
-                outcome = Outcome(None, None, False, True, False, time.monotonic() - started)
+                outcome = Outcome.stop(time.monotonic() - started)
                 break
             if time.monotonic() - started > p.seconds:
                 self._docker("kill", name, check=False)
-                outcome = Outcome(None, None, True, False, False, time.monotonic() - started)
+                outcome = Outcome.timeout(time.monotonic() - started)
                 break
             time.sleep(POLL)
             state = self._state(name) or {"Status": "dead", "ExitCode": -1}
@@ -194,7 +187,7 @@ class DockerExecutor(ContainerExecutor):
         self._docker("rm", "--force", name, check=False)
         if name in self._networks:
             self._networks.pop(name).close()
-        return dataclasses.replace(outcome, log_cut=cut)
+        return outcome.with_log_cut(cut)
 
     def remove(self, job: Job) -> None:
         for stage in ("configure", "algorithm", "publish"):

@@ -22,10 +22,11 @@ from collections import Counter
 from pathlib import Path
 
 from c2d import heartbeat
+from c2d.job import ConfigureExit, Outcome
+from c2d.job.status import Status
 from c2d.operator.environments import Environment
 from c2d.operator.executors import Executor
-from c2d.operator.sandbox import IsolationUnavailable, Outcome, kill_all_stages
-from c2d.operator.statuses import Status
+from c2d.operator.sandbox import IsolationUnavailable, kill_all_stages
 from c2d.operator.store import Job, JobStore
 from c2d.pods.publish import log_results
 
@@ -177,8 +178,7 @@ class Engine:
             self.store.set_status(job.id, Status.PROVISIONED)
             return
         reason = self._last_log_line(job, "configure.log") or _describe(outcome, "configure")
-        status = Status.ALGORITHM_PROVISIONING_FAILED if outcome.exit_code == 4 else Status.DATA_PROVISIONING_FAILED
-        raise _Final(status, reason)
+        raise _Final(ConfigureExit.failure(outcome.exit_code), reason)
 
     def _algorithm(self, job: Job, env: Environment) -> tuple[int | None, str]:
         outcome = self._stage(self.executor.algorithm(job, env, lambda: self._stop_requested(job)))

@@ -1,6 +1,6 @@
 """Executors run a job's stages; the engine drives them through the same state machine.
 
-An executor answers, per stage, how it ended (sandbox.Outcome); it raises IsolationUnavailable
+An executor answers, per stage, how it ended (c2d.job.Outcome); it raises IsolationUnavailable
 when it cannot isolate a stage, which then does not run."""
 
 import os
@@ -9,14 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from c2d.job import Outcome, layout
 from c2d.operator import sandbox
 from c2d.operator.environments import Environment
 from c2d.operator.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
-from c2d.operator.sandbox import Limits, Outcome
+from c2d.operator.sandbox import Limits
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_SECONDS, ExecutorUnavailable, JobDirectories, write_spec
+from c2d.operator.stages import STAGE_SECONDS, ExecutorUnavailable, JobDirectories
 from c2d.operator.store import Job
-from c2d.pods import layout
 
 
 class Executor(Protocol):
@@ -59,7 +59,7 @@ class LocalExecutor(JobDirectories):
             (data / name).mkdir(parents=True, exist_ok=True)
         os.chmod(job_dir, 0o711)
         os.chmod(data, 0o711)
-        spec = write_spec(job_dir, job)
+        spec = layout.write_spec(job_dir, job.spec)
         if self.trusted_uid is not None:
             for path in (job_dir, data, spec, *(data / name for name in ("inputs", "ddos", "transformations"))):
                 os.lchown(path, self.trusted_uid, self.trusted_uid)
@@ -118,7 +118,7 @@ class LocalExecutor(JobDirectories):
             os.lchown(outputs, uid, uid)
         self.mount_outputs(job, env, uid)
         _readable(data)
-        network = bool(job.spec.get("allowNetworkAccess")) and env.network
+        network = job.spec.allowNetworkAccess and env.network
         limits = Limits(
             memory_mb=env.memory_mb,
             cpu=env.cpu,
@@ -127,7 +127,7 @@ class LocalExecutor(JobDirectories):
             seconds=env.max_duration,
             log_bytes=env.max_log_mb << 20,
         )
-        spec = {**job.spec, "jobId": job.id}
+        spec = job.spec
         return sandbox.run(
             lambda fd: sandbox.algorithm_command(
                 data, layout.entrypoint(spec), layout.algorithm_env(spec), network, uid, fd

@@ -19,7 +19,6 @@ restarts follows the stage Jobs that exist instead of starting them again.
 """
 
 import contextlib
-import dataclasses
 import logging
 import re
 import socket
@@ -34,12 +33,13 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from c2d.job import JobSpec, Outcome, Status, WorkFlowSpec
+from c2d.job.spec import WORKFLOW_ID_PATTERN
 from c2d.operator import workflows
 from c2d.operator.environments import Environment
-from c2d.operator.sandbox import IsolationUnavailable, Outcome
+from c2d.operator.sandbox import IsolationUnavailable
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, Mount, StagePlan, failed
-from c2d.operator.statuses import Status
+from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, Mount, StagePlan
 from c2d.operator.store import ClusterUnavailable, Job, JobExists, JobStore
 
 log = logging.getLogger("c2d.operator.kube")
@@ -59,7 +59,7 @@ CANNOT_START = {
     "CreateContainerError",
     "RunContainerError",
 }
-DNS_LABEL = re.compile(workflows.JOB_ID_PATTERN)
+DNS_LABEL = re.compile(WORKFLOW_ID_PATTERN)
 
 
 def api_client(settings: OperatorSettings) -> client.ApiClient:
@@ -330,7 +330,7 @@ class KubernetesExecutor(ContainerExecutor):
                 if exc.status == 409:  # a leftover of an interrupted run: follow it
                     existing = self._read_job(name)
                 else:
-                    return failed(f"could not start: the cluster refused its Job ({exc.status} {exc.reason})")
+                    return Outcome.failed(f"could not start: the cluster refused its Job ({exc.status} {exc.reason})")
         if existing is not None and existing.status and existing.status.start_time:
             started -= max(0.0, time.time() - existing.status.start_time.timestamp())
         selector = f"workflow={job.id},component={p.stage}"
@@ -339,7 +339,7 @@ class KubernetesExecutor(ContainerExecutor):
         while outcome is None:
             if should_stop():
                 self._delete(job.id, p.stage)
-                return Outcome(None, None, False, True, False, time.monotonic() - started)
+                return Outcome.stop(time.monotonic() - started)
             elapsed = time.monotonic() - started
             pods = self.core.list_namespaced_pod(self.ns, label_selector=selector).items
             if pods:
@@ -350,26 +350,26 @@ class KubernetesExecutor(ContainerExecutor):
                 outcome = self._job_outcome(name, elapsed)
             if outcome is None and pod_name and _running_for(pod) > p.seconds:
                 self._delete(job.id, p.stage)  # its time is up: the same limit as the local executor's
-                outcome = Outcome(None, None, True, False, False, elapsed)
+                outcome = Outcome.timeout(elapsed)
             if outcome is None and elapsed > p.seconds + START_ALLOWANCE + 30:  # the cluster never ended it
-                outcome = Outcome(None, None, True, False, False, elapsed)
+                outcome = Outcome.timeout(elapsed)
             if outcome is None:
                 time.sleep(POLL)
         cut = 0
         if pod_name:
             cut = self._copy_pod_log(job, p, pod_name)
         self._delete(job.id, p.stage)  # the pod has ended: nothing to wait for
-        return dataclasses.replace(outcome, log_cut=cut)
+        return outcome.with_log_cut(cut)
 
     def _job_outcome(self, name: str, elapsed: float) -> Outcome | None:
         kube_job = self._read_job(name)
         if kube_job is None:
-            return failed("disappeared: its Job was deleted", elapsed)
+            return Outcome.failed("disappeared: its Job was deleted", elapsed)
         for condition in (kube_job.status and kube_job.status.conditions) or []:
             if condition.type == "Failed" and condition.status == "True":
                 if condition.reason == "DeadlineExceeded":
-                    return Outcome(None, None, True, False, False, elapsed)
-                return failed(f"failed: {condition.reason}: {condition.message or ''}".strip(), elapsed)
+                    return Outcome.timeout(elapsed)
+                return Outcome.failed(f"failed: {condition.reason}: {condition.message or ''}".strip(), elapsed)
         return None
 
     def _copy_pod_log(self, job: Job, p: StagePlan, pod: str) -> int:
@@ -427,29 +427,24 @@ def _pod_outcome(pod: Any, elapsed: float) -> Outcome | None:
     if status is None:
         return None
     if status.reason == "DeadlineExceeded":
-        return Outcome(None, None, True, False, False, elapsed)
+        return Outcome.timeout(elapsed)
     if status.reason == "Evicted":
-        return failed(f"was evicted: {status.message or ''}".strip(), elapsed)
+        return Outcome.failed(f"was evicted: {status.message or ''}".strip(), elapsed)
     for container in status.container_statuses or []:
         state = container.state
         if state and state.waiting and state.waiting.reason in CANNOT_START:
-            return failed(f"could not start: {state.waiting.reason}: {state.waiting.message or ''}".strip(), elapsed)
+            waiting = state.waiting
+            return Outcome.failed(f"could not start: {waiting.reason}: {waiting.message or ''}".strip(), elapsed)
         if state and state.terminated and status.phase in ("Succeeded", "Failed"):
             terminated = state.terminated
-            return Outcome(
-                exit_code=terminated.exit_code,
-                signal=terminated.signal,
-                timed_out=False,
-                stopped=False,
-                out_of_memory=terminated.reason == "OOMKilled",
-                seconds=elapsed,
-            )
+            oom = terminated.reason == "OOMKilled"
+            return Outcome.exited(terminated.exit_code, elapsed, signal=terminated.signal, out_of_memory=oom)
     if status.phase == "Failed":
-        return failed(f"failed: {status.reason or 'pod failed'}", elapsed)
+        return Outcome.failed(f"failed: {status.reason or 'pod failed'}", elapsed)
     if status.phase == "Pending" and elapsed > START_ALLOWANCE:
         for condition in status.conditions or []:
             if condition.type == "PodScheduled" and condition.status == "False":
-                return failed(f"could not be scheduled: {condition.message or condition.reason}", elapsed)
+                return Outcome.failed(f"could not be scheduled: {condition.message or condition.reason}", elapsed)
     return None
 
 
@@ -465,10 +460,11 @@ class WorkFlowStore(JobStore):
         self.ns = settings.kube_namespace
         self.custom: Any = client.CustomObjectsApi(api_client(settings))
 
-    def create(self, job_id: str, owner: str, environment: str, spec: dict[str, Any]) -> Job:
+    def create(self, spec: JobSpec) -> Job:
+        job_id = spec.jobId
         if not DNS_LABEL.match(job_id) or len(job_id) > 48:
             raise ValueError("job ids must be DNS labels (lowercase letters, digits, '-'; at most 48)")
-        body = workflows.workflow(job_id, owner.lower(), environment, spec, self.ns)
+        body = workflows.workflow(WorkFlowSpec.of(spec), self.ns)
         try:
             self.custom.create_namespaced_custom_object(
                 workflows.GROUP, workflows.VERSION, self.ns, workflows.PLURAL, body
@@ -479,7 +475,7 @@ class WorkFlowStore(JobStore):
             raise ClusterUnavailable(f"the cluster refused the WorkFlow ({exc.status} {exc.reason})") from None
         except Exception as exc:  # connection refused, timeout
             raise ClusterUnavailable(f"the cluster is unreachable ({type(exc).__name__})") from None
-        job = super().create(job_id, owner, environment, spec)
+        job = super().create(spec)
         self._mirror(job_id, Status.WARMING_UP, "")
         return job
 
@@ -502,15 +498,12 @@ class WorkFlowStore(JobStore):
                 log.warning("WorkFlow %s not deleted: %s", job_id, exc.status)
 
     def _mirror(self, job_id: str, status: Status, reason: str) -> None:
-        body = {
-            "status": {
-                "statusCode": int(status),
-                "statusText": status.text,
-                "reason": reason[:1024] or None,  # an empty string arrives as null: say so
-                "updated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-        }
-        self._patch(job_id, body, status=True)
+        now = datetime.now(UTC).replace(microsecond=0)
+        # An empty reason arrives as null: say so.
+        written = workflows.WorkFlowStatus(
+            statusCode=status, statusText=status.text, reason=reason[:1024] or None, updated=now
+        )
+        self._patch(job_id, {"status": written.model_dump(mode="json")}, status=True)
 
     def _patch(self, job_id: str, body: dict[str, Any], status: bool) -> None:
         patch = (

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from c2d.job import Outcome
 from c2d.operator import seccomp, usernet
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -103,22 +104,6 @@ class LogWriter:
         finally:
             dropped = self.close()
         return dropped
-
-
-@dataclass(frozen=True)
-class Outcome:
-    exit_code: int | None
-    signal: int | None
-    timed_out: bool
-    stopped: bool
-    out_of_memory: bool
-    seconds: float
-    detail: str = ""  # why a container stage did not run or ended (image missing, evicted, ...)
-    log_cut: int = 0  # bytes of the stage's log that were not kept (beyond its limit)
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not (self.timed_out or self.stopped or self.out_of_memory)
 
 
 def bwrap() -> str:
@@ -429,7 +414,15 @@ def run(
         out_of_memory = _memory_error_logged(log_path)
     if signum in (signal.SIGXFSZ, signal.SIGXCPU):
         out_of_memory = True  # a resource limit killed it: reported with out-of-memory as "killed by limits"
-    return Outcome(code, signum, timed_out, stopped, out_of_memory, time.monotonic() - started, log_cut=log.dropped)
+    return Outcome(
+        exit_code=code,
+        signal=signum,
+        timed_out=timed_out,
+        stopped=stopped,
+        out_of_memory=out_of_memory,
+        seconds=time.monotonic() - started,
+        log_cut=log.dropped,
+    )
 
 
 class _LogCopier(threading.Thread):

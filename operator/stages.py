@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from c2d.job import Outcome, layout
 from c2d.operator import quota
 from c2d.operator.environments import Environment
-from c2d.operator.sandbox import LogWriter, Outcome
+from c2d.operator.sandbox import LogWriter
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.store import Job
-from c2d.pods import layout
 
 STAGE_UID = 10001
 STAGE_SECONDS = 600  # configure and publish: bounded too
@@ -108,7 +108,7 @@ def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> 
             tmp_mb=64,
             seconds=STAGE_SECONDS,
         )
-    spec = {**job.spec, "jobId": job.id}
+    spec = job.spec
     return StagePlan(
         stage="algorithm",
         image=settings.algorithm_image or settings.image("algorithm-python"),
@@ -120,7 +120,7 @@ def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> 
             Mount("data/transformations", "/data/transformations", True),
             Mount("data/outputs", "/data/outputs", False),
         ],
-        network=bool(job.spec.get("allowNetworkAccess")) and env.network,
+        network=spec.allowNetworkAccess and env.network,
         cpu=env.cpu,
         memory_mb=env.memory_mb,
         processes=env.max_processes,
@@ -158,7 +158,7 @@ class JobDirectories:
         for name in layout.DATA_DIRS:
             (data / name).mkdir(parents=True, exist_ok=True)
         os.chmod(job_dir, 0o700)
-        write_spec(job_dir, job)
+        layout.write_spec(job_dir, job.spec)
         _own(job_dir)
         return job_dir
 
@@ -251,16 +251,6 @@ class ContainerExecutor(JobDirectories):
         raise NotImplementedError
 
 
-def write_spec(job_dir: Path, job: Job) -> Path:
-    """job.json, readable by its owner only, never written through a link."""
-    spec = job_dir / "job.json"
-    fd = os.open(spec, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(json.dumps({**job.spec, "jobId": job.id}))
-    os.chmod(spec, 0o600)
-    return spec
-
-
 def _own(job_dir: Path) -> None:
     """The stage user owns the job directory (when the engine runs as root; in a cluster the
     engine runs as that user already)."""
@@ -276,7 +266,3 @@ def _own(job_dir: Path) -> None:
             os.lchown(os.path.join(root, name), STAGE_UID, STAGE_UID)
     if os.path.isdir(outputs) and not os.path.islink(outputs):
         os.lchown(outputs, STAGE_UID, STAGE_UID)
-
-
-def failed(detail: str, seconds: float = 0.0) -> Outcome:
-    return Outcome(None, None, False, False, False, seconds, detail)

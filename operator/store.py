@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
-from c2d.operator.statuses import FINAL, Status
+from c2d.job import FINAL, JobSpec, Status
 
 if TYPE_CHECKING:
     from c2d.operator.settings import OperatorSettings
@@ -40,7 +40,7 @@ jobs = Table(
     Column("seq", BigInteger, nullable=False, unique=True),  # arrival order
     Column("owner", String(42), nullable=False, index=True),
     Column("environment", String(64), nullable=False),
-    Column("spec", JSON, nullable=False),
+    Column("spec", JSON, nullable=False),  # the JobSpec (before 0.2: without jobId, owner, environment)
     Column("status", Integer, nullable=False, index=True),
     Column("reason", Text, nullable=False, default=""),
     Column("created", Float, nullable=False),
@@ -79,7 +79,7 @@ class Job:
     seq: int
     owner: str
     environment: str
-    spec: dict[str, Any]
+    spec: JobSpec
     status: Status
     reason: str
     created: float
@@ -92,13 +92,13 @@ class Job:
 
     def as_status(self) -> dict[str, Any]:
         """What the provider shows a consumer: no URL, no path."""
-        datasets = [d["did"] for d in self.spec.get("datasets", [])]
+        datasets = self.spec.dataset_dids
         return {
             "jobId": self.id,
             "owner": self.owner,
             "did": datasets[0] if datasets else None,
             "inputDID": datasets,
-            "algoDID": self.spec.get("algorithm", {}).get("did"),
+            "algoDID": self.spec.algorithm_did,
             "environment": self.environment,
             "status": int(self.status),
             "statusText": self.status.text,
@@ -121,7 +121,8 @@ def _shown(name: str) -> str:
 
 def _job(row: Any) -> Job:
     m = row._mapping
-    spec = m["spec"] if isinstance(m["spec"], dict) else json.loads(m["spec"])
+    stored = m["spec"] if isinstance(m["spec"], dict) else json.loads(m["spec"])
+    spec = JobSpec.model_validate({"jobId": m["id"], "owner": m["owner"], "environment": m["environment"], **stored})
     results = m["results"] if isinstance(m["results"], list) else json.loads(m["results"] or "[]")
     return Job(
         id=m["id"],
@@ -149,31 +150,33 @@ class JobStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def create(self, job_id: str, owner: str, environment: str, spec: dict[str, Any]) -> Job:
-        """Records a new queued job; raises JobExists for a known id."""
+    def create(self, spec: JobSpec) -> Job:
+        """Records a new queued job (its environment chosen); raises JobExists for a known id."""
+        assert spec.environment is not None, "the operator chooses the environment before storing a job"
         for _ in range(5):
             try:
-                self._insert(job_id, owner, environment, spec)
+                self._insert(spec)
                 break
             except IntegrityError:
-                if self.get(job_id):
-                    raise JobExists(job_id) from None
+                if self.get(spec.jobId):
+                    raise JobExists(spec.jobId) from None
                 continue  # another job took the same arrival number: take the next one
-        job = self.get(job_id)
+        job = self.get(spec.jobId)
         assert job is not None
         return job
 
-    def _insert(self, job_id: str, owner: str, environment: str, spec: dict[str, Any]) -> None:
+    def _insert(self, spec: JobSpec) -> None:
         now = time.time()
+        job_id = spec.jobId
         with self.engine.begin() as conn:
             last = conn.execute(select(jobs.c.seq).order_by(jobs.c.seq.desc()).limit(1)).scalar() or 0
             conn.execute(
                 insert(jobs).values(
                     id=job_id,
                     seq=last + 1,
-                    owner=owner.lower(),
-                    environment=environment,
-                    spec=spec,
+                    owner=spec.owner.lower(),
+                    environment=spec.environment,
+                    spec=spec.model_dump(mode="json"),
                     status=int(Status.WARMING_UP),
                     reason="",
                     created=now,
@@ -197,7 +200,7 @@ class JobStore:
         with self.engine.connect() as conn:
             found = [_job(row) for row in conn.execute(query)]
         if did:
-            found = [j for j in found if did in [d["did"] for d in j.spec.get("datasets", [])]]
+            found = [j for j in found if did in j.spec.dataset_dids]
         return found
 
     def unfinished(self) -> list[Job]:

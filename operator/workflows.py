@@ -7,17 +7,18 @@ the record the API answers from; the WorkFlow is the job's state in the cluster,
 `kubectl get workflows` and for the cluster's own tools.
 """
 
+from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel, Field
+
+from c2d.job import Status, WorkFlowSpec
 
 GROUP = "c2d.dev"
 VERSION = "v1"
 PLURAL = "workflows"
 KIND = "WorkFlow"
 CRD_NAME = f"{PLURAL}.{GROUP}"
-
-JOB_ID_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"  # a DNS label: it names the stage Jobs
-ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
-STATUS_CODES = [1, 10, 20, 30, 31, 32, 40, 41, 42, 43, 50, 60, 61, 70, 80]
 
 
 # Least privilege: Role rules in the jobs namespace, nothing cluster-wide.
@@ -42,33 +43,48 @@ SERVICE_RULES: list[dict[str, Any]] = [
 ]
 
 
+class WorkFlowStatus(BaseModel):
+    """The status subresource the engine writes at every transition."""
+
+    statusCode: Status
+    statusText: str = Field(max_length=64)
+    reason: str | None = Field(default=None, max_length=1024)
+    updated: datetime
+
+
+# What a structural schema (apiextensions.k8s.io/v1) keeps of a JSON schema: no titles, no
+# defaults (the API server would apply them), no additionalProperties beside properties.
+_KEPT = {"type", "format", "pattern", "minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum"}
+_KEPT |= {"enum", "description", "required"}
+
+
+def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A pydantic model's JSON schema as a Kubernetes structural schema: references inlined,
+    `X | None` as `nullable`."""
+    defs = schema.get("$defs", {}) if defs is None else defs
+    if "$ref" in schema:
+        return structural(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    if "anyOf" in schema:
+        (option,) = [o for o in schema["anyOf"] if o.get("type") != "null"]
+        out = structural(option, defs)
+        out["nullable"] = len(schema["anyOf"]) > 1
+        if "description" in schema:
+            out["description"] = schema["description"]
+        return out
+    out = {key: value for key, value in schema.items() if key in _KEPT}
+    if "properties" in schema:
+        out["properties"] = {name: structural(value, defs) for name, value in schema["properties"].items()}
+    if "items" in schema:
+        out["items"] = structural(schema["items"], defs)
+    return out
+
+
 def crd() -> dict[str, Any]:
-    """The CustomResourceDefinition (apiextensions.k8s.io/v1) with its OpenAPI schema."""
-    spec_schema = {
-        "type": "object",
-        "required": ["jobId", "owner", "environment"],
-        "properties": {
-            "jobId": {"type": "string", "pattern": JOB_ID_PATTERN, "maxLength": 48},
-            "owner": {"type": "string", "pattern": ADDRESS_PATTERN},
-            "environment": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
-            "datasets": {
-                "type": "array",
-                "maxItems": 64,
-                "items": {"type": "string", "maxLength": 256},
-            },
-            "algorithm": {"type": "string", "maxLength": 256, "description": "the algorithm's DID, or 'rawcode'"},
-            "stopRequested": {"type": "boolean"},
-        },
-    }
-    status_schema = {
-        "type": "object",
-        "properties": {
-            "statusCode": {"type": "integer", "enum": STATUS_CODES},
-            "statusText": {"type": "string", "maxLength": 64},
-            "reason": {"type": "string", "maxLength": 1024, "nullable": True},
-            "updated": {"type": "string", "format": "date-time"},
-        },
-    }
+    """The CustomResourceDefinition (apiextensions.k8s.io/v1), its schema from WorkFlowSpec and
+    WorkFlowStatus."""
+    spec_schema = structural(WorkFlowSpec.model_json_schema())
+    status_schema = structural(WorkFlowStatus.model_json_schema())
+    status_schema.pop("required")  # written field by field: a new WorkFlow has none of it
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -102,25 +118,11 @@ def crd() -> dict[str, Any]:
     }
 
 
-def workflow(job_id: str, owner: str, environment: str, spec: dict[str, Any], namespace: str) -> dict[str, Any]:
+def workflow(spec: WorkFlowSpec, namespace: str) -> dict[str, Any]:
     """The WorkFlow of a job (no URLs, keys or code: identifiers only)."""
-    algorithm = spec.get("algorithm") or {}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
-        "metadata": {"name": job_id, "namespace": namespace, "labels": {"workflow": job_id}},
-        "spec": {
-            "jobId": job_id,
-            "owner": owner,
-            "environment": environment,
-            "datasets": [str(d.get("did", "")) for d in spec.get("datasets", [])],
-            "algorithm": str(algorithm.get("did") or "rawcode"),
-            "stopRequested": False,
-        },
+        "metadata": {"name": spec.jobId, "namespace": namespace, "labels": {"workflow": spec.jobId}},
+        "spec": spec.model_dump(),
     }
-
-
-if __name__ == "__main__":  # python -m c2d.operator.workflows > workflow-crd.json
-    import json
-
-    print(json.dumps(crd(), indent=2))

@@ -1,5 +1,5 @@
 """The configure stage: fetch every input and the algorithm through the provider, verify the
-checksums their DDOs declare, and lay out /data (see c2d.pods.layout).
+checksums their DDOs declare, and lay out /data (see c2d.job.layout).
 
     python -m c2d.pods.configure JOB_DIR
 
@@ -8,9 +8,9 @@ the executor gives it one instead of a network (c2d.operator.relay).
 
 The provider's input route only answers requests signed by an operator it trusts
 (C2D_OPERATOR_KEY) for the inputs of that job, while it is configuring; once everything is
-fetched, configure tells the provider to forget them. Exit codes: 0 provisioned, 3 a dataset could not
-be provisioned (status 31), 4 the algorithm could not (status 32); the reason is the last line
-of configure.log.
+fetched, configure tells the provider to forget them. Exit codes: c2d.job.ConfigureExit (a
+dataset could not be provisioned: status 31; the algorithm could not: 32); the reason is the
+last line of configure.log.
 """
 
 import contextlib
@@ -24,10 +24,10 @@ from typing import Any
 
 import httpx
 
-from c2d.pods import layout
+from c2d.job import ConfigureExit, JobSpec, RawAlgorithmSpec, layout
 from c2d.signing import NonceClock, address_of, signed_headers
 
-DATA_FAILED, ALGORITHM_FAILED = 3, 4
+DATA_FAILED, ALGORITHM_FAILED = ConfigureExit.DATA_FAILED, ConfigureExit.ALGORITHM_FAILED
 
 
 class ProvisioningFailed(Exception):
@@ -99,46 +99,46 @@ def _error(response: httpx.Response) -> str:
         return str(response.status_code)
 
 
-def provision(job_dir: Path, fetcher: InputFetcher) -> None:
-    spec = layout.spec(job_dir)
+def provision(job_dir: Path, spec: JobSpec, fetcher: InputFetcher) -> None:
     data = layout.data(job_dir)
     for name in ("inputs", "ddos", "transformations"):  # idempotent: a restarted configure starts clean
         shutil.rmtree(data / name, ignore_errors=True)
     for name in layout.DATA_DIRS:
         (data / name).mkdir(parents=True, exist_ok=True)
-    for dataset in spec["datasets"]:
-        did = dataset["did"]
-        folder = data / "inputs" / did
+    for dataset in spec.datasets:
+        folder = data / "inputs" / dataset.did
         folder.mkdir(parents=True, exist_ok=True)
-        (data / "ddos" / did).write_text(json.dumps(dataset.get("ddo", {})))
-        for index in dataset["files"]:
-            checksum = dataset.get("checksums", {}).get(str(index))
-            fetcher.fetch(did, index, folder / str(index), checksum, DATA_FAILED)
-    algorithm = spec["algorithm"]
+        (data / "ddos" / dataset.did).write_text(json.dumps(dataset.ddo))
+        for index in dataset.files:
+            fetcher.fetch(dataset.did, index, folder / str(index), dataset.checksum(index), DATA_FAILED)
+    algorithm = spec.algorithm
     target = data / layout.ALGORITHM
-    if "rawcode" in algorithm:
-        target.write_text(algorithm["rawcode"])
+    if isinstance(algorithm, RawAlgorithmSpec):
+        target.write_text(algorithm.rawcode)
     else:
-        (data / "ddos" / algorithm["did"]).write_text(json.dumps(algorithm.get("ddo", {})))
-        files = algorithm.get("files", [0])
-        if len(files) != 1:
+        (data / "ddos" / algorithm.did).write_text(json.dumps(algorithm.ddo))
+        if len(algorithm.files) != 1:
             raise ProvisioningFailed(ALGORITHM_FAILED, "an algorithm must have exactly one file")
-        checksum = algorithm.get("checksums", {}).get(str(files[0]))
-        fetcher.fetch(algorithm["did"], files[0], target, checksum, ALGORITHM_FAILED)
+        (index,) = algorithm.files
+        fetcher.fetch(algorithm.did, index, target, algorithm.checksum(index), ALGORITHM_FAILED)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     job_dir = Path(args[0])
-    spec: dict[str, Any] = layout.spec(job_dir)
+    try:
+        spec = layout.read_spec(job_dir)
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
+        print("the job directory holds no valid job.json", flush=True)
+        return DATA_FAILED
     fetcher = InputFetcher(
         os.environ["C2D_PROVIDER_URL"],
         os.environ["C2D_OPERATOR_KEY"],
-        spec["jobId"],
+        spec.jobId,
         os.environ.get("C2D_PROVIDER_SOCKET"),
     )
     try:
-        provision(job_dir, fetcher)
+        provision(job_dir, spec, fetcher)
         fetcher.forget()
     except ProvisioningFailed as exc:
         print(exc.reason, flush=True)

@@ -21,12 +21,11 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from c2d.pods import layout
+from c2d.job import PublishExit, layout
+from c2d.job.layout import RESULTS
 
-TOO_LARGE = 5
 MAX_OUTPUT_FILES = 1000
 ARCHIVE = "outputs.tar"
-RESULTS = "results"  # data/results: the published outputs, kept after the job's outputs volume goes
 LOGS = (("algorithm.log", "algorithmLog"), ("configure.log", "configurationLog"), ("publish.log", "publishLog"))
 
 
@@ -133,14 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     job_dir, max_bytes = Path(args[0]), int(args[1])
     try:
+        layout.read_spec(job_dir)
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
+        print("publishing failed: the job directory holds no valid job.json", flush=True)
+        return PublishExit.FAILED
+    try:
         results = collect(job_dir, max_bytes)
     except ValueError as exc:
         print(f"publishing failed: {exc}", flush=True)
-        return TOO_LARGE
+        return PublishExit.FAILED
     except OSError as exc:  # the path as the algorithm saw it
         where = f": {_as_seen(job_dir, exc.filename)}" if exc.filename else ""
         print(f"publishing failed: {exc.strerror or type(exc).__name__}{where}", flush=True)
-        return TOO_LARGE
+        return PublishExit.FAILED
     (job_dir / "results.json").write_text(json.dumps(results))
     print(f"published {sum(1 for r in results if r['type'] == 'output')} output file(s)", flush=True)
     return 0

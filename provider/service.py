@@ -6,10 +6,11 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 from web3 import HTTPProvider, Web3
@@ -17,12 +18,13 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from c2d import __version__
 from c2d.chain import Chain, ChainError, Deployment, VerifiedOrder, datatoken_for, order_amount
-from c2d.operator.statuses import Status
+from c2d.job import AlgorithmSpec, DatasetSpec, JobSpec, PublishedAlgorithmSpec, RawAlgorithmSpec, Status
+from c2d.job import Container as JobContainer
 from c2d.provider import models
 from c2d.provider.auth import Auth
 from c2d.provider.catalog import Catalog
 from c2d.provider.crypto import FileSpec, ProviderKey
-from c2d.provider.ddo import DDO, PaidService, parse_ddo
+from c2d.provider.ddo import DDO, Container, PaidService, parse_ddo
 from c2d.provider.errors import (
     BadGateway,
     Forbidden,
@@ -49,6 +51,7 @@ from c2d.provider.store import Asset, Store
 from c2d.signing import RequestRejected, nonce_in_range, verify_signed_request
 
 log = logging.getLogger("c2d.provider")
+Part = TypeVar("Part", bound=BaseModel)
 
 ASSET_CACHE_SIZE = 10_000  # parsed DDOs kept in memory
 
@@ -282,7 +285,7 @@ class Provider:
         checked = [await run_in_threadpool(self._dataset, d) for d in datasets]
         consumer = await run_in_threadpool(self._verify, signed, "computeStart", req.dataset.documentId, "", 0)
         algorithm, algo_spec, algo_order = await self._algorithm(req.algorithm, consumer)
-        job_datasets = []
+        job_datasets: list[DatasetSpec] = []
         orders: list[VerifiedOrder] = [] if algo_order is None else [algo_order]
         checksums: list[str] | None = None  # the algorithm's files, hashed once for every dataset
         for (asset, ddo, service), dataset in zip(checked, datasets, strict=True):
@@ -293,37 +296,41 @@ class Provider:
                     checksums = await self._content_checksums(algorithm)
                 check_checksums(trusted, algorithm, checksums)
                 # configure must get exactly the bytes that were trusted, whatever the DDO says
-                algo_spec["checksums"] = dict(zip((str(i) for i in algo_spec["files"]), checksums, strict=True))
+                assert isinstance(algo_spec, PublishedAlgorithmSpec)
+                approved = dict(zip((str(i) for i in algo_spec.files), checksums, strict=True))
+                algo_spec = algo_spec.model_copy(update={"checksums": approved})
             order, _ = await run_in_threadpool(self.orders.check, dataset.transferTxId, asset, service, consumer)
             orders.append(order)
             job_datasets.append(
-                {
-                    "did": asset.did,
-                    "serviceId": service.index,
-                    "transferTxId": order.tx_hash,
-                    "files": [spec.index for spec in self.decrypted_files(asset, ddo)],
-                    "checksums": {str(f.index): f.checksum for f in ddo.main.files if f.checksum},
-                    "ddo": _public_ddo(asset),
-                }
+                _job_part(
+                    DatasetSpec,
+                    did=asset.did,
+                    serviceId=service.index,
+                    transferTxId=order.tx_hash,
+                    files=[spec.index for spec in self.decrypted_files(asset, ddo)],
+                    checksums=_declared_checksums(ddo),
+                    ddo=_public_ddo(asset),
+                )
             )
         privacy = [s.attributes.main.privacy for _, _, s in checked]
         job_id = uuid.uuid4().hex
-        job = {
-            "jobId": job_id,
-            "owner": consumer,
-            "environment": req.environment,
-            "allowNetworkAccess": all(p is not None and p.allowNetworkAccess for p in privacy),
-            "datasets": job_datasets,
-            "algorithm": algo_spec,
-        }
-        inputs = [str(d["did"]) for d in job_datasets] + ([str(algo_spec["did"])] if "did" in algo_spec else [])
+        job = _job_part(
+            JobSpec,
+            jobId=job_id,
+            owner=consumer,
+            environment=req.environment,
+            allowNetworkAccess=all(p is not None and p.allowNetworkAccess for p in privacy),
+            datasets=job_datasets,
+            algorithm=algo_spec,
+        )
+        inputs = job.dataset_dids + ([job.algorithm_did] if job.algorithm_did else [])
         await run_in_threadpool(self.store.record_job_inputs, job_id, inputs)
         taken: list[VerifiedOrder] = []
         try:
             for order in orders:
                 await run_in_threadpool(self.orders.take, order)
                 taken.append(order)
-            result = await self.operator.call("POST", "/compute", body=job)
+            result = await self.operator.call("POST", "/compute", body=job.model_dump(mode="json"))
         except Exception as exc:
             if await self._job_exists(exc, consumer, job_id):
                 raise Unavailable(
@@ -353,7 +360,7 @@ class Provider:
 
     async def _algorithm(
         self, spec: models.AlgorithmInput, consumer: str
-    ) -> tuple[Algorithm, dict[str, Any], VerifiedOrder | None]:
+    ) -> tuple[Algorithm, AlgorithmSpec, VerifiedOrder | None]:
         if spec.meta is not None:
             if spec.documentId is not None:
                 raise InvalidRequest("give either a published algorithm or a raw one", code="invalid_algorithm")
@@ -363,7 +370,7 @@ class Provider:
             raw = RawAlgorithm(spec.meta.rawcode, container)
             return (
                 raw,
-                {"rawcode": spec.meta.rawcode, "container": container.model_dump(exclude_none=True)},
+                _job_part(RawAlgorithmSpec, rawcode=spec.meta.rawcode, container=_job_container(container)),
                 None,
             )
         if spec.documentId is None or spec.serviceId is None or spec.transferTxId is None:
@@ -375,15 +382,16 @@ class Provider:
         service = ddo.paid_service(spec.serviceId, "access")
         order, _ = await run_in_threadpool(self.orders.check, spec.transferTxId, asset, service, consumer)
         published = PublishedAlgorithm(asset.did, asset.publisher, ddo, asset)
-        job_spec = {
-            "did": asset.did,
-            "serviceId": service.index,
-            "transferTxId": order.tx_hash,
-            "container": container.model_dump(exclude_none=True),
-            "files": sorted(spec.index for spec in self.decrypted_files(asset, ddo)),
-            "checksums": {str(f.index): f.checksum for f in ddo.main.files if f.checksum},
-            "ddo": _public_ddo(asset),
-        }
+        job_spec = _job_part(
+            PublishedAlgorithmSpec,
+            did=asset.did,
+            serviceId=service.index,
+            transferTxId=order.tx_hash,
+            container=_job_container(container),
+            files=sorted(spec.index for spec in self.decrypted_files(asset, ddo)),
+            checksums=_declared_checksums(ddo),
+            ddo=_public_ddo(asset),
+        )
         return published, job_spec, order
 
     async def _content_checksums(self, algorithm: PublishedAlgorithm) -> list[str]:
@@ -484,6 +492,29 @@ class Provider:
                 await upstream.aclose()
 
         return StreamingResponse(body(), upstream.status_code, headers, upstream.headers.get("content-type"))
+
+
+def _declared_checksums(ddo: DDO) -> dict[str, str]:
+    return {str(f.index): f.checksum for f in ddo.main.files if f.checksum}
+
+
+def _job_container(container: Container) -> JobContainer:
+    """The container section as the job carries it (what the DDO or request adds beyond it stays)."""
+    fields = {"entrypoint": container.entrypoint, "image": container.image, "tag": container.tag}
+    return _job_part(JobContainer, **fields, checksum=container.checksum)
+
+
+def _job_part(model: type[Part], **fields: Any) -> Part:
+    """A part of the job from what the DDOs and the request hold; what the job cannot carry
+    (a container beyond its limits, a file index out of range) is the client's 400."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        where = ".".join(str(part) for part in exc.errors()[0]["loc"])
+        name = model.__name__.removesuffix("Spec").lower()
+        raise InvalidRequest(
+            f"the job cannot carry this {name}: {where} is not acceptable", code="invalid_job"
+        ) from None
 
 
 def _public_ddo(asset: Asset) -> dict[str, Any]:

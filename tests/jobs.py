@@ -5,7 +5,7 @@ from pathlib import Path
 
 from c2d.assets import ACCESS_SERVICE_ID, COMPUTE_SERVICE_ID
 from c2d.chain import order_amount
-from c2d.operator.statuses import FINAL
+from c2d.job import FINAL, JobSpec
 
 ONE = 10**18
 ALGORITHMS = Path(__file__).parent / "compute" / "algorithms"
@@ -48,3 +48,17 @@ def wait_status(consumer_api, job_id, wanted, timeout=30.0):
             return status
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} never reached {wanted}: {status}")
+
+
+def job_spec(job_id: str = "a" * 32, environment: str | None = "default", **changes) -> JobSpec:
+    """A valid job with one dataset and a raw algorithm (no chain behind it)."""
+    fields = {
+        "jobId": job_id,
+        "owner": "0x" + "34" * 20,
+        "environment": environment,
+        "datasets": [
+            {"did": "did:op:" + "12" * 20, "serviceId": 0, "transferTxId": "0x" + "ab" * 32, "files": [0]}
+        ],
+        "algorithm": {"rawcode": "print(1)", "container": CONTAINER},
+    }
+    return JobSpec.model_validate({**fields, **changes})

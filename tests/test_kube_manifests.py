@@ -4,12 +4,13 @@ state), or a hostPath of the engine's jobs_dir. No cluster is called to build a 
 
 import pytest
 
+from c2d.job.status import Status
 from c2d.operator.environments import Environment
 from c2d.operator.kube import KubernetesExecutor
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.stages import plan
-from c2d.operator.statuses import Status
 from c2d.operator.store import Job
+from jobs import job_spec
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -18,9 +19,6 @@ users: [{name: u, user: {token: t}}]
 contexts: [{name: x, context: {cluster: c, user: u}}]
 current-context: x
 """
-
-
-SPEC = {"algorithm": {"did": "", "container": {"entrypoint": "python $ALGO"}}, "datasets": [{"did": "did:op:1"}]}
 
 
 def manifest(tmp_path, stage, **settings):
@@ -37,9 +35,9 @@ def manifest(tmp_path, stage, **settings):
     job = Job(
         "a" * 32,
         1,
-        "0x" + "22" * 20,
+        "0x" + "34" * 20,
         "default",
-        SPEC,
+        job_spec(),
         Status.CONFIGURING,
         "",
         0,

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from c2d.job.status import Status
 from c2d.operator.environments import Environment
 from c2d.operator.kube import KubernetesExecutor
 from c2d.operator.settings import load_settings
-from c2d.operator.statuses import Status
 from c2d.operator.store import Job
 from egress import egress_packets
+from jobs import job_spec
 
 REPO = Path(__file__).resolve().parents[2]
 JOBS_NS, SYSTEM_NS = "c2d-jobs", "c2d-system"
@@ -141,14 +142,11 @@ def test_an_image_that_cannot_be_pulled_fails_the_stage(kube, kubeconfig, tmp_pa
     )
     executor = KubernetesExecutor(settings)
     now = time.time()
-    spec = {
-        "datasets": [{"did": "did:op:x", "files": [0]}],
-        "algorithm": {"rawcode": "print(1)", "container": {"entrypoint": "python $ALGO"}},
-    }
+    spec = job_spec("pullfailure")
     job = Job(
         id="pullfailure",
         seq=1,
-        owner="0x" + "2" * 40,
+        owner=spec.owner,
         environment="default",
         spec=spec,
         status=Status.PROVISIONED,

@@ -6,6 +6,7 @@ from c2d.localchain import dev_keys
 from c2d.operator import Engine, JobStore, Status, load_environments, load_settings
 from c2d.operator.executors import LocalExecutor
 from c2d.signing import address_of
+from jobs import job_spec
 
 
 def test_finished_jobs_expire_after_the_ttl_and_others_stay(tmp_path):
@@ -21,10 +22,7 @@ def test_finished_jobs_expire_after_the_ttl_and_others_stay(tmp_path):
     store = JobStore(settings.operator_database_url)
     executor = LocalExecutor(settings)
     engine = Engine(store, executor, load_environments(None), settings.results_ttl)
-    spec = {"datasets": [{"did": "did:op:" + "12" * 20}], "algorithm": {"rawcode": "pass"}}
-    old, recent, running = (
-        store.create(name, "0x" + "34" * 20, "default", spec) for name in ("old", "recent", "running")
-    )
+    old, recent, running = (store.create(job_spec(name)) for name in ("old", "recent", "running"))
     for job in (old, recent, running):
         (settings.jobs_dir / job.id / "data" / "outputs").mkdir(parents=True)
     store.set_status(old.id, Status.FINISHED)

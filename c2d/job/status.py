@@ -1,4 +1,5 @@
-"""Job statuses: Ocean's numbers and texts."""
+"""A job's statuses (Ocean's numbers and texts), which of them are final, and the exit codes by
+which the stage programs tell the engine what happened."""
 
 from enum import IntEnum
 
@@ -59,3 +60,25 @@ FINAL = frozenset(
         Status.STOPPED,
     }
 )
+
+
+class PublishExit(IntEnum):
+    """publish's exit codes (its reason is the last line of publish.log): any but 0 is status 61."""
+
+    PUBLISHED = 0
+    FAILED = 5  # the outputs are beyond the output limit, or could not be read
+
+
+class ConfigureExit(IntEnum):
+    """configure's exit codes (its reason is the last line of configure.log)."""
+
+    PROVISIONED = 0
+    DATA_FAILED = 3  # a dataset could not be provisioned: status 31
+    ALGORITHM_FAILED = 4  # the algorithm could not: status 32
+
+    @staticmethod
+    def failure(code: int | None) -> Status:
+        """The final status of a configure stage that did not provision, by its exit code."""
+        if code == ConfigureExit.ALGORITHM_FAILED:
+            return Status.ALGORITHM_PROVISIONING_FAILED
+        return Status.DATA_PROVISIONING_FAILED

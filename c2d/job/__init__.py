@@ -1,0 +1,30 @@
+"""The job, one typed contract from the provider to the stage programs: its spec (c2d.job.spec),
+its statuses and the stages' exit codes (c2d.job.status), how a stage ended (c2d.job.outcome)
+and the job directory's layout (c2d.job.layout)."""
+
+from c2d.job.outcome import Outcome
+from c2d.job.spec import (
+    AlgorithmSpec,
+    Container,
+    DatasetSpec,
+    JobSpec,
+    PublishedAlgorithmSpec,
+    RawAlgorithmSpec,
+    WorkFlowSpec,
+)
+from c2d.job.status import FINAL, ConfigureExit, PublishExit, Status
+
+__all__ = [
+    "FINAL",
+    "AlgorithmSpec",
+    "ConfigureExit",
+    "Container",
+    "DatasetSpec",
+    "JobSpec",
+    "Outcome",
+    "PublishExit",
+    "PublishedAlgorithmSpec",
+    "RawAlgorithmSpec",
+    "Status",
+    "WorkFlowSpec",
+]

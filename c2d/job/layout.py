@@ -1,0 +1,67 @@
+"""The job directory every executor shares, and the /data layout every algorithm sees.
+
+<job dir>/job.json                  the job (JobSpec's JSON), readable by the stage user only
+<job dir>/data/inputs/<did>/<i>     dataset files (read-only to the algorithm)
+<job dir>/data/ddos/<did>           dataset and algorithm DDOs
+<job dir>/data/transformations/algorithm
+<job dir>/data/outputs/             the algorithm's results (its only writable place)
+<job dir>/data/results/             the published outputs (publish moves them there)
+<job dir>/data/logs/                configure.log, algorithm.log, publish.log
+<job dir>/results.json              what publish found: [{filename, filesize, type, path}]
+"""
+
+import json
+import os
+from pathlib import Path
+
+from c2d.job.spec import JobSpec
+
+JOB_FILE = "job.json"
+RESULTS_FILE = "results.json"
+DATA_DIRS = ("inputs", "ddos", "transformations", "outputs", "logs")
+ALGORITHM = "transformations/algorithm"
+OUTPUTS = "data/outputs"  # the algorithm's writable space, as a path in the job directory
+RESULTS = "results"  # data/results: the published outputs, kept after the outputs volume goes
+DATA_MOUNT = "/data"  # where the algorithm sees data/
+
+
+def data(job_dir: Path) -> Path:
+    return job_dir / "data"
+
+
+def outputs(job_dir: Path) -> Path:
+    return job_dir / OUTPUTS
+
+
+def log(job_dir: Path, stage: str) -> Path:
+    return data(job_dir) / "logs" / f"{stage}.log"
+
+
+def read_spec(job_dir: Path) -> JobSpec:
+    """job.json, through the model: a job directory holding anything else is refused."""
+    return JobSpec.model_validate_json((job_dir / JOB_FILE).read_bytes())
+
+
+def write_spec(job_dir: Path, spec: JobSpec) -> Path:
+    """job.json, readable by its owner only, never written through a link."""
+    path = job_dir / JOB_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(spec.model_dump_json())
+    os.chmod(path, 0o600)
+    return path
+
+
+def algorithm_env(spec: JobSpec) -> dict[str, str]:
+    """The environment every executor gives the algorithm."""
+    return {
+        "DIDS": json.dumps(spec.dataset_dids),
+        "TRANSFORMATION_DID": spec.algorithm_did or "",
+        "INPUTS": f"{DATA_MOUNT}/inputs",
+        "OUTPUTS": f"{DATA_MOUNT}/outputs",
+        "LOGS": f"{DATA_MOUNT}/logs",
+    }
+
+
+def entrypoint(spec: JobSpec) -> str:
+    return spec.algorithm.container.entrypoint.replace("$ALGO", f"{DATA_MOUNT}/{ALGORITHM}")
