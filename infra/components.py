@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 from c2d.infra.config import StackConfig
 from c2d.localchain import DEV_MNEMONIC
 from c2d.operator import workflows
-from c2d.operator.stages import STAGE_UID
+from c2d.operator.executors.base import STAGE_UID
 from c2d.signing import address_of
 
 PART_OF = {"app.kubernetes.io/part-of": "c2d"}

@@ -19,9 +19,10 @@ from starlette.responses import Response, StreamingResponse
 
 from c2d import __version__
 from c2d.job import JobSpec, Status
+from c2d.operator.assembly import make_store
 from c2d.operator.environments import Environment
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.store import ClusterUnavailable, Job, JobExists, make_store
+from c2d.operator.store import ClusterUnavailable, Job, JobExists
 from c2d.serving import BodyLimits, Guard, Scope
 from c2d.signing import RequestRejected, check_request_headers, nonce_in_range, verify_signed_request
 

@@ -20,7 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from c2d.operator import workflows
-from c2d.operator.kube import SECRET_KEY
+from c2d.operator.executors.kubernetes import SECRET_KEY
 
 SYSTEM_NS, JOBS_NS = "c2d-system", "c2d-jobs"
 ACCOUNTS = {

@@ -19,14 +19,11 @@ import logging
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 from c2d import heartbeat
-from c2d.job import ConfigureExit, Outcome
-from c2d.job.status import Status
+from c2d.job import ConfigureExit, Outcome, Status, layout
 from c2d.operator.environments import Environment
-from c2d.operator.executors import Executor
-from c2d.operator.sandbox import IsolationUnavailable, kill_all_stages
+from c2d.operator.executors import Executor, IsolationUnavailable
 from c2d.operator.store import Job, JobStore
 from c2d.pods.publish import log_results
 
@@ -85,7 +82,7 @@ class Engine:
     def halt(self) -> None:
         """Stops scheduling and kills the stages under way; their jobs continue at the next start."""
         self._halt.set()
-        kill_all_stages()
+        self.executor.halt()
 
     def schedule(self) -> None:
         """Starts what may start: jobs that were under way, then queued jobs in arrival order
@@ -142,7 +139,6 @@ class Engine:
                 pending, reason = self._algorithm(job, env)
                 self.store.set_status(job.id, Status.FILTERING, reason, pending_status=pending)
                 status = Status.FILTERING
-                job.pending_status = None if pending is None else Status(pending)
             if status in (Status.FILTERING, Status.PUBLISHING):
                 stage = "publish"
                 self.store.set_status(job.id, Status.PUBLISHING, self._reason(job.id))
@@ -214,21 +210,16 @@ class Engine:
         log.info("job %s: %s %s", job.id, int(status), reason)
 
     def _log_results(self, job: Job) -> list[dict[str, object]]:
-        jobs_dir = getattr(self.executor, "jobs_dir", None)
-        if jobs_dir is None:
-            return []
         try:
-            return log_results(Path(jobs_dir) / job.id)
+            return log_results(self.executor.job_dir(job))
         except OSError:
             return []
 
     def _as_seen(self, job: Job, reason: str) -> str:
         """A reason names paths as the job's stages see them (/data/..., /job/...), never where
         the job lives on the host."""
-        jobs_dir = str(getattr(self.executor, "jobs_dir", "")).rstrip("/")
-        if not jobs_dir:
-            return reason
-        job_dir = f"{jobs_dir}/{job.id}"
+        jobs_dir = str(self.executor.jobs_dir).rstrip("/")
+        job_dir = str(self.executor.job_dir(job))
         return reason.replace(f"{job_dir}/data", "/data").replace(job_dir, "/job").replace(jobs_dir, "<jobs>")
 
     def _reason(self, job_id: str) -> str:
@@ -236,7 +227,7 @@ class Engine:
         return current.reason if current else ""
 
     def _last_log_line(self, job: Job, name: str) -> str:
-        path = Path(getattr(self.executor, "jobs_dir", ".")) / job.id / "data" / "logs" / name
+        path = layout.data(self.executor.job_dir(job)) / "logs" / name
         try:
             lines = path.read_text(errors="replace").strip().splitlines()
         except OSError:

@@ -15,7 +15,7 @@ class Environment(BaseModel):
         default=1024,
         ge=1,
         alias="diskMb",
-        description="the algorithm's writable space: a volume of this size (see c2d.operator.quota, and "
+        description="the algorithm's writable space: a volume of this size (see c2d.operator.executors.quota, and "
         "kube_outputs_class for the kubernetes executor)",
     )
     max_jobs: int = Field(default=2, ge=1, alias="maxJobs", description="jobs running at once; more wait in a queue")

@@ -5,7 +5,7 @@ jobs and stop requests; the engine writes everything else."""
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -27,9 +27,6 @@ from sqlalchemy.exc import IntegrityError
 
 from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
 from c2d.job import FINAL, JobSpec, Status
-
-if TYPE_CHECKING:
-    from c2d.operator.settings import OperatorSettings
 
 metadata = MetaData()
 
@@ -67,6 +64,19 @@ signer_nonces = nonce_table("signer_nonces", metadata)
 
 class JobExists(Exception):
     pass
+
+
+class JobEvents(Protocol):
+    """What a store tells of its jobs, as it records them (the kubernetes executor's
+    WorkFlowMirror). `created` comes first and may refuse the job: nothing is stored then."""
+
+    def created(self, spec: JobSpec) -> None: ...
+
+    def status(self, job_id: str, status: Status, reason: str) -> None: ...
+
+    def stop_requested(self, job_id: str) -> None: ...
+
+    def removed(self, job_id: str) -> None: ...
 
 
 class ClusterUnavailable(Exception):
@@ -143,8 +153,9 @@ def _job(row: Any) -> Job:
 
 
 class JobStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, events: JobEvents | None = None) -> None:
         self.engine = make_engine(url)
+        self.events = events
         create_schema(self.engine, metadata)
 
     def close(self) -> None:
@@ -153,6 +164,8 @@ class JobStore:
     def create(self, spec: JobSpec) -> Job:
         """Records a new queued job (its environment chosen); raises JobExists for a known id."""
         assert spec.environment is not None, "the operator chooses the environment before storing a job"
+        if self.events:
+            self.events.created(spec)
         for _ in range(5):
             try:
                 self._insert(spec)
@@ -163,6 +176,8 @@ class JobStore:
                 continue  # another job took the same arrival number: take the next one
         job = self.get(spec.jobId)
         assert job is not None
+        if self.events:
+            self.events.status(job.id, job.status, "")
         return job
 
     def _insert(self, spec: JobSpec) -> None:
@@ -219,13 +234,18 @@ class JobStore:
                 update(jobs).where(jobs.c.id == job_id).values(status=int(status), reason=reason, updated=now, **values)
             )
             conn.execute(insert(transitions).values(job_id=job_id, status=int(status), at=now, reason=reason))
+        if self.events:
+            self.events.status(job_id, status, reason)
 
     def update(self, job_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(updated=time.time(), **values))
 
-    def request_stop(self, job_id: str) -> None:
+    def request_stop(self, job_id: str, told: bool = True) -> None:
+        """`told`: the events are told (False when the stop came from them)."""
         self.update(job_id, stop_requested=True)
+        if self.events and told:
+            self.events.stop_requested(job_id)
 
     def stop_requested(self, job_id: str) -> bool:
         with self.engine.connect() as conn:
@@ -240,6 +260,8 @@ class JobStore:
         with self.engine.begin() as conn:
             conn.execute(delete(transitions).where(transitions.c.job_id == job_id))
             conn.execute(delete(jobs).where(jobs.c.id == job_id))
+        if self.events:
+            self.events.removed(job_id)
 
     def expired(self, ttl: float) -> list[Job]:
         """Final jobs whose results are older than `ttl` seconds."""
@@ -251,12 +273,3 @@ class JobStore:
 
     def advance_signer_nonce(self, signer: str, nonce: int) -> bool:
         return advance_nonce(self.engine, signer_nonces, signer, nonce)
-
-
-def make_store(settings: "OperatorSettings") -> JobStore:
-    """The job store; with the kubernetes executor, one that keeps each job's WorkFlow in step."""
-    if settings.executor == "kubernetes":
-        from c2d.operator.kube import WorkFlowStore
-
-        return WorkFlowStore(settings)
-    return JobStore(settings.operator_database_url)

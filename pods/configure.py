@@ -4,7 +4,7 @@ checksums their DDOs declare, and lay out /data (see c2d.job.layout).
     python -m c2d.pods.configure JOB_DIR
 
 It reaches the provider at C2D_PROVIDER_URL, through the Unix socket C2D_PROVIDER_SOCKET when
-the executor gives it one instead of a network (c2d.operator.relay).
+the executor gives it one instead of a network (c2d.operator.executors.relay).
 
 The provider's input route only answers requests signed by an operator it trusts
 (C2D_OPERATOR_KEY) for the inputs of that job, while it is configuring; once everything is

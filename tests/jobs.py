@@ -56,9 +56,7 @@ def job_spec(job_id: str = "a" * 32, environment: str | None = "default", **chan
         "jobId": job_id,
         "owner": "0x" + "34" * 20,
         "environment": environment,
-        "datasets": [
-            {"did": "did:op:" + "12" * 20, "serviceId": 0, "transferTxId": "0x" + "ab" * 32, "files": [0]}
-        ],
+        "datasets": [{"did": "did:op:" + "12" * 20, "serviceId": 0, "transferTxId": "0x" + "ab" * 32, "files": [0]}],
         "algorithm": {"rawcode": "print(1)", "container": CONTAINER},
     }
     return JobSpec.model_validate({**fields, **changes})

@@ -6,9 +6,9 @@ import pytest
 
 from c2d.job.status import Status
 from c2d.operator.environments import Environment
-from c2d.operator.kube import KubernetesExecutor
+from c2d.operator.executors.base import plan
+from c2d.operator.executors.kubernetes import KubernetesExecutor
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import plan
 from c2d.operator.store import Job
 from jobs import job_spec
 

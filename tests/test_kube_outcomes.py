@@ -13,7 +13,7 @@ from kubernetes.client import (
     V1PodStatus,
 )
 
-from c2d.operator.kube import _pod_outcome
+from c2d.operator.executors.kubernetes import _pod_outcome
 
 
 def pod(phase, reason=None, message=None, state=None):

@@ -3,12 +3,15 @@
 from types import SimpleNamespace
 
 from c2d.operator.engine import Engine
+from c2d.operator.executors.base import JobDirectories
+from c2d.operator.settings import OperatorSettings
 from c2d.pods.publish import _as_seen
 
 
 def test_reasons_name_paths_as_the_stages_see_them(tmp_path):
     jobs = tmp_path / "jobs"
-    engine = Engine(store=None, executor=SimpleNamespace(jobs_dir=jobs), environments=[], results_ttl=60)  # type: ignore[arg-type]
+    settings = OperatorSettings(jobs_dir=jobs, operator_providers="0x" + "11" * 20, provider_url="http://127.0.0.1:9")
+    engine = Engine(store=None, executor=JobDirectories(settings), environments=[], results_ttl=60)  # type: ignore[arg-type]
     job = SimpleNamespace(id="abc")
     reason = f"x: {jobs}/abc/data/outputs/f; y: {jobs}/abc/job.json; z: {jobs}/other/data"
     assert engine._as_seen(job, reason) == "x: /data/outputs/f; y: /job/job.json; z: <jobs>/other/data"

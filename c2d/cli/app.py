@@ -2,8 +2,6 @@
 
 import functools
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -131,32 +129,16 @@ def _service_logging() -> None:
 def operator_engine() -> None:
     """Run the engine that runs jobs (settings from C2D_*; shares the job store with the service).
     Its liveness: `python -m c2d.heartbeat`."""
-    from c2d.operator import build_engine, load_settings
-    from c2d.operator.stages import ExecutorUnavailable
+    from c2d.operator import load_settings, run_engine
+    from c2d.operator.executors import ExecutorUnavailable
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = load_settings()
-    engine = build_engine(settings)
     try:
-        engine.executor.check()
+        run_engine(load_settings())
     except ExecutorUnavailable as exc:
         console.print(f"[red]error:[/] {exc}")
         console.print("[dim]hint: start what it needs, or choose another executor (C2D_EXECUTOR)[/]")
         raise typer.Exit(1) from None
-    halted = threading.Event()
-    if settings.executor == "kubernetes":
-        from c2d.operator.kube import watch_workflows
-
-        watch_workflows(engine.store, settings, halted)
-
-    def halt(*_: object) -> None:
-        halted.set()
-        engine.halt()
-
-    # SIGTERM (c2d stack down, a Deployment's rollout): stop cleanly. Local stages end with the
-    # engine; container stages go on and are followed again at the next start.
-    signal.signal(signal.SIGTERM, halt)
-    engine.run_forever()
 
 
 def register() -> None:

@@ -10,7 +10,7 @@ from kubernetes import client
 
 from c2d.job.status import Status
 from c2d.operator.environments import Environment
-from c2d.operator.kube import KubernetesExecutor
+from c2d.operator.executors.kubernetes import KubernetesExecutor
 from c2d.operator.settings import load_settings
 from c2d.operator.store import Job
 from egress import egress_packets

@@ -571,7 +571,7 @@ def test_a_docker_algorithm_allowed_the_network_gets_a_guarded_one(apis, stacks,
 def _usernet_rejects() -> int:
     import subprocess
 
-    from c2d.operator.usernet import CHAIN
+    from c2d.operator.executors.usernet import CHAIN
 
     out = subprocess.run(["iptables", "-w", "-L", CHAIN, "-v", "-x", "-n"], capture_output=True, text=True)
     return sum(int(line.split()[0]) for line in out.stdout.splitlines() if "REJECT" in line)

@@ -38,9 +38,7 @@ def _public(ddo: dict) -> dict:
     return ddo
 
 
-def test_every_field_goes_from_the_provider_to_the_stages(
-    stack, consumer, consumer_api, make_dataset, make_algorithm
-):
+def test_every_field_goes_from_the_provider_to_the_stages(stack, consumer, consumer_api, make_dataset, make_algorithm):
     dataset, algorithm = make_dataset("numbers.csv"), make_algorithm(SEEN)
     dataset_paid, algorithm_paid = dataset_order(consumer, dataset), algorithm_order(consumer, algorithm)
     (job,) = consumer_api.compute_start(dataset_paid, algorithm_paid)

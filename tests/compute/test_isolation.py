@@ -168,8 +168,8 @@ def test_configure_runs_as_an_unprivileged_user_and_reaches_only_the_provider(st
     import os
     import sys
 
-    from c2d.operator import sandbox
-    from c2d.operator.relay import ProviderRelay, relay_folder
+    from c2d.operator.executors import sandbox
+    from c2d.operator.executors.relay import ProviderRelay, relay_folder
 
     if os.geteuid() != 0:
         pytest.skip("the engine drops to an ordinary user only when it runs as root")

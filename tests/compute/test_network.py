@@ -59,7 +59,7 @@ SCRIPT = textwrap.dedent(
         if name != "public":
             serve(name, address)
 
-    from c2d.operator import sandbox
+    from c2d.operator.executors import sandbox
 
     algorithm = '''
     import json, socket, urllib.request

@@ -1,53 +1,35 @@
-"""Executors run a job's stages; the engine drives them through the same state machine.
-
-An executor answers, per stage, how it ended (c2d.job.Outcome); it raises IsolationUnavailable
-when it cannot isolate a stage, which then does not run."""
+"""The local executor: each stage a sandboxed process tree on this machine (c2d.operator.executors.sandbox)."""
 
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
 
 from c2d.job import Outcome, layout
-from c2d.operator import sandbox
 from c2d.operator.environments import Environment
-from c2d.operator.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
-from c2d.operator.sandbox import Limits
+from c2d.operator.executors import sandbox
+from c2d.operator.executors.base import STAGE_SECONDS, ExecutorUnavailable, IsolationUnavailable, JobDirectories
+from c2d.operator.executors.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
+from c2d.operator.executors.sandbox import Limits
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_SECONDS, ExecutorUnavailable, JobDirectories
 from c2d.operator.store import Job
 
 
-class Executor(Protocol):
-    def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
-
-    def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
-
-    def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
-
-    def results(self, job: Job) -> list[dict[str, Any]]: ...
-
-    def clean_inputs(self, job: Job) -> None: ...
-
-    def remove(self, job: Job) -> None: ...
-
-    def check(self) -> None:
-        """Raises ExecutorUnavailable, saying why, when no stage could run."""
-
-
 class LocalExecutor(JobDirectories):
-    """Stages as sandboxed OS processes on this machine (see c2d.operator.sandbox)."""
+    """Stages as sandboxed OS processes on this machine (see c2d.operator.executors.sandbox)."""
 
     def __init__(self, settings: OperatorSettings) -> None:
         super().__init__(settings)
         settings.signing_key()  # configure signs its input requests: no engine without the key
         os.chmod(self.jobs_dir, 0o711)  # algorithms run as other users: they may pass, not list
 
+    def halt(self) -> None:
+        sandbox.kill_all_stages()
+
     def check(self) -> None:
         try:
             sandbox.bwrap()
-        except sandbox.IsolationUnavailable as exc:
+        except IsolationUnavailable as exc:
             raise ExecutorUnavailable(f"the local executor cannot isolate stages: {exc}") from None
 
     def _prepare(self, job: Job) -> Path:
@@ -100,7 +82,7 @@ class LocalExecutor(JobDirectories):
         try:
             folder = relay_folder(job.id)
         except RelayUnavailable as exc:
-            raise sandbox.IsolationUnavailable(str(exc)) from None
+            raise IsolationUnavailable(str(exc)) from None
         with ProviderRelay(folder, self.settings.provider_url, self.trusted_uid):
             return self._trusted(job, argv, folder, "configure.log", secrets, should_stop)
 
@@ -111,7 +93,7 @@ class LocalExecutor(JobDirectories):
         self.drop_outputs(job)  # a restarted algorithm starts from no outputs
         outputs.mkdir(exist_ok=True)
         if outputs.is_symlink() or not outputs.is_dir():
-            raise sandbox.IsolationUnavailable("the job's outputs folder is not a plain folder")
+            raise IsolationUnavailable("the job's outputs folder is not a plain folder")
         uid = None
         if os.geteuid() == 0:
             uid = sandbox.ALGORITHM_UID_BASE + job.seq % 60_000  # its own user: no job reaches another's files
@@ -176,17 +158,3 @@ def _readable(data: Path) -> None:
                 os.chmod(os.path.join(root, entry), 0o644)
             for entry in dirs:
                 os.chmod(os.path.join(root, entry), 0o755)
-
-
-def make_executor(settings: OperatorSettings) -> Executor:
-    if settings.executor == "local":
-        return LocalExecutor(settings)
-    if settings.executor == "docker":
-        from c2d.operator.docker_executor import DockerExecutor
-
-        return DockerExecutor(settings)
-    if settings.executor == "kubernetes":
-        from c2d.operator.kube import KubernetesExecutor
-
-        return KubernetesExecutor(settings)
-    raise ValueError(f"unknown executor {settings.executor}")

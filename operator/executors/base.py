@@ -21,12 +21,12 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from c2d.job import Outcome, layout
-from c2d.operator import quota
 from c2d.operator.environments import Environment
-from c2d.operator.sandbox import LogWriter
+from c2d.operator.executors import quota
+from c2d.operator.executors.logs import LogWriter
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.store import Job
 
@@ -131,9 +131,44 @@ def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> 
     )
 
 
+class IsolationUnavailable(Exception):
+    """A stage's isolation (sandbox, volume) could not be set up; nothing ran."""
+
+
 class ExecutorUnavailable(Exception):
     """The executor cannot run stages here (no Docker daemon, no cluster, no bubblewrap): the
     engine does not start, with this reason, rather than failing every job."""
+
+
+class Executor(Protocol):
+    """All the engine asks of an executor. Each stage answers how it ended (c2d.job.Outcome) and
+    raises IsolationUnavailable when it cannot be isolated, so that it does not run."""
+
+    jobs_dir: Path  # one folder per job (c2d.job.layout), on storage the stages share
+
+    def check(self) -> None:
+        """Raises ExecutorUnavailable, saying why, when no stage could run."""
+
+    def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
+
+    def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
+
+    def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
+
+    def job_dir(self, job: Job) -> Path: ...
+
+    def results(self, job: Job) -> list[dict[str, Any]]:
+        """What publish listed (results.json), with the logs' sizes as they are now."""
+
+    def clean_inputs(self, job: Job) -> None:
+        """After the job, well or badly: everything but its results and logs goes."""
+
+    def remove(self, job: Job) -> None:
+        """The job's directory, and whatever of it the executor holds, goes."""
+
+    def halt(self) -> None:
+        """The engine stops: stages that would not outlive it are ended (their jobs continue at
+        the next start); container stages go on and are followed again."""
 
 
 class JobDirectories:
@@ -204,7 +239,7 @@ class JobDirectories:
             shutil.rmtree(data / name, ignore_errors=True)
 
     def mount_outputs(self, job: Job, env: Environment, owner: int | None) -> None:
-        """The algorithm's writable space: a volume of the environment's diskMb (c2d.operator.quota)."""
+        """The algorithm's writable space: a volume of the environment's diskMb (c2d.operator.executors.quota)."""
         if self.volumes:
             outputs = layout.data(self.job_dir(job)) / "outputs"
             quota.mount(self.job_dir(job), outputs, env.disk_mb, owner)
@@ -218,6 +253,9 @@ class JobDirectories:
     def remove(self, job: Job) -> None:
         quota.unmount(self.job_dir(job), layout.data(self.job_dir(job)) / "outputs")
         shutil.rmtree(self.job_dir(job), ignore_errors=True)
+
+    def halt(self) -> None:
+        """Container stages outlive the engine: nothing to end."""
 
 
 class ContainerExecutor(JobDirectories):

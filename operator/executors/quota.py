@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-log = logging.getLogger("c2d.operator.quota")
+log = logging.getLogger("c2d.operator.executors.quota")
 
 VOLUMES = ".volumes"  # <jobs dir>/.volumes/<job id>.img: the engine's, out of every stage's reach
 _warned = False

@@ -6,10 +6,10 @@ every capability dropped, read-only root filesystem with a private /tmp, Runtime
 no service-account token, no service links; requests = limits from the environment (Guaranteed);
 `activeDeadlineSeconds` from the stage's time limit. The algorithm pod has no network unless its
 asset and environment allow it. The job directory is shared through a volume (a PVC, or a
-hostPath of the engine's jobs_dir) mounted per stage as in c2d.operator.stages.
+hostPath of the engine's jobs_dir) mounted per stage as in c2d.operator.executors.base.
 The algorithm's outputs have a hard size (the environment's diskMb): a claim per job from the
 storage class kube_outputs_class, mounted by the algorithm and publish and deleted with the job's
-inputs; or the engine's loop volume in a hostPath jobs directory (c2d.operator.quota).
+inputs; or the engine's loop volume in a hostPath jobs directory (c2d.operator.executors.quota).
 
 The engine follows each stage's pod and ends it by what happened: exit code, OOMKilled (43),
 deadline exceeded (42), evicted or an image that cannot be pulled (the stage fails with that
@@ -20,29 +20,30 @@ restarts follows the stage Jobs that exist instead of starting them again.
 
 import contextlib
 import logging
-import re
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from c2d.job import JobSpec, Outcome, Status, WorkFlowSpec
-from c2d.job.spec import WORKFLOW_ID_PATTERN
-from c2d.operator import workflows
+from c2d.job import Outcome
 from c2d.operator.environments import Environment
-from c2d.operator.sandbox import IsolationUnavailable
+from c2d.operator.executors.base import (
+    STAGE_UID,
+    ContainerExecutor,
+    ExecutorUnavailable,
+    IsolationUnavailable,
+    Mount,
+    StagePlan,
+)
+from c2d.operator.kubeapi import api_client
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, Mount, StagePlan
-from c2d.operator.store import ClusterUnavailable, Job, JobExists, JobStore
+from c2d.operator.store import Job
 
-log = logging.getLogger("c2d.operator.kube")
+log = logging.getLogger("c2d.operator.executors.kubernetes")
 
 POLL = 0.2
 START_ALLOWANCE = 60  # seconds a stage pod may take to start; its time limit counts from the container's start
@@ -59,19 +60,6 @@ CANNOT_START = {
     "CreateContainerError",
     "RunContainerError",
 }
-DNS_LABEL = re.compile(WORKFLOW_ID_PATTERN)
-
-
-def api_client(settings: OperatorSettings) -> client.ApiClient:
-    """From the kubeconfig in the settings, or the pod's service account."""
-    configuration = client.Configuration()
-    if settings.kubeconfig:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=str(settings.kubeconfig), client_configuration=configuration
-        )
-    else:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return client.ApiClient(configuration)
 
 
 PROBE_SECONDS = 120.0
@@ -446,135 +434,3 @@ def _pod_outcome(pod: Any, elapsed: float) -> Outcome | None:
             if condition.type == "PodScheduled" and condition.status == "False":
                 return Outcome.failed(f"could not be scheduled: {condition.message or condition.reason}", elapsed)
     return None
-
-
-# ---- WorkFlows: the job's state in the cluster ----
-
-
-class WorkFlowStore(JobStore):
-    """The job store, with each job's WorkFlow kept in step: created with the job, its status
-    written at every transition (best effort: the store stays the record)."""
-
-    def __init__(self, settings: OperatorSettings) -> None:
-        super().__init__(settings.operator_database_url)
-        self.ns = settings.kube_namespace
-        self.custom: Any = client.CustomObjectsApi(api_client(settings))
-
-    def create(self, spec: JobSpec) -> Job:
-        job_id = spec.jobId
-        if not DNS_LABEL.match(job_id) or len(job_id) > 48:
-            raise ValueError("job ids must be DNS labels (lowercase letters, digits, '-'; at most 48)")
-        body = workflows.workflow(WorkFlowSpec.of(spec), self.ns)
-        try:
-            self.custom.create_namespaced_custom_object(
-                workflows.GROUP, workflows.VERSION, self.ns, workflows.PLURAL, body
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                raise JobExists(job_id) from None
-            raise ClusterUnavailable(f"the cluster refused the WorkFlow ({exc.status} {exc.reason})") from None
-        except Exception as exc:  # connection refused, timeout
-            raise ClusterUnavailable(f"the cluster is unreachable ({type(exc).__name__})") from None
-        job = super().create(spec)
-        self._mirror(job_id, Status.WARMING_UP, "")
-        return job
-
-    def set_status(self, job_id: str, status: Status, reason: str = "", **values: Any) -> None:
-        super().set_status(job_id, status, reason, **values)
-        self._mirror(job_id, status, reason)
-
-    def request_stop(self, job_id: str) -> None:
-        super().request_stop(job_id)
-        self._patch(job_id, {"spec": {"stopRequested": True}}, status=False)
-
-    def remove(self, job_id: str) -> None:
-        super().remove(job_id)
-        try:
-            self.custom.delete_namespaced_custom_object(
-                workflows.GROUP, workflows.VERSION, self.ns, workflows.PLURAL, job_id
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                log.warning("WorkFlow %s not deleted: %s", job_id, exc.status)
-
-    def _mirror(self, job_id: str, status: Status, reason: str) -> None:
-        now = datetime.now(UTC).replace(microsecond=0)
-        # An empty reason arrives as null: say so.
-        written = workflows.WorkFlowStatus(
-            statusCode=status, statusText=status.text, reason=reason[:1024] or None, updated=now
-        )
-        self._patch(job_id, {"status": written.model_dump(mode="json")}, status=True)
-
-    def _patch(self, job_id: str, body: dict[str, Any], status: bool) -> None:
-        patch = (
-            self.custom.patch_namespaced_custom_object_status if status else self.custom.patch_namespaced_custom_object
-        )
-        try:
-            patch(workflows.GROUP, workflows.VERSION, self.ns, workflows.PLURAL, job_id, body)
-        except Exception as exc:  # the store has it; the WorkFlow catches up at the next transition
-            log.warning("WorkFlow %s not updated: %s", job_id, getattr(exc, "status", type(exc).__name__))
-
-
-def watch_workflows(store: JobStore, settings: OperatorSettings, stop: threading.Event) -> threading.Thread:
-    """Follows the jobs namespace's WorkFlows with kopf (in a thread of the engine): a WorkFlow
-    asked to stop (`spec.stopRequested: true`) or deleted stops its job."""
-    import asyncio
-
-    import kopf
-
-    registry = kopf.OperatorRegistry()
-
-    @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        """The engine's own credentials (its kubeconfig, or the pod's service account)."""
-        cfg = api_client(settings).configuration
-        header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization") or ""
-        scheme, _space, token = header.partition(" ")
-        return kopf.ConnectionInfo(
-            server=cfg.host,
-            ca_path=cfg.ssl_ca_cert,
-            insecure=not cfg.verify_ssl,
-            scheme=scheme or None,
-            token=token or None,
-            certificate_path=cfg.cert_file,
-            private_key_path=cfg.key_file,
-        )
-
-    @kopf.on.startup(registry=registry)
-    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.posting.enabled = False  # no events: the engine's role has no events verb
-        settings.scanning.disabled = True  # one known namespace and resource: no cluster-wide reads
-        settings.watching.server_timeout = 60
-        settings.networking.request_timeout = 30
-
-    @kopf.on.event(workflows.GROUP, workflows.VERSION, workflows.PLURAL, registry=registry)
-    def event(type: str, name: str, spec: Any, **_: Any) -> None:
-        if type == "DELETED" or (spec and spec.get("stopRequested")):
-            job = store.get(name)
-            if job is not None and not job.status.final and not job.stop_requested:
-                JobStore.request_stop(store, name)
-                log.info("job %s: stop requested through its WorkFlow", name)
-
-    async def run() -> None:
-        stop_flag: asyncio.Event = asyncio.Event()
-
-        async def watch_stop() -> None:
-            while not stop.is_set():
-                await asyncio.sleep(0.5)
-            stop_flag.set()
-
-        waiter = asyncio.create_task(watch_stop())
-        await kopf.operator(
-            registry=registry,
-            namespaces=[settings.kube_namespace],
-            standalone=True,
-            stop_flag=stop_flag,
-            # kopf's default identity asks the passwd database, which has no entry for the
-            # image's user 10001
-            identity=cast(Any, f"c2d-engine@{socket.gethostname()}"),  # kopf's Identity: a str NewType
-        )
-        waiter.cancel()
-
-    thread = threading.Thread(target=lambda: asyncio.run(run()), name="workflows", daemon=True)
-    thread.start()
-    return thread

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 from c2d.job import Outcome
-from c2d.operator import usernet
-from c2d.operator.relay import MOUNT as RELAY_MOUNT
-from c2d.operator.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
+from c2d.operator.executors import usernet
+from c2d.operator.executors.base import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan
+from c2d.operator.executors.relay import MOUNT as RELAY_MOUNT
+from c2d.operator.executors.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.stages import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan
 from c2d.operator.store import Job
 
 POLL = 0.1

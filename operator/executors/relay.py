@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
-log = logging.getLogger("c2d.operator.relay")
+log = logging.getLogger("c2d.operator.executors.relay")
 
 SOCKET_NAME = "provider.sock"
 MOUNT = "/run/c2d"  # where stages see the folder

@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from c2d.job import Outcome
-from c2d.operator import seccomp, usernet
+from c2d.operator.executors import seccomp, usernet
+from c2d.operator.executors.base import IsolationUnavailable
+from c2d.operator.executors.logs import LogWriter
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ALGORITHM_UID_BASE = 200_000
@@ -53,10 +55,6 @@ def kill_all_stages() -> None:
             os.killpg(group, signal.SIGKILL)
 
 
-class IsolationUnavailable(Exception):
-    """The sandbox could not be set up; nothing ran."""
-
-
 @dataclass(frozen=True)
 class Limits:
     memory_mb: int
@@ -65,45 +63,6 @@ class Limits:
     file_size_mb: int
     seconds: float
     log_bytes: int = 1 << 20
-
-
-class LogWriter:
-    """A stage's log on disk, at most `limit` bytes: the rest is read and counted, not kept, and
-    the log ends with a line that says how much was cut. Each write reaches the file at once
-    (a running job's log is followed from it)."""
-
-    def __init__(self, path: Path, limit: int, counted: bool = True) -> None:
-        self.path = path
-        self.limit = limit
-        self.counted = counted  # False: the source stopped at limit + 1, the rest is unknown
-        self.kept = path.stat().st_size if path.exists() else 0
-        self.dropped = 0
-        self.file = path.open("ab", buffering=0)
-
-    def write(self, chunk: bytes) -> None:
-        room = max(0, self.limit - self.kept)
-        if room:
-            self.file.write(chunk[:room])
-            self.kept += min(room, len(chunk))
-        self.dropped += max(0, len(chunk) - room)
-
-    def close(self) -> int:
-        """Closes the log; the bytes that were cut."""
-        if self.dropped:
-            rest = f"{self.dropped} more bytes were" if self.counted else "the rest was"
-            self.file.write(f"\n[c2d] this log was cut at {self.limit} bytes: {rest} not kept\n".encode())
-        self.file.close()
-        return self.dropped
-
-    def copy(self, stream: Any) -> int:
-        """Copies a stream to the log until it ends (in bounded chunks), then closes it."""
-        read = getattr(stream, "read1", stream.read)  # read1: what is there, without waiting for a full chunk
-        try:
-            while chunk := read(1 << 16):
-                self.write(chunk)
-        finally:
-            dropped = self.close()
-        return dropped
 
 
 def bwrap() -> str:
@@ -187,7 +146,7 @@ def algorithm_command(
         "--unshare-pid",
         "--unshare-uts",
         "--unshare-cgroup-try",
-        "--unshare-net",  # always its own; with the network, slirp4netns's (c2d.operator.usernet)
+        "--unshare-net",  # always its own; with the network, slirp4netns's (c2d.operator.executors.usernet)
         # No user namespace when root: the algorithm must be a real host user (setpriv below).
         *([] if uid is not None else ["--unshare-user"]),
         "--json-status-fd",
@@ -236,7 +195,7 @@ def _as_user(uid: int | None, argv: list[str]) -> list[str]:
 
 TRUSTED_UID = 10001  # configure and publish when the engine runs as root (STAGE_UID of the containers)
 STAGE_MOUNT = "/job"  # where configure and publish see their job's directory
-RELAY_MOUNT = "/run/c2d"  # the provider relay's folder (c2d.operator.relay)
+RELAY_MOUNT = "/run/c2d"  # the provider relay's folder (c2d.operator.executors.relay)
 
 
 def code_paths() -> list[str]:
@@ -302,7 +261,7 @@ def _hide_options(command: list[str]) -> tuple[list[str], int]:
 
 
 def _seccomp_filter() -> int | None:
-    """A memory file holding the sandbox's seccomp program (c2d.operator.seccomp); no sandbox
+    """A memory file holding the sandbox's seccomp program (c2d.operator.executors.seccomp); no sandbox
     without it (fail closed on an architecture it has no table for)."""
     if not seccomp.supported():
         raise IsolationUnavailable(f"no seccomp filter for this architecture ({platform.machine()})")
@@ -323,7 +282,7 @@ def run(
 ) -> Outcome:
     """Runs the command `build(status_fd)` returns under rlimits and cgroups, kills it at the
     deadline or on a stop request, and says how it ended. `user_network`: the sandbox gets a
-    guarded user-mode network (c2d.operator.usernet) before its command starts."""
+    guarded user-mode network (c2d.operator.executors.usernet) before its command starts."""
     net = None
     if user_network:
         try:

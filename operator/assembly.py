@@ -1,0 +1,54 @@
+"""The composition root of the operator's processes: what each is made of, built in one place.
+
+make_store(settings)   the job store; on kubernetes with each job's WorkFlow kept in step
+build_engine(settings) the engine: its store, its executor, the environments
+run_engine(settings)   the engine process: checks its executor, follows the WorkFlows on
+                       kubernetes, runs until SIGTERM
+"""
+
+import signal
+import threading
+
+from c2d.operator.engine import Engine
+from c2d.operator.environments import load_environments
+from c2d.operator.executors import make_executor
+from c2d.operator.settings import OperatorSettings
+from c2d.operator.store import JobStore
+
+
+def make_store(settings: OperatorSettings) -> JobStore:
+    if settings.executor == "kubernetes":
+        from c2d.operator.mirror import WorkFlowMirror
+
+        return JobStore(settings.operator_database_url, events=WorkFlowMirror(settings))
+    return JobStore(settings.operator_database_url)
+
+
+def build_engine(settings: OperatorSettings) -> Engine:
+    return Engine(
+        make_store(settings),
+        make_executor(settings),
+        load_environments(settings.environments_file),
+        settings.results_ttl,
+        settings.poll_interval,
+    )
+
+
+def run_engine(settings: OperatorSettings) -> None:
+    """Raises ExecutorUnavailable, before anything runs, when the executor cannot run stages."""
+    engine = build_engine(settings)
+    engine.executor.check()
+    halted = threading.Event()
+    if settings.executor == "kubernetes":
+        from c2d.operator.watcher import watch_workflows
+
+        watch_workflows(engine.store, settings, halted)
+
+    def halt(*_: object) -> None:
+        halted.set()
+        engine.halt()
+
+    # SIGTERM (c2d stack down, a Deployment's rollout): stop cleanly. Local stages end with the
+    # engine; container stages go on and are followed again at the next start.
+    signal.signal(signal.SIGTERM, halt)
+    engine.run_forever()
