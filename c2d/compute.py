@@ -11,8 +11,9 @@ from eth_utils.address import to_checksum_address
 from c2d.assets import ACCESS_SERVICE_ID, COMPUTE_SERVICE_ID
 from c2d.chain import ChainClient, datatoken_for
 from c2d.client import ProviderClient
+from c2d.job import FINAL
 
-FINAL_STATUSES = frozenset({31, 32, 41, 42, 43, 61, 70, 80})
+FINAL_STATUSES = frozenset(int(status) for status in FINAL)
 
 
 @dataclass

@@ -8,13 +8,16 @@ from rich.table import Table
 
 from c2d.cli.app import DataDir, console, friendly
 from c2d.cli.market import Account, clients
+from c2d.job import FINAL, Status
 
+FAILED = {int(status) for status in FINAL} - {Status.FINISHED, Status.STOPPED}
 app = typer.Typer(no_args_is_help=True)
 env = typer.Typer(no_args_is_help=True)
 
 
 def _show(status: dict[str, Any]) -> None:
-    colour = "green" if status["status"] == 70 else "red" if status["status"] in (31, 32, 41, 42, 43, 61) else "cyan"
+    code = status["status"]
+    colour = "green" if code == Status.FINISHED else "red" if code in FAILED else "cyan"
     reason = f" — {status['reason']}" if status.get("reason") else ""
     console.print(f"[{colour}]{status['status']:>2} {status['statusText']}[/]{reason}")
 

@@ -157,7 +157,10 @@ def test_an_image_that_cannot_be_pulled_fails_the_stage(kube, kubeconfig, tmp_pa
         stop_requested=False,
         attempts=0,
     )
-    outcome = executor.algorithm(job, Environment(id="default", maxDuration=60), lambda: False)
+    try:
+        outcome = executor.algorithm(job, Environment(id="default", maxDuration=60), lambda: False)
+    finally:
+        executor.remove(job)  # as the engine does when the job expires: its outputs volume too
     assert not outcome.ok and "ErrImageNeverPull" in outcome.detail, outcome
     assert outcome.seconds < 20
     core, deadline = client.CoreV1Api(kube), time.monotonic() + 10

@@ -1,7 +1,8 @@
 """The compute API's checks before a job goes to the operator service: signatures, orders and
-each dataset's algorithm policy (deny by default). The operator service is not running in
-these tests, so a request that passes every check ends in 503 operator_unavailable, and gives
-its orders back."""
+each dataset's algorithm policy (deny by default). Behind `compute_api`'s provider runs a real
+operator service (no engine): a request that passes every check becomes a job, and the tests
+read the job the operator received (c2d.job.JobSpec). Behind the conftest's provider no
+operator service runs: a job that cannot be handed over is a 503 and gives its orders back."""
 
 import hashlib
 import json
@@ -11,11 +12,58 @@ import pytest
 
 from c2d.assets import ACCESS_SERVICE_ID, COMPUTE_SERVICE_ID, Privacy, PublishedFile, Services, publish
 from c2d.chain import order_amount
-from c2d.client import ProviderRequestError
+from c2d.client import ProviderClient, ProviderRequestError
+from c2d.job import PublishedAlgorithmSpec, RawAlgorithmSpec
+from c2d.operator import JobStore, load_environments
+from c2d.operator import create_app as operator_app
+from c2d.operator import load_settings as operator_settings
 from c2d.provider.ddo import Container, container_checksum, files_checksum
+from c2d.signing import address_of
+from servers import AppServer, ProviderServer, make_settings
 
 ONE = 10**18
 CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d-python", "tag": "3.11"}
+
+
+@pytest.fixture(scope="module")
+def operator(tmp_path_factory, provider_key):
+    """A real operator service (no engine runs its jobs) and its job store, to read what it got."""
+    root = tmp_path_factory.mktemp("operator")
+    settings = operator_settings(
+        jobs_dir=root / "jobs",
+        operator_database_url=f"sqlite:///{root / 'operator.db'}",
+        operator_providers=address_of(provider_key),
+        provider_url="http://127.0.0.1:9",
+    )
+    server = AppServer(lambda: operator_app(settings, load_environments(None))).start()
+    store = JobStore(settings.operator_database_url)
+    yield server, store
+    store.close()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def computing(ganache, addresses_file, provider_root, provider_key, tmp_path_factory, operator):
+    db = tmp_path_factory.mktemp("computing") / "provider.db"
+    settings = make_settings(ganache, addresses_file, provider_root, db, provider_key, operator_url=operator[0].url)
+    server = ProviderServer(settings).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def compute_api(computing, keys):
+    client = ProviderClient(computing.url, keys[2])
+    yield client
+    client.close()
+
+
+def job_sent(operator, started):
+    """The job the operator service received for a started job, as it keeps it."""
+    (job,) = started
+    kept = operator[1].get(job["jobId"])
+    assert kept is not None and job["status"] == 1, job
+    return kept.spec
 
 
 def rejected(call, status, code):
@@ -101,14 +149,49 @@ def test_raw_algorithm_not_allowed(consumer_api, consumer, make_dataset):
     )
 
 
-def test_trusted_algorithm_with_matching_checksums_passes_and_orders_are_given_back(
+def test_a_trusted_algorithm_runs_on_exactly_the_bytes_the_publisher_approved(
+    compute_api, operator, consumer, make_dataset, algorithm, trusted_entry, data_root
+):
+    dataset = make_dataset(Privacy(publisherTrustedAlgorithms=[trusted_entry]))
+    dataset_order, algorithm_order = order_dataset(consumer, dataset), order_algorithm(consumer, algorithm)
+    spec = job_sent(operator, compute_api.compute_start(dataset_order, algorithm_order))
+    content = hashlib.sha256((data_root / "algo.py").read_bytes()).hexdigest()
+    weather = hashlib.sha256((data_root / "weather.csv").read_bytes()).hexdigest()
+    assert isinstance(spec.algorithm, PublishedAlgorithmSpec)
+    assert (spec.algorithm.did, spec.algorithm.files, spec.algorithm.checksums) == (algorithm.did, [0], {"0": content})
+    assert spec.algorithm.transferTxId == algorithm_order["transferTxId"]
+    assert spec.algorithm.container == type(spec.algorithm.container)(**CONTAINER)
+    (sent,) = spec.datasets
+    assert (sent.did, sent.files, sent.checksums) == (dataset.did, [0], {"0": weather})
+    assert (sent.serviceId, sent.transferTxId) == (COMPUTE_SERVICE_ID, dataset_order["transferTxId"])
+    assert spec.owner == consumer.address and spec.environment == "default" and spec.allowNetworkAccess is False
+    assert "encryptedFiles" not in json.dumps(sent.ddo) and sent.ddo["id"] == dataset.did
+    # the orders are used now: a second job on them is refused, and no second job was sent
+    again = rejected(lambda: compute_api.compute_start(dataset_order, algorithm_order), 402, "order_used_up")
+    assert "used" in again.message
+
+
+def test_orders_are_given_back_when_the_operator_cannot_take_the_job(
     consumer_api, consumer, make_dataset, algorithm, trusted_entry
 ):
+    """Behind this provider no operator service runs."""
     dataset = make_dataset(Privacy(publisherTrustedAlgorithms=[trusted_entry]))
     dataset_order, algorithm_order = order_dataset(consumer, dataset), order_algorithm(consumer, algorithm)
     rejected(lambda: consumer_api.compute_start(dataset_order, algorithm_order), 503, "operator_unavailable")
     # Nothing started, so both orders are still good for one job.
     rejected(lambda: consumer_api.compute_start(dataset_order, algorithm_order), 503, "operator_unavailable")
+
+
+def test_the_network_is_allowed_only_when_every_dataset_allows_it(compute_api, operator, consumer, make_dataset):
+    networked = make_dataset(Privacy(allowRawAlgorithm=True, allowNetworkAccess=True))
+    closed = make_dataset(Privacy(allowRawAlgorithm=True))
+    alone = job_sent(operator, compute_api.compute_start(order_dataset(consumer, networked), RAW))
+    assert alone.allowNetworkAccess is True
+    both = compute_api.compute_start(
+        order_dataset(consumer, networked), RAW, additional_datasets=[order_dataset(consumer, closed)]
+    )
+    spec = job_sent(operator, both)
+    assert spec.allowNetworkAccess is False and spec.dataset_dids == [networked.did, closed.did]
 
 
 @pytest.mark.parametrize("field", ["filesChecksum", "containerSectionChecksum"])
@@ -123,24 +206,22 @@ def test_trusted_algorithm_whose_checksum_changed_is_rejected(
     )
 
 
-def test_trusted_publisher_and_all_published_pass(consumer_api, consumer, make_dataset, algorithm, publisher):
+def test_trusted_publisher_and_all_published_pass(compute_api, operator, consumer, make_dataset, algorithm, publisher):
     for privacy in (
         Privacy(publisherTrustedAlgorithmPublishers=[publisher.address.lower()]),
         Privacy(allowAllPublishedAlgorithms=True),
     ):
         dataset = make_dataset(privacy)
-        rejected(
-            lambda d=dataset: consumer_api.compute_start(
-                order_dataset(consumer, d), order_algorithm(consumer, algorithm)
-            ),
-            503,
-            "operator_unavailable",
-        )
+        started = compute_api.compute_start(order_dataset(consumer, dataset), order_algorithm(consumer, algorithm))
+        spec = job_sent(operator, started)
+        assert spec.algorithm_did == algorithm.did and spec.dataset_dids == [dataset.did], privacy
 
 
-def test_raw_algorithm_allowed(consumer_api, consumer, make_dataset):
+def test_raw_algorithm_allowed(compute_api, operator, consumer, make_dataset):
     dataset = make_dataset(Privacy(allowRawAlgorithm=True))
-    rejected(lambda: consumer_api.compute_start(order_dataset(consumer, dataset), RAW), 503, "operator_unavailable")
+    spec = job_sent(operator, compute_api.compute_start(order_dataset(consumer, dataset), RAW))
+    assert spec.algorithm == RawAlgorithmSpec(rawcode="print('raw')", container=CONTAINER)
+    assert spec.algorithm_did is None
 
 
 def test_every_dataset_must_allow_the_algorithm(consumer_api, consumer, make_dataset):
@@ -176,9 +257,19 @@ def test_order_of_another_service_does_not_pay_for_compute(consumer_api, consume
     rejected(lambda: consumer_api.compute_start(paid_for_access, RAW), 402, "order_wrong_service")
 
 
-def test_job_calls_need_a_fresh_signature_then_reach_the_operator(consumer_api):
+def test_job_calls_reach_the_operator(compute_api, keys):
+    """A consumer with no jobs (a fresh account): an empty list, no such job, the environments."""
+    fresh = ProviderClient(compute_api.url, keys[5])
+    try:
+        assert fresh.compute_status() == []
+        rejected(lambda: fresh.compute_stop("job-1"), 404, "unknown_job")
+        assert [e["id"] for e in fresh.environments()] == ["default"]
+    finally:
+        fresh.close()
+
+
+def test_job_calls_without_an_operator_service_are_a_503(consumer_api):
     rejected(lambda: consumer_api.compute_status(), 503, "operator_unavailable")
-    rejected(lambda: consumer_api.compute_stop("job-1"), 503, "operator_unavailable")
     rejected(lambda: consumer_api.environments(), 503, "operator_unavailable")
 
 
@@ -249,7 +340,7 @@ def test_a_client_pinned_to_a_provider_signs_for_no_other(provider_server, keys)
     try:
         with pytest.raises(ProviderMismatch):
             other.compute_status("job-1")
-        rejected(lambda: pinned.compute_status("job-1"), 503, "operator_unavailable")  # signed and accepted
+        rejected(lambda: pinned.compute_status("job-1"), 503, "operator_unavailable")  # signed, accepted, passed on
     finally:
         other.close()
         pinned.close()
