@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response, StreamingResponse
 
 from c2d import __version__
-from c2d.job import JobSpec, Status
+from c2d.job import JobSpec, JobStatus, Status
 from c2d.operator.assembly import make_store
 from c2d.operator.environments import Environment
 from c2d.operator.settings import OperatorSettings
@@ -84,7 +84,7 @@ JobId = Annotated[str, Query(min_length=1, max_length=64)]
 
 
 @router.post("/compute")
-def create(request: Request, body: JobSpec) -> list[dict[str, Any]]:
+def create(request: Request, body: JobSpec) -> list[JobStatus]:
     """A new job, exactly as c2d.job.JobSpec describes it (an unknown field is a 422)."""
     op = operator(request)
     env_id = body.environment or op.environments[0].id
@@ -104,12 +104,12 @@ def create(request: Request, body: JobSpec) -> list[dict[str, Any]]:
 
 
 @router.get("/compute")
-def status(request: Request, owner: Owner, jobId: JobId | None = None, did: str | None = None) -> list[dict[str, Any]]:
+def status(request: Request, owner: Owner, jobId: JobId | None = None, did: str | None = None) -> list[JobStatus]:
     return [job.as_status() for job in operator(request).store.of_owner(owner, jobId, did)]
 
 
 @router.put("/compute")
-def stop(request: Request, body: StopRequest) -> list[dict[str, Any]]:
+def stop(request: Request, body: StopRequest) -> list[JobStatus]:
     op = operator(request)
     job = op.job_of(body.owner, body.jobId)
     if not job.status.final:
@@ -118,7 +118,7 @@ def stop(request: Request, body: StopRequest) -> list[dict[str, Any]]:
 
 
 @router.delete("/compute")
-def remove(request: Request, owner: Owner, jobId: JobId) -> list[dict[str, Any]]:
+def remove(request: Request, owner: Owner, jobId: JobId) -> list[JobStatus]:
     op = operator(request)
     job = op.job_of(owner, jobId)
     if not job.status.final:
@@ -135,10 +135,10 @@ def result(request: Request, owner: Owner, jobId: JobId, index: Annotated[int, Q
     if index >= len(job.results):
         raise OperatorError(404, "unknown_result", f"the job has {len(job.results)} results")
     entry = job.results[index]
-    path = op.job_dir(job) / entry["path"]
+    path = op.job_dir(job) / entry.path
     if not path.is_file():
         raise OperatorError(404, "result_expired", "this result is no longer kept")
-    name = Path(entry["filename"]).name
+    name = Path(entry.filename).name
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
     headers = {
         "content-disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}",
@@ -181,11 +181,6 @@ def environments(request: Request) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-@router.get("/runningjobs")
-def running_jobs(request: Request) -> list[dict[str, Any]]:
-    return [job.as_status() for job in operator(request).store.unfinished()]
 
 
 def _chunks(path: Path) -> Any:

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 
 from c2d import heartbeat
-from c2d.job import ConfigureExit, Outcome, Status, layout
+from c2d.job import ConfigureExit, Outcome, ResultFile, Status, layout
 from c2d.operator.environments import Environment
 from c2d.operator.executors import Executor, IsolationUnavailable
 from c2d.operator.store import Job, JobStore
@@ -137,7 +137,7 @@ class Engine:
                     log.info("job %s: running the algorithm again after an engine restart", job.id)
                 self.store.set_status(job.id, Status.RUNNING)
                 pending, reason = self._algorithm(job, env)
-                self.store.set_status(job.id, Status.FILTERING, reason, pending_status=pending)
+                self.store.set_status(job.id, Status.FILTERING, reason, pending=pending)
                 status = Status.FILTERING
             if status in (Status.FILTERING, Status.PUBLISHING):
                 stage = "publish"
@@ -176,16 +176,16 @@ class Engine:
         reason = self._last_log_line(job, "configure.log") or _describe(outcome, "configure")
         raise _Final(ConfigureExit.failure(outcome.exit_code), reason)
 
-    def _algorithm(self, job: Job, env: Environment) -> tuple[int | None, str]:
+    def _algorithm(self, job: Job, env: Environment) -> tuple[Status | None, str]:
         outcome = self._stage(self.executor.algorithm(job, env, lambda: self._stop_requested(job)))
         cut = f"; its log was cut at {env.max_log_mb} MB" if outcome.log_cut else ""
         if outcome.ok:
             return None, cut.removeprefix("; ")
         if outcome.timed_out:
-            return int(Status.ALGORITHM_TIMED_OUT), f"the algorithm ran past {env.max_duration} s{cut}"
+            return Status.ALGORITHM_TIMED_OUT, f"the algorithm ran past {env.max_duration} s{cut}"
         if outcome.out_of_memory:
-            return int(Status.ALGORITHM_KILLED), f"the algorithm exceeded its limits ({env.memory_mb} MB memory){cut}"
-        return int(Status.ALGORITHM_FAILED), _describe(outcome, "the algorithm") + cut
+            return Status.ALGORITHM_KILLED, f"the algorithm exceeded its limits ({env.memory_mb} MB memory){cut}"
+        return Status.ALGORITHM_FAILED, _describe(outcome, "the algorithm") + cut
 
     def _publish(self, job: Job, env: Environment) -> None:
         outcome = self._stage(self.executor.publish(job, env, lambda: self._stop_requested(job)))
@@ -199,17 +199,16 @@ class Engine:
         # The algorithm's reason stays: why it failed, or that its log was cut.
         self._finish(job, pending or Status.FINISHED, self._reason(job.id), results=results)
 
-    def _finish(self, job: Job, status: Status, reason: str, **values: object) -> None:
+    def _finish(self, job: Job, status: Status, reason: str, results: list[ResultFile] | None = None) -> None:
         reason = self._as_seen(job, reason)
-        if not values.get("results"):  # a job that ended badly still returns its logs
-            values["results"] = self._log_results(job)
+        results = results or self._log_results(job)  # a job that ended badly still returns its logs
         # Cleaned before the final status is recorded: a final job holds nothing but its results
         # and logs (an engine that dies in between runs the last stage again, on nothing).
         self.executor.clean_inputs(job)
-        self.store.set_status(job.id, status, reason, **values)
+        self.store.set_status(job.id, status, reason, results=results)
         log.info("job %s: %s %s", job.id, int(status), reason)
 
-    def _log_results(self, job: Job) -> list[dict[str, object]]:
+    def _log_results(self, job: Job) -> list[ResultFile]:
         try:
             return log_results(self.executor.job_dir(job))
         except OSError:

@@ -26,7 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
-from c2d.job import FINAL, JobSpec, Status
+from c2d.job import FINAL, JobSpec, JobStatus, ResultFile, ResultInfo, Status
+from c2d.job.results import RESULT_FILES
 
 metadata = MetaData()
 
@@ -98,29 +99,29 @@ class Job:
     stop_requested: bool
     attempts: int
     pending_status: Status | None = None
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[ResultFile] = field(default_factory=list)
 
-    def as_status(self) -> dict[str, Any]:
+    def as_status(self) -> JobStatus:
         """What the provider shows a consumer: no URL, no path."""
         datasets = self.spec.dataset_dids
-        return {
-            "jobId": self.id,
-            "owner": self.owner,
-            "did": datasets[0] if datasets else None,
-            "inputDID": datasets,
-            "algoDID": self.spec.algorithm_did,
-            "environment": self.environment,
-            "status": int(self.status),
-            "statusText": self.status.text,
-            "reason": self.reason,
-            "dateCreated": self.created,
-            "dateFinished": self.finished,
-            "stopreq": self.stop_requested,
-            "results": [
-                {"index": i, "filename": _shown(r["filename"]), "filesize": r["filesize"], "type": r["type"]}
+        return JobStatus(
+            jobId=self.id,
+            owner=self.owner,
+            did=datasets[0] if datasets else None,
+            inputDID=datasets,
+            algoDID=self.spec.algorithm_did,
+            environment=self.environment,
+            status=self.status,
+            statusText=self.status.text,
+            reason=self.reason,
+            dateCreated=self.created,
+            dateFinished=self.finished,
+            stopreq=self.stop_requested,
+            results=[
+                ResultInfo(index=i, filename=_shown(r.filename), filesize=r.filesize, type=r.type)
                 for i, r in enumerate(self.results)
             ],
-        }
+        )
 
 
 def _shown(name: str) -> str:
@@ -133,7 +134,9 @@ def _job(row: Any) -> Job:
     m = row._mapping
     stored = m["spec"] if isinstance(m["spec"], dict) else json.loads(m["spec"])
     spec = JobSpec.model_validate({"jobId": m["id"], "owner": m["owner"], "environment": m["environment"], **stored})
-    results = m["results"] if isinstance(m["results"], list) else json.loads(m["results"] or "[]")
+    results = RESULT_FILES.validate_python(
+        m["results"] if isinstance(m["results"], list) else json.loads(m["results"] or "[]")
+    )
     return Job(
         id=m["id"],
         seq=int(m["seq"]),
@@ -225,8 +228,22 @@ class JobStore:
             rows = conn.execute(select(jobs).where(jobs.c.status.not_in(final)).order_by(jobs.c.seq))
             return [_job(row) for row in rows]
 
-    def set_status(self, job_id: str, status: Status, reason: str = "", **values: Any) -> None:
+    def set_status(
+        self,
+        job_id: str,
+        status: Status,
+        reason: str = "",
+        results: list[ResultFile] | None = None,
+        pending: Status | None = None,
+    ) -> None:
+        """`pending` (recorded with FILTERING, the algorithm's end): its failure, the final status
+        once publish has run; `results`: what the job returns (with a final status)."""
         now = time.time()
+        values: dict[str, Any] = {}
+        if status == Status.FILTERING:
+            values["pending_status"] = None if pending is None else int(pending)
+        if results is not None:
+            values["results"] = RESULT_FILES.dump_python(results, mode="json")
         if status.final:
             values["finished"] = now
         with self.engine.begin() as conn:

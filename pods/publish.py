@@ -13,20 +13,23 @@ invalid byte becomes `_`). More than MAX_OUTPUT_FILES output files are published
 uncompressed tar of the outputs folder, `outputs.tar`, so a job's status stays small.
 """
 
-import json
 import os
 import shutil
 import sys
 import tarfile
 from pathlib import Path
-from typing import Any
 
-from c2d.job import PublishExit, layout
+from c2d.job import PublishExit, ResultFile, layout
 from c2d.job.layout import RESULTS
+from c2d.job.results import RESULT_FILES, ResultType
 
 MAX_OUTPUT_FILES = 1000
 ARCHIVE = "outputs.tar"
-LOGS = (("algorithm.log", "algorithmLog"), ("configure.log", "configurationLog"), ("publish.log", "publishLog"))
+LOGS: tuple[tuple[str, ResultType], ...] = (
+    ("algorithm.log", "algorithmLog"),
+    ("configure.log", "configurationLog"),
+    ("publish.log", "publishLog"),
+)
 
 
 def _utf8(root: str, name: str) -> str:
@@ -76,8 +79,8 @@ def _archive(outputs: Path, files: list[tuple[Path, int]], kept: Path, max_bytes
     return archive, size
 
 
-def _result(job_dir: Path, path: Path, filename: str, size: int, kind: str) -> dict[str, Any]:
-    return {"filename": filename, "filesize": size, "type": kind, "path": str(path.relative_to(job_dir))}
+def _result(job_dir: Path, path: Path, filename: str, size: int, kind: ResultType) -> ResultFile:
+    return ResultFile(filename=filename, filesize=size, type=kind, path=str(path.relative_to(job_dir)))
 
 
 def _keep(outputs: Path, kept: Path, files: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
@@ -95,7 +98,7 @@ def _keep(outputs: Path, kept: Path, files: list[tuple[Path, int]]) -> list[tupl
     return moved
 
 
-def collect(job_dir: Path, max_bytes: int) -> list[dict[str, Any]]:
+def collect(job_dir: Path, max_bytes: int) -> list[ResultFile]:
     outputs = layout.data(job_dir) / "outputs"
     kept = layout.data(job_dir) / RESULTS
     shutil.rmtree(kept, ignore_errors=True)  # a publish run again starts clean
@@ -112,7 +115,7 @@ def collect(job_dir: Path, max_bytes: int) -> list[dict[str, Any]]:
     return results + log_results(job_dir)
 
 
-def log_results(job_dir: Path) -> list[dict[str, Any]]:
+def log_results(job_dir: Path) -> list[ResultFile]:
     """The stage logs as results: also what a job that ended badly still returns."""
     results = []
     for name, kind in LOGS:
@@ -145,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {_as_seen(job_dir, exc.filename)}" if exc.filename else ""
         print(f"publishing failed: {exc.strerror or type(exc).__name__}{where}", flush=True)
         return PublishExit.FAILED
-    (job_dir / "results.json").write_text(json.dumps(results))
-    print(f"published {sum(1 for r in results if r['type'] == 'output')} output file(s)", flush=True)
+    (job_dir / layout.RESULTS_FILE).write_bytes(RESULT_FILES.dump_json(results))
+    print(f"published {sum(1 for r in results if r.type == 'output')} output file(s)", flush=True)
     return 0
 
 

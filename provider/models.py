@@ -131,14 +131,6 @@ class ComputeJobRequest(_Body):
     documentId: Did | None = None
 
 
-class JobStatus(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    jobId: str
-    owner: str
-    status: int
-    statusText: str
-
-
 class RootInfo(BaseModel):
     software: str
     version: str

@@ -6,7 +6,10 @@ an EIP-191 signature of c2d.signing.request_message(method, path with query, non
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
+from c2d.job import JobStatus
+from c2d.job.results import JOB_STATUSES
 from c2d.provider.crypto import ProviderKey
 from c2d.provider.errors import BadGateway, ProviderError, Unavailable
 from c2d.signing import NonceClock, signed_headers
@@ -52,6 +55,16 @@ class OperatorClient:
         """Sends a signed request and returns its JSON; the operator's own errors are passed on."""
         response = await self.send(method, path, params, body, stream=False)
         return response.json()
+
+    async def jobs(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+    ) -> list[JobStatus]:
+        """A call answered with job statuses (c2d.job.JobStatus), checked as such."""
+        answer = await self.call(method, path, params, body)
+        try:
+            return JOB_STATUSES.validate_python(answer)
+        except ValidationError:
+            raise BadGateway("the operator service answered with no job statuses", code="operator_failed") from None
 
     async def send(
         self,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from c2d.job import JobStatus
 from c2d.provider import models
 from c2d.provider.errors import InvalidRequest
 from c2d.provider.service import Provider
@@ -112,7 +113,7 @@ async def download(
     return await provider(request).download(documentId, serviceId, fileIndex, transferTxId, signed, range)
 
 
-@services.post("/compute", response_model=list[models.JobStatus])
+@services.post("/compute", response_model=list[JobStatus])
 async def compute_start(request: Request, body: models.ComputeStartRequest) -> Any:
     """Starts a job: checks the signature (action computeStart, covering the whole body), every
     order and the algorithm policy of every dataset, then asks the operator service to run it."""
@@ -120,7 +121,7 @@ async def compute_start(request: Request, body: models.ComputeStartRequest) -> A
     return await provider(request).compute_start(body, signed)
 
 
-@services.get("/compute", response_model=list[models.JobStatus])
+@services.get("/compute", response_model=list[JobStatus])
 async def compute_status(
     request: Request,
     consumerAddress: ConsumerQ,
@@ -135,14 +136,14 @@ async def compute_status(
     return await provider(request).compute_status(signed, jobId or "", documentId or "")
 
 
-@services.put("/compute", response_model=list[models.JobStatus])
+@services.put("/compute", response_model=list[JobStatus])
 async def compute_stop(request: Request, body: Annotated[models.ComputeJobRequest, Body()]) -> Any:
     """Stops a running job (signed action: computeStop)."""
     signed = await signed_by(request, body.consumerAddress, body.nonce, body.expiry, body.signature)
     return await provider(request).compute_stop(signed, body.jobId or "", body.documentId or "")
 
 
-@services.delete("/compute", response_model=list[models.JobStatus])
+@services.delete("/compute", response_model=list[JobStatus])
 async def compute_delete(
     request: Request,
     consumerAddress: ConsumerQ,

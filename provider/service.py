@@ -18,7 +18,15 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from c2d import __version__
 from c2d.chain import Chain, ChainError, Deployment, VerifiedOrder, datatoken_for, order_amount
-from c2d.job import AlgorithmSpec, DatasetSpec, JobSpec, PublishedAlgorithmSpec, RawAlgorithmSpec, Status
+from c2d.job import (
+    AlgorithmSpec,
+    DatasetSpec,
+    JobSpec,
+    JobStatus,
+    PublishedAlgorithmSpec,
+    RawAlgorithmSpec,
+    Status,
+)
 from c2d.job import Container as JobContainer
 from c2d.provider import models
 from c2d.provider.auth import Auth
@@ -278,7 +286,7 @@ class Provider:
 
     # ---- compute ----
 
-    async def compute_start(self, req: models.ComputeStartRequest, signed: models.Signed) -> list[dict[str, Any]]:
+    async def compute_start(self, req: models.ComputeStartRequest, signed: models.Signed) -> list[JobStatus]:
         datasets = [req.dataset, *req.additionalDatasets]
         if len({d.documentId for d in datasets}) != len(datasets):
             raise InvalidRequest("a dataset is listed twice", code="duplicate_dataset")
@@ -330,7 +338,7 @@ class Provider:
             for order in orders:
                 await run_in_threadpool(self.orders.take, order)
                 taken.append(order)
-            result = await self.operator.call("POST", "/compute", body=job.model_dump(mode="json"))
+            result = await self.operator.jobs("POST", "/compute", body=job.model_dump(mode="json"))
         except Exception as exc:
             if await self._job_exists(exc, consumer, job_id):
                 raise Unavailable(
@@ -340,7 +348,7 @@ class Provider:
             for order in taken:
                 await run_in_threadpool(self.orders.give_back, order)
             raise
-        return result if isinstance(result, list) else [result]
+        return result
 
     async def _job_exists(self, exc: Exception, owner: str, job_id: str) -> bool:
         """After a failed job creation: did the operator create the job anyway (a timeout, or an
@@ -429,18 +437,18 @@ class Provider:
         await self._operator_request(method, path, headers)
         await run_in_threadpool(self.store.forget_job_inputs, job_id)
 
-    async def compute_status(self, signed: models.Signed, job_id: str, did: str) -> Any:
+    async def compute_status(self, signed: models.Signed, job_id: str, did: str) -> list[JobStatus]:
         owner = await self._job_auth(signed, "computeStatus", job_id, did)
         params = {"owner": owner, "jobId": job_id, "did": did}
-        return await self.operator.call("GET", "/compute", params={k: v for k, v in params.items() if v})
+        return await self.operator.jobs("GET", "/compute", params={k: v for k, v in params.items() if v})
 
-    async def compute_stop(self, signed: models.Signed, job_id: str, did: str) -> Any:
+    async def compute_stop(self, signed: models.Signed, job_id: str, did: str) -> list[JobStatus]:
         owner = await self._job_auth(signed, "computeStop", job_id, did, need_job=True)
-        return await self.operator.call("PUT", "/compute", body={"owner": owner, "jobId": job_id})
+        return await self.operator.jobs("PUT", "/compute", body={"owner": owner, "jobId": job_id})
 
-    async def compute_delete(self, signed: models.Signed, job_id: str, did: str) -> Any:
+    async def compute_delete(self, signed: models.Signed, job_id: str, did: str) -> list[JobStatus]:
         owner = await self._job_auth(signed, "computeDelete", job_id, did, need_job=True)
-        deleted = await self.operator.call("DELETE", "/compute", params={"owner": owner, "jobId": job_id})
+        deleted = await self.operator.jobs("DELETE", "/compute", params={"owner": owner, "jobId": job_id})
         await run_in_threadpool(self.store.forget_job_inputs, job_id)
         return deleted
 

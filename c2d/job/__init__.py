@@ -1,8 +1,9 @@
 """The job, one typed contract from the provider to the stage programs: its spec (c2d.job.spec),
-its statuses and the stages' exit codes (c2d.job.status), how a stage ended (c2d.job.outcome)
-and the job directory's layout (c2d.job.layout)."""
+its statuses and the stages' exit codes (c2d.job.status), how a stage ended (c2d.job.outcome),
+what it returns (c2d.job.results) and the job directory's layout (c2d.job.layout)."""
 
 from c2d.job.outcome import Outcome
+from c2d.job.results import JobStatus, ResultFile, ResultInfo
 from c2d.job.spec import (
     AlgorithmSpec,
     Container,
@@ -21,10 +22,13 @@ __all__ = [
     "Container",
     "DatasetSpec",
     "JobSpec",
+    "JobStatus",
     "Outcome",
     "PublishExit",
     "PublishedAlgorithmSpec",
     "RawAlgorithmSpec",
+    "ResultFile",
+    "ResultInfo",
     "Status",
     "WorkFlowSpec",
 ]

@@ -15,7 +15,6 @@ Each stage's output (stdout and stderr) is its log: the executor copies it to
 """
 
 import contextlib
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -23,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from c2d.job import Outcome, layout
+from c2d.job import Outcome, ResultFile, layout
+from c2d.job.results import RESULT_FILES
 from c2d.operator.environments import Environment
 from c2d.operator.executors import quota
 from c2d.operator.executors.logs import LogWriter
@@ -157,7 +157,7 @@ class Executor(Protocol):
 
     def job_dir(self, job: Job) -> Path: ...
 
-    def results(self, job: Job) -> list[dict[str, Any]]:
+    def results(self, job: Job) -> list[ResultFile]:
         """What publish listed (results.json), with the logs' sizes as they are now."""
 
     def clean_inputs(self, job: Job) -> None:
@@ -217,16 +217,15 @@ class JobDirectories:
         path.write_bytes(b"")
         return LogWriter(path, limit, counted).copy(stream)
 
-    def results(self, job: Job) -> list[dict[str, Any]]:
+    def results(self, job: Job) -> list[ResultFile]:
         job_dir = self.job_dir(job)
-        path = job_dir / "results.json"
+        path = job_dir / layout.RESULTS_FILE
         if not path.exists():
             return []
-        results: list[dict[str, Any]] = json.loads(path.read_text())
-        for result in results:  # logs are written after publish listed them
-            file = job_dir / str(result["path"])
-            if file.exists():
-                result["filesize"] = file.stat().st_size
+        results = []
+        for result in RESULT_FILES.validate_json(path.read_bytes()):  # logs grew after publish listed them
+            file = job_dir / result.path
+            results.append(result.model_copy(update={"filesize": file.stat().st_size}) if file.exists() else result)
         return results
 
     def clean_inputs(self, job: Job) -> None:
