@@ -118,7 +118,7 @@ async def compute_start(request: Request, body: models.ComputeStartRequest) -> A
     """Starts a job: checks the signature (action computeStart, covering the whole body), every
     order and the algorithm policy of every dataset, then asks the operator service to run it."""
     signed = await signed_by(request, body.consumerAddress, body.nonce, body.expiry, body.signature)
-    return await provider(request).compute_start(body, signed)
+    return await provider(request).compute.start(body, signed)
 
 
 @services.get("/compute", response_model=list[JobStatus])
@@ -133,14 +133,14 @@ async def compute_status(
 ) -> Any:
     """Status of the consumer's jobs, or of one (signed action: computeStatus)."""
     signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
-    return await provider(request).compute_status(signed, jobId or "", documentId or "")
+    return await provider(request).compute.status(signed, jobId or "", documentId or "")
 
 
 @services.put("/compute", response_model=list[JobStatus])
 async def compute_stop(request: Request, body: Annotated[models.ComputeJobRequest, Body()]) -> Any:
     """Stops a running job (signed action: computeStop)."""
     signed = await signed_by(request, body.consumerAddress, body.nonce, body.expiry, body.signature)
-    return await provider(request).compute_stop(signed, body.jobId or "", body.documentId or "")
+    return await provider(request).compute.stop(signed, body.jobId or "", body.documentId or "")
 
 
 @services.delete("/compute", response_model=list[JobStatus])
@@ -155,7 +155,7 @@ async def compute_delete(
 ) -> Any:
     """Deletes a finished job and its results (signed action: computeDelete)."""
     signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
-    return await provider(request).compute_delete(signed, jobId, documentId or "")
+    return await provider(request).compute.delete(signed, jobId, documentId or "")
 
 
 @services.get("/computeResult", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
@@ -170,7 +170,7 @@ async def compute_result(
 ) -> Response:
     """Streams result `index` of a job (signed action: computeResult)."""
     signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
-    return await provider(request).compute_result(jobId, index, signed)
+    return await provider(request).compute.result(jobId, index, signed)
 
 
 @services.get("/computeLogs", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
@@ -184,7 +184,7 @@ async def compute_logs(
 ) -> Response:
     """Streams a job's algorithm log while it runs (signed action: computeLogs)."""
     signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
-    return await provider(request).compute_logs(signed, jobId)
+    return await provider(request).compute.logs(signed, jobId)
 
 
 @services.get("/computeInput", response_class=Response, include_in_schema=False)
@@ -196,18 +196,18 @@ async def compute_input(
 ) -> Response:
     """For operators only (signed requests): an input file of a job, for its configure stage."""
     path = request.url.path + ("?" + request.url.query if request.url.query else "")
-    return await provider(request).compute_input(request.method, path, request.headers, jobId, did, index)
+    return await provider(request).compute.input(request.method, path, request.headers, jobId, did, index)
 
 
 @services.delete("/computeInput", include_in_schema=False)
 async def forget_compute_input(request: Request, jobId: Annotated[str, Query(min_length=1, max_length=100)]) -> Any:
     """For operators only (signed requests): a job's configure stage has fetched its inputs."""
     path = request.url.path + ("?" + request.url.query if request.url.query else "")
-    await provider(request).forget_inputs(request.method, path, request.headers, jobId)
+    await provider(request).compute.forget_inputs(request.method, path, request.headers, jobId)
     return {"jobId": jobId, "forgotten": True}
 
 
 @services.get("/computeEnvironments")
 async def compute_environments(request: Request) -> Any:
     """The operator's environments: resources, limits, price, free or busy."""
-    return await provider(request).environments()
+    return await provider(request).compute.environments()

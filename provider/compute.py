@@ -1,0 +1,282 @@
+"""The provider's compute routes: a job checked (signatures, orders, every dataset's algorithm
+policy) and built as a c2d.job.JobSpec for the operator service; then the job calls, passed on
+for its owner; and the configure stages' input fetches."""
+
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from c2d.chain import VerifiedOrder
+from c2d.job import (
+    AlgorithmSpec,
+    DatasetSpec,
+    JobSpec,
+    JobStatus,
+    PublishedAlgorithmSpec,
+    RawAlgorithmSpec,
+    Status,
+)
+from c2d.job import Container as JobContainer
+from c2d.provider import models
+from c2d.provider.ddo import DDO, Container, PaidService
+from c2d.provider.errors import BadGateway, Forbidden, InvalidRequest, ProviderError, Unauthorized, Unavailable
+from c2d.provider.operator_client import OperatorUnavailable
+from c2d.provider.policy import (
+    Algorithm,
+    PublishedAlgorithm,
+    RawAlgorithm,
+    check_checksums,
+    container_of,
+    trust_decision,
+)
+from c2d.provider.store import Asset
+from c2d.signing import RequestRejected, nonce_in_range, verify_signed_request
+
+if TYPE_CHECKING:
+    from c2d.provider.service import Provider
+
+log = logging.getLogger("c2d.provider")
+Part = TypeVar("Part", bound=BaseModel)
+
+
+class Compute:
+    def __init__(self, provider: "Provider") -> None:
+        self.p = provider
+
+    async def start(self, req: models.ComputeStartRequest, signed: models.Signed) -> list[JobStatus]:
+        datasets = [req.dataset, *req.additionalDatasets]
+        if len({d.documentId for d in datasets}) != len(datasets):
+            raise InvalidRequest("a dataset is listed twice", code="duplicate_dataset")
+        checked = [await run_in_threadpool(self._dataset, d) for d in datasets]
+        consumer = await run_in_threadpool(self.p.verify, signed, "computeStart", req.dataset.documentId, "", 0)
+        algorithm, algo_spec, algo_order = await self._algorithm(req.algorithm, consumer)
+        job_datasets: list[DatasetSpec] = []
+        orders: list[VerifiedOrder] = [] if algo_order is None else [algo_order]
+        checksums: list[str] | None = None  # the algorithm's files, hashed once for every dataset
+        for (asset, ddo, service), dataset in zip(checked, datasets, strict=True):
+            trusted = trust_decision(service.attributes.main.privacy, algorithm)
+            if trusted is not None:
+                assert isinstance(algorithm, PublishedAlgorithm)
+                if checksums is None:
+                    checksums = await self._content_checksums(algorithm)
+                check_checksums(trusted, algorithm, checksums)
+                # configure must get exactly the bytes that were trusted, whatever the DDO says
+                assert isinstance(algo_spec, PublishedAlgorithmSpec)
+                approved = dict(zip((str(i) for i in algo_spec.files), checksums, strict=True))
+                algo_spec = algo_spec.model_copy(update={"checksums": approved})
+            order, _ = await run_in_threadpool(self.p.orders.check, dataset.transferTxId, asset, service, consumer)
+            orders.append(order)
+            job_datasets.append(
+                _job_part(
+                    DatasetSpec,
+                    did=asset.did,
+                    serviceId=service.index,
+                    transferTxId=order.tx_hash,
+                    files=[spec.index for spec in self.p.decrypted_files(asset, ddo)],
+                    checksums=_declared_checksums(ddo),
+                    ddo=_public_ddo(asset),
+                )
+            )
+        privacy = [s.attributes.main.privacy for _, _, s in checked]
+        job_id = uuid.uuid4().hex
+        job = _job_part(
+            JobSpec,
+            jobId=job_id,
+            owner=consumer,
+            environment=req.environment,
+            allowNetworkAccess=all(p is not None and p.allowNetworkAccess for p in privacy),
+            datasets=job_datasets,
+            algorithm=algo_spec,
+        )
+        inputs = job.dataset_dids + ([job.algorithm_did] if job.algorithm_did else [])
+        await run_in_threadpool(self.p.store.record_job_inputs, job_id, inputs)
+        taken: list[VerifiedOrder] = []
+        try:
+            for order in orders:
+                await run_in_threadpool(self.p.orders.take, order)
+                taken.append(order)
+            result = await self.p.operator.jobs("POST", "/compute", body=job.model_dump(mode="json"))
+        except Exception as exc:
+            if await self._job_exists(exc, consumer, job_id):
+                raise Unavailable(
+                    f"the job {job_id} was created but its confirmation was lost; follow it with its id",
+                    code="job_created",
+                ) from None
+            for order in taken:
+                await run_in_threadpool(self.p.orders.give_back, order)
+            raise
+        return result
+
+    async def _job_exists(self, exc: Exception, owner: str, job_id: str) -> bool:
+        """After a failed job creation: did the operator create the job anyway (a timeout, or an
+        error after it was stored)? Its orders are then used, not given back."""
+        if not (isinstance(exc, OperatorUnavailable) and exc.reached) and not isinstance(exc, BadGateway):
+            return False
+        try:
+            return bool(await self.p.operator.call("GET", "/compute", params={"owner": owner, "jobId": job_id}))
+        except ProviderError:
+            return True  # unknown: keeping the orders used is what cannot start a second job
+
+    def _dataset(self, dataset: models.DatasetInput) -> tuple[Asset, DDO, PaidService]:
+        asset, ddo = self.p.asset(dataset.documentId)
+        if ddo.main.type != "dataset":
+            raise InvalidRequest(f"{dataset.documentId} is not a dataset", code="not_a_dataset")
+        return asset, ddo, ddo.paid_service(dataset.serviceId, "compute")
+
+    async def _algorithm(
+        self, spec: models.AlgorithmInput, consumer: str
+    ) -> tuple[Algorithm, AlgorithmSpec, VerifiedOrder | None]:
+        if spec.meta is not None:
+            if spec.documentId is not None:
+                raise InvalidRequest("give either a published algorithm or a raw one", code="invalid_algorithm")
+            if len(spec.meta.rawcode.encode()) > self.p.settings.max_raw_algorithm_bytes:
+                raise InvalidRequest("the raw algorithm is too large", code="algorithm_too_large")
+            container = spec.meta.container
+            raw = RawAlgorithm(spec.meta.rawcode, container)
+            return (
+                raw,
+                _job_part(RawAlgorithmSpec, rawcode=spec.meta.rawcode, container=_job_container(container)),
+                None,
+            )
+        if spec.documentId is None or spec.serviceId is None or spec.transferTxId is None:
+            raise InvalidRequest(
+                "a published algorithm needs documentId, serviceId and transferTxId", code="invalid_algorithm"
+            )
+        asset, ddo = await run_in_threadpool(self.p.asset, spec.documentId)
+        container = container_of(ddo)
+        service = ddo.paid_service(spec.serviceId, "access")
+        order, _ = await run_in_threadpool(self.p.orders.check, spec.transferTxId, asset, service, consumer)
+        published = PublishedAlgorithm(asset.did, asset.publisher, ddo, asset)
+        job_spec = _job_part(
+            PublishedAlgorithmSpec,
+            did=asset.did,
+            serviceId=service.index,
+            transferTxId=order.tx_hash,
+            container=_job_container(container),
+            files=sorted(spec.index for spec in self.p.decrypted_files(asset, ddo)),
+            checksums=_declared_checksums(ddo),
+            ddo=_public_ddo(asset),
+        )
+        return published, job_spec, order
+
+    async def _content_checksums(self, algorithm: PublishedAlgorithm) -> list[str]:
+        specs = sorted(self.p.decrypted_files(algorithm.asset, algorithm.ddo), key=lambda s: s.index)
+        return [await self.p.files.sha256(spec, algorithm.publisher) for spec in specs]
+
+    async def _operator_request(self, method: str, path: str, headers: Any) -> None:
+        """A request of a configure stage: signed by a trusted operator, with a fresh nonce."""
+        try:
+            signer, nonce = verify_signed_request(method, path, b"", headers, self.p.settings.operator_addresses)
+        except RequestRejected as exc:
+            raise Forbidden(exc.message, code=exc.code) from None
+        if not nonce_in_range(nonce, 0):
+            raise Unauthorized("the request's nonce is not the current time", code="nonce_out_of_range")
+        if not await run_in_threadpool(self.p.store.advance_nonce, signer, nonce):
+            raise Unauthorized("the request's nonce was used before", code="nonce_reused")
+
+    async def input(self, method: str, path: str, headers: Any, job_id: str, did: str, index: int) -> Response:
+        """A job input for an operator's configure stage: signed by a trusted operator, only for
+        an asset the job was started with, and only while that job is configuring (the operator
+        service says so); a job past configuring has its inputs forgotten."""
+        await self._operator_request(method, path, headers)
+        if not await run_in_threadpool(self.p.store.is_job_input, job_id, did):
+            raise Forbidden("this asset is not an input of that job", code="not_a_job_input")
+        stage = await self.p.operator.call("GET", "/jobStage", params={"jobId": job_id})
+        if stage.get("status") != Status.CONFIGURING:
+            if stage.get("status") is None or stage["status"] > Status.CONFIGURING:
+                await run_in_threadpool(self.p.store.forget_job_inputs, job_id)
+            raise Forbidden("that job is not configuring", code="job_not_configuring")
+        asset, ddo = await run_in_threadpool(self.p.asset, did)
+        spec = self.p.file(asset, ddo, index)
+        return await self.p.files.response(spec, asset.publisher, None, f"{did[8:16]}-{index}")
+
+    async def forget_inputs(self, method: str, path: str, headers: Any, job_id: str) -> None:
+        """Called by a configure stage that has fetched everything: its inputs are forgotten."""
+        await self._operator_request(method, path, headers)
+        await run_in_threadpool(self.p.store.forget_job_inputs, job_id)
+
+    async def status(self, signed: models.Signed, job_id: str, did: str) -> list[JobStatus]:
+        owner = await self._job_auth(signed, "computeStatus", job_id, did)
+        params = {"owner": owner, "jobId": job_id, "did": did}
+        return await self.p.operator.jobs("GET", "/compute", params={k: v for k, v in params.items() if v})
+
+    async def stop(self, signed: models.Signed, job_id: str, did: str) -> list[JobStatus]:
+        owner = await self._job_auth(signed, "computeStop", job_id, did, need_job=True)
+        return await self.p.operator.jobs("PUT", "/compute", body={"owner": owner, "jobId": job_id})
+
+    async def delete(self, signed: models.Signed, job_id: str, did: str) -> list[JobStatus]:
+        owner = await self._job_auth(signed, "computeDelete", job_id, did, need_job=True)
+        deleted = await self.p.operator.jobs("DELETE", "/compute", params={"owner": owner, "jobId": job_id})
+        await run_in_threadpool(self.p.store.forget_job_inputs, job_id)
+        return deleted
+
+    async def result(self, job_id: str, index: int, signed: models.Signed) -> Response:
+        owner = await run_in_threadpool(self.p.verify, signed, "computeResult", "", job_id, index)
+        params = {"owner": owner, "jobId": job_id, "index": index}
+        return await self._relay(await self.p.operator.send("GET", "/getResult", params=params))
+
+    async def logs(self, signed: models.Signed, job_id: str) -> Response:
+        owner = await self._job_auth(signed, "computeLogs", job_id, "", need_job=True)
+        # The log is followed while the job runs: it may be silent for longer than any read timeout.
+        params = {"owner": owner, "jobId": job_id}
+        return await self._relay(await self.p.operator.send("GET", "/logs", params=params, read_timeout=None))
+
+    async def environments(self) -> Any:
+        return await self.p.operator.call("GET", "/environments")
+
+    async def _job_auth(self, signed: models.Signed, action: str, job_id: str, did: str, need_job: bool = False) -> str:
+        if need_job and not job_id:
+            raise InvalidRequest("jobId is required", code="invalid_request")
+        return await run_in_threadpool(self.p.verify, signed, action, did, job_id, 0)
+
+    @staticmethod
+    async def _relay(upstream: httpx.Response) -> Response:
+        headers = {k: v for k, v in upstream.headers.items() if k in ("content-length", "content-disposition")}
+
+        async def body() -> Any:
+            try:
+                async for chunk in upstream.aiter_raw():
+                    yield chunk
+            except httpx.HTTPError as exc:  # the operator broke off: end the response there
+                log.warning("the operator broke off a stream: %s", type(exc).__name__)
+            finally:
+                await upstream.aclose()
+
+        return StreamingResponse(body(), upstream.status_code, headers, upstream.headers.get("content-type"))
+
+
+def _declared_checksums(ddo: DDO) -> dict[str, str]:
+    return {str(f.index): f.checksum for f in ddo.main.files if f.checksum}
+
+
+def _job_container(container: Container) -> JobContainer:
+    """The container section as the job carries it (what the DDO or request adds beyond it stays)."""
+    fields = {"entrypoint": container.entrypoint, "image": container.image, "tag": container.tag}
+    return _job_part(JobContainer, **fields, checksum=container.checksum)
+
+
+def _job_part(model: type[Part], **fields: Any) -> Part:
+    """A part of the job from what the DDOs and the request hold; what the job cannot carry
+    (a container beyond its limits, a file index out of range) is the client's 400."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        where = ".".join(str(part) for part in exc.errors()[0]["loc"])
+        name = model.__name__.removesuffix("Spec").lower()
+        raise InvalidRequest(
+            f"the job cannot carry this {name}: {where} is not acceptable", code="invalid_job"
+        ) from None
+
+
+def _public_ddo(asset: Asset) -> dict[str, Any]:
+    """The DDO as an algorithm may see it: without the encrypted file list."""
+    ddo = json.loads(json.dumps(asset.ddo))
+    for service in ddo.get("service", []):
+        service.get("attributes", {}).pop("encryptedFiles", None)
+    return ddo  # type: ignore[no-any-return]
