@@ -1,0 +1,158 @@
+"""The frame of the deployment: namespaces (Pod Security), the WorkFlow CRD, service accounts
+and Roles, the jobs namespace's quota."""
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from c2d.infra.components.common import API_CLIENTS, NAME_LABEL, PART_OF, labels
+from c2d.infra.config import StackConfig
+from c2d.operator import workflows
+
+
+class Namespaces(pulumi.ComponentResource):
+    """The system namespace (baseline) and the jobs namespace (restricted: stage pods)."""
+
+    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("c2d:infra:Namespaces", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        jobs_level = "privileged" if cfg.loopback else "restricted"  # loopback: host-network configure pods
+        # kubernetes.io/metadata.name, which the NetworkPolicies select namespaces by, is set
+        # by the API server itself only from 1.21 on: set here for 1.20.
+        self.system = k8s.core.v1.Namespace(
+            "system",
+            metadata={
+                "name": cfg.system_namespace,
+                "labels": {
+                    **PART_OF,
+                    NAME_LABEL: cfg.system_namespace,
+                    **_pod_security("privileged" if cfg.loopback else "baseline"),
+                },
+            },
+            opts=child,
+        )
+        self.jobs = k8s.core.v1.Namespace(
+            "jobs",
+            metadata={
+                "name": cfg.jobs_namespace,
+                "labels": {**PART_OF, NAME_LABEL: cfg.jobs_namespace, **_pod_security(jobs_level)},
+            },
+            opts=child,
+        )
+        self.register_outputs({"system": self.system.metadata["name"], "jobs": self.jobs.metadata["name"]})
+
+
+def _pod_security(level: str) -> dict[str, str]:
+    return {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
+
+
+class WorkflowCrd(pulumi.ComponentResource):
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("c2d:infra:WorkflowCrd", name, None, opts)
+        crd = workflows.crd()
+        self.crd = k8s.apiextensions.v1.CustomResourceDefinition(
+            "workflows", metadata=crd["metadata"], spec=crd["spec"], opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.register_outputs({"name": self.crd.metadata["name"]})
+
+
+class Rbac(pulumi.ComponentResource):
+    """Service accounts and least-privilege Roles; nothing cluster-wide."""
+
+    ACCOUNTS = ("provider", "operator-service", "operator-engine", "contracts", "ganache")
+
+    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("c2d:infra:Rbac", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.accounts: dict[str, k8s.core.v1.ServiceAccount] = {}
+        in_cluster_chain = cfg.chain == "ganache"
+        for account in self.ACCOUNTS:
+            if account in ("contracts", "ganache") and not in_cluster_chain:
+                continue
+            namespace = cfg.jobs_namespace if account.startswith("operator") else cfg.system_namespace
+            self.accounts[account] = k8s.core.v1.ServiceAccount(
+                account,
+                metadata={"name": f"c2d-{account}", "namespace": namespace, "labels": labels(account)},
+                automount_service_account_token=account in API_CLIENTS,
+                opts=child,
+            )
+        engine_rules = workflows.ENGINE_RULES
+        if cfg.outputs_storage_class:
+            engine_rules = [*engine_rules, workflows.OUTPUTS_CLAIM_RULE]
+        self.roles = {
+            "operator-engine": self._role("operator-engine", cfg.jobs_namespace, engine_rules, child),
+            "operator-service": self._role("operator-service", cfg.jobs_namespace, workflows.SERVICE_RULES, child),
+        }
+        if in_cluster_chain:
+            self.roles["contracts"] = self._role("contracts", cfg.system_namespace, CONTRACTS_RULES, child)
+        self.register_outputs({})
+
+    def _role(self, account: str, namespace: str, rules: list[dict[str, Any]], opts: pulumi.ResourceOptions) -> Any:
+        name = f"c2d-{account}"
+        role = k8s.rbac.v1.Role(account, metadata={"name": name, "namespace": namespace}, rules=rules, opts=opts)
+        sa_namespace = self.accounts[account].metadata["namespace"]
+        k8s.rbac.v1.RoleBinding(
+            account,
+            metadata={"name": name, "namespace": namespace},
+            subjects=[{"kind": "ServiceAccount", "name": name, "namespace": sa_namespace}],
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            opts=opts,
+        )
+        return role
+
+
+# The contracts Job records the deployment in one ConfigMap of the system namespace.
+CONTRACTS_RULES: list[dict[str, Any]] = [
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["c2d-contracts"], "verbs": ["get", "update"]},
+]
+
+
+class JobQuota(pulumi.ComponentResource):
+    """The jobs namespace's ResourceQuota (what every environment at its maxJobs, plus the
+    operator, may use) and LimitRange (defaults and ceilings per container)."""
+
+    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("c2d:infra:JobQuota", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        envs = cfg.environments
+        # Per running job: the algorithm, or a configure/publish stage (1 CPU, 512 MB).
+        cpu = sum(e.max_jobs * max(e.cpu, 1.0) for e in envs) + 2
+        memory = sum(e.max_jobs * max(e.memory_mb, 512) for e in envs) + 1024
+        pods = sum(e.max_jobs for e in envs) * 2 + 4
+        self.quota = k8s.core.v1.ResourceQuota(
+            "jobs",
+            metadata={"name": "c2d-jobs", "namespace": cfg.jobs_namespace},
+            spec={
+                "hard": {
+                    "pods": str(pods),
+                    "requests.cpu": f"{int(cpu * 1000)}m",
+                    "limits.cpu": f"{int(cpu * 1000)}m",
+                    "requests.memory": f"{memory}Mi",
+                    "limits.memory": f"{memory}Mi",
+                }
+            },
+            opts=child,
+        )
+        largest_cpu = max(max(e.cpu for e in envs), 1.0)
+        largest_memory = max(max(e.memory_mb for e in envs), 512)
+        self.limits = k8s.core.v1.LimitRange(
+            "jobs",
+            metadata={"name": "c2d-jobs", "namespace": cfg.jobs_namespace},
+            spec={
+                "limits": [
+                    {
+                        "type": "Container",
+                        "default": {"cpu": "500m", "memory": "256Mi"},
+                        "defaultRequest": {"cpu": "500m", "memory": "256Mi"},
+                        "max": {"cpu": f"{int(largest_cpu * 1000)}m", "memory": f"{largest_memory}Mi"},
+                    }
+                ]
+            },
+            opts=child,
+        )
+        self.register_outputs({})
+
+
+# ---- shared pieces ----

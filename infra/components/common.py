@@ -1,0 +1,147 @@
+"""Labels, pod and container templates, probes and helpers every part of the deployment uses."""
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from c2d.infra.config import StackConfig
+from c2d.operator.executors.base import STAGE_UID
+from c2d.signing import address_of
+
+PART_OF = {"app.kubernetes.io/part-of": "c2d"}
+NAME_LABEL = "kubernetes.io/metadata.name"
+GANACHE_PORT, PROVIDER_PORT, OPERATOR_PORT = 8545, 8030, 8050
+JOBS_MOUNT = "/var/lib/c2d"
+PROVIDER_DATA_ROOT = "/var/lib/c2d/data"  # publishers' files, inside the provider's container
+# The parts that call the API server (WorkFlows, stage Jobs, the contracts' ConfigMap): only
+# their pods get a service account token.
+API_CLIENTS = ("operator-service", "operator-engine", "contracts")
+HEARTBEAT_CHECK = ["python", "-m", "c2d.heartbeat"]
+
+
+def host_volume(namespace: str, part: str) -> Path:
+    """Where a loopback stack keeps a volume on the node."""
+    return Path("/var/lib/c2d-volumes", namespace, part)
+
+
+def labels(app: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": app, **PART_OF}
+
+
+def restricted_pod(uid: int = STAGE_UID) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+}
+
+
+def resources(cpu: str, memory: str, cpu_request: str | None = None) -> dict[str, Any]:
+    """Memory: requested = limit (never overcommitted). CPU: a service may request less than its
+    limit (it idles between requests), which leaves the node's CPU to the jobs."""
+    return {"requests": {"cpu": cpu_request or cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}
+
+
+def pod_spec(
+    cfg: StackConfig,
+    account: str,
+    containers: list[Any],
+    volumes: list[Any],
+    owned: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """A pod of a service account, non-root, read-only root filesystem with a private /tmp.
+    `owned`: volume → the sub-directories the pod's user must own. A storage class's volumes
+    take the pod's fsGroup; the loopback cluster's hostPath volumes do not, so there a first
+    container creates them and hands them to that user (CHOWN its only capability)."""
+    if not any(v["name"] == "tmp" for v in volumes):
+        volumes = [*volumes, {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
+        for container in containers:
+            container["volumeMounts"] = [*container.get("volumeMounts", []), {"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
+    spec: dict[str, Any] = {
+        "serviceAccountName": account,
+        "automountServiceAccountToken": account.removeprefix("c2d-") in API_CLIENTS,
+        "enableServiceLinks": False,
+        "securityContext": restricted_pod(),
+        "containers": containers,
+        "volumes": volumes,
+    }
+    if cfg.loopback:  # no pod network on the test cluster: the node's, which is loopback only
+        spec.update(hostNetwork=True, dnsPolicy="Default")  # and no cluster DNS: the node's resolver
+        if owned:
+            spec["initContainers"] = [volume_owner(containers[0]["image"], owned)]
+    return spec
+
+
+def volume_owner(image: str, owned: dict[str, list[str]]) -> dict[str, Any]:
+    paths = [f"/volumes/{volume}/{sub}" for volume, subs in owned.items() for sub in subs]
+    return {
+        "name": "volume-owner",
+        "image": image,
+        "imagePullPolicy": "Never",
+        "command": ["sh", "-c", f'mkdir -p "$@" && chown {STAGE_UID}:{STAGE_UID} "$@"', "volume-owner", *paths],
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsGroup": 0,
+            "runAsNonRoot": False,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
+        },
+        "resources": resources("100m", "32Mi"),
+        "volumeMounts": [{"name": volume, "mountPath": f"/volumes/{volume}"} for volume in owned],
+    }
+
+
+def deployment_spec(app: dict[str, str], pod: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "replicas": 1,
+        "strategy": {"type": "Recreate"},  # one engine, one job store writer at a time
+        "selector": {"matchLabels": app},
+        "template": {"metadata": {"labels": app}, "spec": pod},
+    }
+
+
+def service(cfg: StackConfig, part: str, port: int, app: dict[str, str], opts: pulumi.ResourceOptions) -> Any:
+    namespace = cfg.jobs_namespace if part.startswith("operator") else cfg.system_namespace
+    return k8s.core.v1.Service(
+        part,
+        metadata={"name": f"c2d-{part}", "namespace": namespace, "labels": app},
+        spec={"selector": app, "ports": [{"name": "http", "port": port, "targetPort": port}]},
+        opts=opts,
+    )
+
+
+def listen(cfg: StackConfig, port: int) -> list[str]:
+    return ["--host", "127.0.0.1" if cfg.loopback else "0.0.0.0", "--port", str(port)]  # noqa: S104
+
+
+# The kubelet probes the pod's IP, which for a host-network pod is the node's: on the loopback
+# cluster the services listen on 127.0.0.1 only, so the probes name it.
+def http_probe(cfg: StackConfig, port: int, period: int, path: str = "/") -> dict[str, Any]:
+    action = {"path": path, "port": port, **({"host": "127.0.0.1"} if cfg.loopback else {})}
+    return {"httpGet": action, "periodSeconds": period, "timeoutSeconds": 2}
+
+
+def tcp_probe(cfg: StackConfig, port: int, period: int) -> dict[str, Any]:
+    return {"tcpSocket": {"port": port, **({"host": "127.0.0.1"} if cfg.loopback else {})}, "periodSeconds": period}
+
+
+def address(key: pulumi.Output[str]) -> pulumi.Output[str]:
+    """The account of a key: public, so not kept secret."""
+    return pulumi.Output.unsecret(key.apply(lambda k: address_of(k) if k else ""))
+
+
+def secret_env(name: str, secret: Any, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}

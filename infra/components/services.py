@@ -1,0 +1,219 @@
+"""The provider, the operator service and the engine."""
+
+import json
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from c2d.infra.components.chain import Chain, Contracts
+from c2d.infra.components.common import (
+    HEARTBEAT_CHECK,
+    JOBS_MOUNT,
+    OPERATOR_PORT,
+    PROVIDER_DATA_ROOT,
+    PROVIDER_PORT,
+    RESTRICTED_CONTAINER,
+    address,
+    deployment_spec,
+    http_probe,
+    labels,
+    listen,
+    pod_spec,
+    resources,
+    secret_env,
+    service,
+)
+from c2d.infra.components.storage import Secrets, Storage
+from c2d.infra.config import StackConfig
+
+
+class Provider(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        chain: Chain,
+        contracts: Contracts,
+        storage: Storage,
+        secrets: Secrets,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("c2d:infra:Provider", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        app = labels("provider")
+        operator_host = "127.0.0.1" if cfg.loopback else f"c2d-operator-service.{cfg.jobs_namespace}.svc"
+        host = "127.0.0.1" if cfg.loopback else f"c2d-provider.{cfg.system_namespace}.svc"
+        self.url = f"http://{host}:{PROVIDER_PORT}"
+        env = [
+            {"name": "C2D_RPC_URL", "value": chain.rpc_url},
+            {"name": "C2D_CHAIN_ID", "value": str(cfg.chain_id)},
+            {"name": "C2D_ADDRESSES_FILE", "value": "/etc/c2d/contracts/addresses.json"},
+            {"name": "C2D_OPERATOR_URL", "value": f"http://{operator_host}:{OPERATOR_PORT}"},
+            {"name": "C2D_DATA_ROOT", "value": PROVIDER_DATA_ROOT},
+            {"name": "C2D_PROVIDER_DATABASE_URL", "value": "sqlite:////var/lib/c2d/state/provider.db"},
+            {"name": "C2D_PROVIDER_URL", "value": self.url},
+            {"name": "C2D_OPERATOR_ADDRESSES", "value": address(cfg.operator_key)},
+            secret_env("C2D_PROVIDER_KEY", secrets.provider.metadata["name"], "provider-key"),
+        ]
+        self.deployment = k8s.apps.v1.Deployment(
+            "provider",
+            metadata={"name": "c2d-provider", "namespace": cfg.system_namespace, "labels": app},
+            spec={
+                "replicas": 1,
+                "strategy": {"type": "Recreate"},  # SQLite on a ReadWriteOnce volume
+                "selector": {"matchLabels": app},
+                "template": {
+                    "metadata": {"labels": app},
+                    "spec": pod_spec(
+                        cfg,
+                        "c2d-provider",
+                        [
+                            {
+                                "name": "provider",
+                                "image": cfg.image("provider"),
+                                "imagePullPolicy": cfg.pull_policy,
+                                "args": listen(cfg, PROVIDER_PORT),
+                                "env": env,
+                                "ports": [{"name": "http", "containerPort": PROVIDER_PORT}],
+                                "readinessProbe": http_probe(cfg, PROVIDER_PORT, 2),
+                                "livenessProbe": http_probe(cfg, PROVIDER_PORT, 15),
+                                "resources": resources("1", "512Mi", cpu_request="200m"),
+                                "securityContext": RESTRICTED_CONTAINER,
+                                "volumeMounts": [
+                                    {"name": "provider", "mountPath": "/var/lib/c2d/state", "subPath": "state"},
+                                    {"name": "provider", "mountPath": PROVIDER_DATA_ROOT, "subPath": "data"},
+                                    {"name": "contracts", "mountPath": "/etc/c2d/contracts", "readOnly": True},
+                                ],
+                            }
+                        ],
+                        [
+                            {"name": "provider", "persistentVolumeClaim": {"claimName": "c2d-provider"}},
+                            {"name": "contracts", "configMap": {"name": "c2d-contracts"}},
+                        ],
+                        owned={"provider": ["state", "data"]},
+                    ),
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[storage.provider_claim, contracts.config_map]),
+        )
+        service(cfg, "provider", PROVIDER_PORT, app, child)
+        self.register_outputs({"url": self.url})
+
+
+class Operator(pulumi.ComponentResource):
+    """The operator service (job API for the provider) and the engine (kubernetes executor),
+    sharing the jobs volume: its `state` (the job store) and `jobs` (job directories)."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        provider_url: str,
+        storage: Storage,
+        secrets: Secrets,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("c2d:infra:Operator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=[storage.jobs_claim])
+        environments = json.dumps([e.model_dump(by_alias=True) for e in cfg.environments])
+        self.environments = k8s.core.v1.ConfigMap(
+            "environments",
+            metadata={"name": "c2d-environments", "namespace": cfg.jobs_namespace},
+            data={"environments.json": environments},
+            opts=child,
+        )
+        common = [
+            {"name": "C2D_EXECUTOR", "value": "kubernetes"},
+            {"name": "C2D_KUBE_NAMESPACE", "value": cfg.jobs_namespace},
+            {"name": "C2D_KUBE_JOBS_CLAIM", "value": "c2d-jobs"},
+            {"name": "C2D_KUBE_JOBS_SUBPATH", "value": "jobs"},
+            {"name": "C2D_KUBE_OUTPUTS_CLASS", "value": cfg.outputs_storage_class},
+            {"name": "C2D_KUBE_LOOPBACK", "value": "true" if cfg.loopback else "false"},
+            {"name": "C2D_IMAGE_PREFIX", "value": cfg.image_registry},
+            {"name": "C2D_IMAGES_TAG", "value": cfg.image_tag},
+            {"name": "C2D_JOBS_DIR", "value": f"{JOBS_MOUNT}/jobs"},
+            {"name": "C2D_OPERATOR_DATABASE_URL", "value": f"sqlite:///{JOBS_MOUNT}/state/operator.db"},
+            {"name": "C2D_ENVIRONMENTS_FILE", "value": "/etc/c2d/environments/environments.json"},
+            {"name": "C2D_PROVIDER_URL", "value": provider_url},
+            {"name": "C2D_OPERATOR_PROVIDERS", "value": address(cfg.provider_key)},
+            # No operator key here: configure pods read it from its Secret, nothing else signs with it.
+        ]
+        mounts = [
+            {"name": "jobs", "mountPath": f"{JOBS_MOUNT}/jobs", "subPath": "jobs"},
+            {"name": "jobs", "mountPath": f"{JOBS_MOUNT}/state", "subPath": "state"},
+            {"name": "environments", "mountPath": "/etc/c2d/environments", "readOnly": True},
+        ]
+        volumes = [
+            {"name": "jobs", "persistentVolumeClaim": {"claimName": "c2d-jobs"}},
+            {"name": "environments", "configMap": {"name": "c2d-environments"}},
+        ]
+        service_app, engine_app = labels("operator-service"), labels("operator-engine")
+        self.service = k8s.apps.v1.Deployment(
+            "operator-service",
+            metadata={"name": "c2d-operator-service", "namespace": cfg.jobs_namespace, "labels": service_app},
+            spec=deployment_spec(
+                service_app,
+                pod_spec(
+                    cfg,
+                    "c2d-operator-service",
+                    [
+                        {
+                            "name": "operator-service",
+                            "image": cfg.image("operator-service"),
+                            "imagePullPolicy": cfg.pull_policy,
+                            "args": listen(cfg, OPERATOR_PORT),
+                            "env": common,
+                            "ports": [{"name": "http", "containerPort": OPERATOR_PORT}],
+                            "readinessProbe": http_probe(cfg, OPERATOR_PORT, 2, "/healthz"),
+                            "livenessProbe": http_probe(cfg, OPERATOR_PORT, 15, "/healthz"),
+                            "resources": resources("500m", "384Mi", cpu_request="100m"),
+                            "securityContext": RESTRICTED_CONTAINER,
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    volumes,
+                    owned={"jobs": ["jobs", "state"]},
+                ),
+            ),
+            opts=child,
+        )
+        service(cfg, "operator-service", OPERATOR_PORT, service_app, child)
+        self.engine = k8s.apps.v1.Deployment(
+            "operator-engine",
+            metadata={"name": "c2d-operator-engine", "namespace": cfg.jobs_namespace, "labels": engine_app},
+            spec=deployment_spec(
+                engine_app,
+                pod_spec(
+                    cfg,
+                    "c2d-operator-engine",
+                    [
+                        {
+                            "name": "operator-engine",
+                            "image": cfg.image("operator-engine"),
+                            "imagePullPolicy": cfg.pull_policy,
+                            "env": common,
+                            # The engine has no port: alive while its loop beats (a file it
+                            # touches); the check is a bare Python start-up (c2d.heartbeat).
+                            "livenessProbe": {
+                                "exec": {"command": HEARTBEAT_CHECK},
+                                "periodSeconds": 15,
+                                "timeoutSeconds": 5,
+                                "failureThreshold": 4,
+                            },
+                            "readinessProbe": {
+                                "exec": {"command": HEARTBEAT_CHECK},
+                                "periodSeconds": 5,
+                                "timeoutSeconds": 5,
+                            },
+                            "resources": resources("500m", "384Mi", cpu_request="100m"),
+                            "securityContext": RESTRICTED_CONTAINER,
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    volumes,
+                    owned={"jobs": ["jobs", "state"]},
+                ),
+            ),
+            opts=child,
+        )
+        self.register_outputs({})
