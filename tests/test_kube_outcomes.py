@@ -13,7 +13,7 @@ from kubernetes.client import (
     V1PodStatus,
 )
 
-from c2d.operator.executors.kubernetes import _pod_outcome
+from c2d.operator.executors.pods import pod_outcome
 
 
 def pod(phase, reason=None, message=None, state=None):
@@ -32,30 +32,30 @@ def terminated(code, reason):
 
 
 def test_an_evicted_pod_fails_the_stage_with_the_kubelet_message():
-    outcome = _pod_outcome(pod("Failed", "Evicted", 'Usage of EmptyDir volume "tmp" exceeds the limit "8Mi".'), 3.0)
+    outcome = pod_outcome(pod("Failed", "Evicted", 'Usage of EmptyDir volume "tmp" exceeds the limit "8Mi".'), 3.0)
     assert outcome is not None and not outcome.ok
     assert outcome.detail == 'was evicted: Usage of EmptyDir volume "tmp" exceeds the limit "8Mi".'
 
 
 def test_terminated_containers():
-    ok = _pod_outcome(pod("Succeeded", state=terminated(0, "Completed")), 1.0)
+    ok = pod_outcome(pod("Succeeded", state=terminated(0, "Completed")), 1.0)
     assert ok is not None and ok.ok
-    oom = _pod_outcome(pod("Failed", state=terminated(137, "OOMKilled")), 1.0)
+    oom = pod_outcome(pod("Failed", state=terminated(137, "OOMKilled")), 1.0)
     assert oom is not None and oom.out_of_memory and oom.exit_code == 137
-    crash = _pod_outcome(pod("Failed", state=terminated(1, "Error")), 1.0)
+    crash = pod_outcome(pod("Failed", state=terminated(1, "Error")), 1.0)
     assert crash is not None and crash.exit_code == 1 and not crash.out_of_memory
 
 
 def test_deadline_and_images_that_cannot_be_pulled():
-    late = _pod_outcome(pod("Failed", "DeadlineExceeded"), 9.0)
+    late = pod_outcome(pod("Failed", "DeadlineExceeded"), 9.0)
     assert late is not None and late.timed_out
     waiting = V1ContainerState(waiting=V1ContainerStateWaiting(reason="ImagePullBackOff", message="no such image"))
-    stuck = _pod_outcome(pod("Pending", state=waiting), 2.0)
+    stuck = pod_outcome(pod("Pending", state=waiting), 2.0)
     assert stuck is not None and stuck.detail == "could not start: ImagePullBackOff: no such image"
 
 
 def test_a_pod_still_running_or_starting_has_no_outcome_yet():
-    assert _pod_outcome(pod("Pending"), 0.1) is None
+    assert pod_outcome(pod("Pending"), 0.1) is None
     creating = V1ContainerState(waiting=V1ContainerStateWaiting(reason="ContainerCreating"))
-    assert _pod_outcome(pod("Pending", state=creating), 0.5) is None
-    assert _pod_outcome(pod("Running", state=V1ContainerState()), 0.5) is None
+    assert pod_outcome(pod("Pending", state=creating), 0.5) is None
+    assert pod_outcome(pod("Running", state=V1ContainerState()), 0.5) is None

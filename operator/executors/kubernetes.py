@@ -39,6 +39,7 @@ from c2d.operator.executors.base import (
     Mount,
     StagePlan,
 )
+from c2d.operator.executors.pods import START_ALLOWANCE, pod_outcome, running_for
 from c2d.operator.kubeapi import api_client
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.store import Job
@@ -46,20 +47,10 @@ from c2d.operator.store import Job
 log = logging.getLogger("c2d.operator.executors.kubernetes")
 
 POLL = 0.2
-START_ALLOWANCE = 60  # seconds a stage pod may take to start; its time limit counts from the container's start
 CLAIM_SECONDS = 120  # a job's earlier outputs claim is waited for this long to go
 OUTPUTS = "data/outputs"
 GRACE = 2  # seconds between SIGTERM and SIGKILL for stage pods (a PID-1 python ignores SIGTERM)
 SECRET_KEY = "operator-key"  # noqa: S105 (a key name in the Secret)
-CANNOT_START = {
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "ErrImageNeverPull",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "RunContainerError",
-}
 
 
 PROBE_SECONDS = 120.0
@@ -333,10 +324,10 @@ class KubernetesExecutor(ContainerExecutor):
             if pods:
                 pod = max(pods, key=lambda item: item.metadata.creation_timestamp)
                 pod_name = pod.metadata.name
-                outcome = _pod_outcome(pod, elapsed)
+                outcome = pod_outcome(pod, elapsed)
             if outcome is None:
                 outcome = self._job_outcome(name, elapsed)
-            if outcome is None and pod_name and _running_for(pod) > p.seconds:
+            if outcome is None and pod_name and running_for(pod) > p.seconds:
                 self._delete(job.id, p.stage)  # its time is up: the same limit as the local executor's
                 outcome = Outcome.timeout(elapsed)
             if outcome is None and elapsed > p.seconds + START_ALLOWANCE + 30:  # the cluster never ended it
@@ -399,38 +390,3 @@ def _name(job: Job, stage: str) -> str:
 
 def _outputs_claim(job: Job) -> str:
     return f"{job.id}-outputs"
-
-
-def _running_for(pod: Any) -> float:
-    """Seconds the stage's container has been running (0 before it starts)."""
-    for container in (pod.status and pod.status.container_statuses) or []:
-        running = container.state and container.state.running
-        if running and running.started_at:
-            return max(0.0, time.time() - float(running.started_at.timestamp()))
-    return 0.0
-
-
-def _pod_outcome(pod: Any, elapsed: float) -> Outcome | None:
-    status = pod.status
-    if status is None:
-        return None
-    if status.reason == "DeadlineExceeded":
-        return Outcome.timeout(elapsed)
-    if status.reason == "Evicted":
-        return Outcome.failed(f"was evicted: {status.message or ''}".strip(), elapsed)
-    for container in status.container_statuses or []:
-        state = container.state
-        if state and state.waiting and state.waiting.reason in CANNOT_START:
-            waiting = state.waiting
-            return Outcome.failed(f"could not start: {waiting.reason}: {waiting.message or ''}".strip(), elapsed)
-        if state and state.terminated and status.phase in ("Succeeded", "Failed"):
-            terminated = state.terminated
-            oom = terminated.reason == "OOMKilled"
-            return Outcome.exited(terminated.exit_code, elapsed, signal=terminated.signal, out_of_memory=oom)
-    if status.phase == "Failed":
-        return Outcome.failed(f"failed: {status.reason or 'pod failed'}", elapsed)
-    if status.phase == "Pending" and elapsed > START_ALLOWANCE:
-        for condition in status.conditions or []:
-            if condition.type == "PodScheduled" and condition.status == "False":
-                return Outcome.failed(f"could not be scheduled: {condition.message or condition.reason}", elapsed)
-    return None
