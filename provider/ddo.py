@@ -143,9 +143,6 @@ class DDO(_Model):
                 return service
         raise NotFound(f"the asset has no service {index}", code="unknown_service")
 
-    def first_service(self, kind: Literal["access", "compute"]) -> PaidService | None:
-        return next((s for s in self.service if isinstance(s, PaidService) and s.type == kind), None)
-
 
 def parse_ddo(data: dict[str, Any]) -> DDO:
     return DDO.model_validate(data)

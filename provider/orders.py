@@ -1,5 +1,8 @@
 """Order checks for a service, with verified orders remembered and their uses counted durably."""
 
+import time
+from collections.abc import Callable
+
 from c2d.chain import (
     Chain,
     ChainError,
@@ -19,11 +22,19 @@ class OrderUsedUp(PaymentRequired):
 
 
 class OrderChecker:
-    def __init__(self, chain: Chain, store: Store, confirmations: int = 0, max_uses: int = 1) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        store: Store,
+        confirmations: int = 0,
+        max_uses: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.chain = chain
         self.store = store
         self.confirmations = confirmations
         self.max_uses = max_uses
+        self.clock = clock  # what "now" is for an order's timeout
 
     def check(self, tx_hash: str, asset: Asset, service: PaidService, consumer: str) -> tuple[VerifiedOrder, int]:
         """The order `tx_hash` for `service` of `asset` by (or paid by) `consumer`, and how many
@@ -40,6 +51,7 @@ class OrderChecker:
                     consumer=consumer,
                     min_net_amount=main.cost,
                     timeout=main.timeout,
+                    now=self.clock(),
                 )
                 if still_on_chain(self.chain.w3, order):
                     return order, uses
@@ -64,6 +76,7 @@ class OrderChecker:
             min_net_amount=main.cost,
             timeout=main.timeout,
             confirmations=self.confirmations,
+            now=self.clock(),
         )
 
     def take(self, order: VerifiedOrder) -> None:

@@ -29,15 +29,15 @@ class AppServer:
         self.port = free_port()
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
+        self.app: Any = None  # the app of the current run (its state: the service's objects)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "AppServer":
-        config = serving.config(
-            self.make_app(), "127.0.0.1", self.port, self.limits, log_level="warning", lifespan="on"
-        )
+        self.app = self.make_app()
+        config = serving.config(self.app, "127.0.0.1", self.port, self.limits, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

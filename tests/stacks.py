@@ -97,9 +97,3 @@ def _address(key: str) -> str:
     from eth_account import Account
 
     return str(Account.from_key(key).address)
-
-
-def _address(key: str) -> str:
-    from eth_account import Account
-
-    return str(Account.from_key(key).address)

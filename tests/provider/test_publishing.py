@@ -194,11 +194,18 @@ def test_a_publisher_cannot_publish_another_publishers_file(
     rejected(lambda: consumer_api.download(did_for(token), ACCESS_SERVICE_ID, 0, tx), 403, "file_not_allowed")
 
 
-@pytest.mark.parametrize("url", ["http://[::1/x", "http://127.0.0.1:99999/x", "file:///data/%00/x"])
-def test_malformed_urls_are_refused_with_400s(publisher_api, token, url):
+@pytest.mark.parametrize(
+    ("url", "status", "code"),
+    [
+        ("http://[::1/x", 400, "url_invalid"),
+        ("http://127.0.0.1:99999/x", 400, "url_invalid"),
+        ("file:///data/%00/x", 403, "file_not_allowed"),  # a well-formed URL, outside the publisher's folder
+    ],
+)
+def test_malformed_urls_are_refused_with_400s(publisher_api, token, url, status, code):
     with pytest.raises(ProviderRequestError) as info:
         publisher_api.encrypt(did_for(token), [{"index": 0, "url": url}])
-    assert info.value.status in (400, 403), info.value
+    assert (info.value.status, info.value.code) == (status, code), info.value
 
 
 def test_hosts_the_provider_must_not_reach_are_refused(data_root):
