@@ -56,11 +56,12 @@ def no_egress(request):
 @pytest.fixture(scope="session")
 def kube(kubeconfig, keys):
     """An administrator's client, after what a deployment installs for the kubernetes executor
-    (c2d.operator.bootstrap: namespaces, CRD, service accounts and Roles, the key's Secret)."""
+    (c2d.operator.bootstrap: what the Pulumi program declares for the operator: namespaces, CRD,
+    service accounts and Roles, the key's Secret; the engine's Role with outputs claims)."""
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     api = client.ApiClient(configuration)
-    bootstrap.install(api, keys[8])
+    bootstrap.install(api, keys[8], outputs_class=bootstrap.TEST_OUTPUTS_CLASS)
     return api
 
 
@@ -73,8 +74,10 @@ def published(tmp_path_factory):
 def stacks(ganache, addresses_file, keys, tmp_path_factory, published, kube, kubeconfig):
     """One stack per executor, sharing the chain and the published files."""
     root = tmp_path_factory.mktemp("accounts")
-    engine_config = bootstrap.account_kubeconfig(kube, kubeconfig, "c2d-engine", root / "engine.kubeconfig")
-    service_config = bootstrap.account_kubeconfig(kube, kubeconfig, "c2d-operator-service", root / "service.kubeconfig")
+    engine_config = bootstrap.account_kubeconfig(kube, kubeconfig, bootstrap.ENGINE_ACCOUNT, root / "engine.kubeconfig")
+    service_config = bootstrap.account_kubeconfig(
+        kube, kubeconfig, bootstrap.SERVICE_ACCOUNT, root / "service.kubeconfig"
+    )
     settings = {
         "local": ({}, {}),
         "docker": ({"executor": "docker", "docker_host": DOCKER_HOST}, {}),

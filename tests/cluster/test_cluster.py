@@ -91,6 +91,9 @@ def test_a_host_network_pod_cannot_leave_loopback(kube, kubeconfig):
         ("get", "pods/log", JOBS_NS, True),
         ("patch", "workflows.c2d.dev", JOBS_NS, True),
         ("patch", "workflows.c2d.dev/status", JOBS_NS, True),
+        ("create", "persistentvolumeclaims", JOBS_NS, True),  # outputs claims (the tests' class is set)
+        ("delete", "persistentvolumeclaims", JOBS_NS, True),
+        ("list", "persistentvolumeclaims", JOBS_NS, False),
         ("create", "pods", JOBS_NS, False),  # only through Jobs
         ("create", "jobs.batch", "default", False),
         ("create", "jobs.batch", SYSTEM_NS, False),
@@ -104,7 +107,14 @@ def test_a_host_network_pod_cannot_leave_loopback(kube, kubeconfig):
 def test_engine_rbac(kube, kubeconfig, verb, resource, namespace, allowed):
     scope = ["-n", namespace] if namespace else []
     done = kubectl(
-        kubeconfig, "auth", "can-i", verb, resource, *scope, "--as", f"system:serviceaccount:{SYSTEM_NS}:c2d-engine"
+        kubeconfig,
+        "auth",
+        "can-i",
+        verb,
+        resource,
+        *scope,
+        "--as",
+        f"system:serviceaccount:{JOBS_NS}:c2d-operator-engine",
     )
     assert done.stdout.strip() == ("yes" if allowed else "no"), (verb, resource, namespace, done)
 
@@ -123,7 +133,7 @@ def test_operator_service_rbac(kube, kubeconfig, verb, resource, allowed):
         "-n",
         JOBS_NS,
         "--as",
-        f"system:serviceaccount:{SYSTEM_NS}:c2d-operator-service",
+        f"system:serviceaccount:{JOBS_NS}:c2d-operator-service",
     )
     assert done.stdout.strip() == ("yes" if allowed else "no"), done
 

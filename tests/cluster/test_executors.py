@@ -363,7 +363,7 @@ def test_a_disk_bomb_stops_at_the_quota_and_leaves_only_logs(name, apis, assets,
     assert bytes_under(job_dir) - bytes_under(job_dir / "data" / "logs") < 64 << 10
 
 
-OUTPUTS_CLASS = "c2d-test-outputs"
+OUTPUTS_CLASS = bootstrap.TEST_OUTPUTS_CLASS
 
 
 @pytest.fixture(scope="module")
@@ -388,9 +388,11 @@ def claims(kube, kubeconfig, tmp_path_factory, published, ganache, addresses_fil
             name, mountpoint = f"c2d-test-outputs-{i}", root / f"pv-{i}"
             _local_volume(core, name, mountpoint, node, size_mb)
             volumes.append((name, mountpoint))
-        engine_config = bootstrap.account_kubeconfig(kube, kubeconfig, "c2d-engine", root / "engine.kubeconfig")
+        engine_config = bootstrap.account_kubeconfig(
+            kube, kubeconfig, bootstrap.ENGINE_ACCOUNT, root / "engine.kubeconfig"
+        )
         service_config = bootstrap.account_kubeconfig(
-            kube, kubeconfig, "c2d-operator-service", root / "service.kubeconfig"
+            kube, kubeconfig, bootstrap.SERVICE_ACCOUNT, root / "service.kubeconfig"
         )
         engine = {
             "executor": "kubernetes",
