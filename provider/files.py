@@ -179,7 +179,7 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
 
 def file_client(timeout: float, allow_private: bool, resolver: Resolver = resolve) -> httpx.AsyncClient:
     """The HTTP client that fetches published files: every connection through CheckedBackend,
-    no proxy or credentials from the environment, redirects followed by FileReader itself."""
+    no proxy or credentials from the environment, redirects followed by HttpFiles itself."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # httpx takes no network backend of its own: its pool is replaced by one that has ours.
     transport._pool = httpcore.AsyncConnectionPool(
@@ -262,42 +262,50 @@ async def _mapped_chunks(path: Path, start: int, end: int) -> AsyncIterator[memo
             mapped.close()
 
 
-class FileReader:
-    """Opens published files for the routes (responses, sizes, checksums)."""
+class LocalFiles:
+    """file:// URLs: regular files of the publisher's own folder of the data root."""
 
-    def __init__(self, data_root: Path, client: httpx.AsyncClient, allow_private: bool = False) -> None:
+    def __init__(self, data_root: Path) -> None:
         self.data_root = data_root
+
+    def _path(self, spec: FileSpec, publisher: str) -> Path:
+        return local_path(spec.url, publisher_root(self.data_root, publisher))
+
+    async def response(
+        self, spec: FileSpec, publisher: str, range_header: str | None, headers: dict[str, str], media_type: str
+    ) -> Response:
+        path = self._path(spec, publisher)
+        size = path.stat().st_size
+        span = parse_range(range_header, size)
+        start, end = span or (0, size)
+        headers["content-length"] = str(end - start)
+        status = 200
+        if span:
+            status = 206
+            headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+        return StreamingResponse(_mapped_chunks(path, start, end), status, headers, media_type)
+
+    async def stat(self, spec: FileSpec, publisher: str) -> FileStat:
+        return FileStat(self._path(spec, publisher).stat().st_size, spec.contentType)
+
+    async def sha256(self, spec: FileSpec, publisher: str) -> str:
+        path, digest = self._path(spec, publisher), hashlib.sha256()
+        for chunk in _read_chunks(path, 0, os.path.getsize(path)):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+class HttpFiles:
+    """http(s) URLs, through the checked client (file_client): every hop's address checked."""
+
+    def __init__(self, client: httpx.AsyncClient, allow_private: bool = False) -> None:
         self.client = client
         self.allow_private = allow_private
 
     async def response(
-        self, spec: FileSpec, publisher: str, range_header: str | None, filename: str, partial_only: bool = False
+        self, spec: FileSpec, publisher: str, range_header: str | None, headers: dict[str, str], media_type: str
     ) -> Response:
-        """The file (or the range asked for) as a streamed response. With `partial_only`, an
-        answer that would not be exactly the range asked for is refused (416)."""
-        response = await self._response(spec, publisher, range_header, filename)
-        if partial_only and response.status_code != 206:
-            if isinstance(response, StreamingResponse) and hasattr(response.body_iterator, "aclose"):
-                await response.body_iterator.aclose()
-            raise RangeNotSatisfiable("a continued download must ask for a single range the file has")
-        return response
-
-    async def _response(self, spec: FileSpec, publisher: str, range_header: str | None, filename: str) -> Response:
-        headers = {"content-disposition": f'attachment; filename="{filename}"', "accept-ranges": "bytes"}
-        media_type = spec.contentType or "application/octet-stream"
-        if urlsplit(spec.url).scheme.lower() == "file":
-            path = local_path(spec.url, publisher_root(self.data_root, publisher))
-            size = path.stat().st_size
-            span = parse_range(range_header, size)
-            start, end = span or (0, size)
-            headers["content-length"] = str(end - start)
-            status = 200
-            if span:
-                status = 206
-                headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
-            return StreamingResponse(_mapped_chunks(path, start, end), status, headers, media_type)
-
-        upstream = await self._open_http(spec.url, range_header)
+        upstream = await self._open(spec.url, range_header)
         if upstream.status_code == 416:
             await upstream.aclose()
             raise RangeNotSatisfiable("the requested range is outside the file")
@@ -322,10 +330,7 @@ class FileReader:
         return StreamingResponse(_cut(upstream, 0, None), upstream.status_code, headers, media_type)
 
     async def stat(self, spec: FileSpec, publisher: str) -> FileStat:
-        if urlsplit(spec.url).scheme.lower() == "file":
-            path = local_path(spec.url, publisher_root(self.data_root, publisher))
-            return FileStat(path.stat().st_size, spec.contentType)
-        upstream = await self._open_http(spec.url, None, method="HEAD")
+        upstream = await self._open(spec.url, None, method="HEAD")
         await upstream.aclose()
         length = upstream.headers.get("content-length")
         return FileStat(
@@ -335,12 +340,7 @@ class FileReader:
 
     async def sha256(self, spec: FileSpec, publisher: str) -> str:
         digest = hashlib.sha256()
-        if urlsplit(spec.url).scheme.lower() == "file":
-            path = local_path(spec.url, publisher_root(self.data_root, publisher))
-            for chunk in _read_chunks(path, 0, os.path.getsize(path)):
-                digest.update(chunk)
-            return digest.hexdigest()
-        upstream = await self._open_http(spec.url, None)
+        upstream = await self._open(spec.url, None)
         try:
             async for chunk in upstream.aiter_bytes(CHUNK):
                 digest.update(chunk)
@@ -348,7 +348,7 @@ class FileReader:
             await upstream.aclose()
         return digest.hexdigest()
 
-    async def _open_http(self, url: str, range_header: str | None, method: str = "GET") -> httpx.Response:
+    async def _open(self, url: str, range_header: str | None, method: str = "GET") -> httpx.Response:
         # identity: the bytes are relayed as they come, so they must not be compressed.
         headers = {"accept-encoding": "identity", **({"range": range_header} if range_header else {})}
         for _ in range(MAX_REDIRECTS + 1):
@@ -367,3 +367,34 @@ class FileReader:
                 raise FileUnavailable(f"the file's server answered {response.status_code}")
             return response
         raise FileUnavailable("too many redirects")
+
+
+class FileReader:
+    """Opens published files for the routes (responses, sizes, checksums), each from its source."""
+
+    def __init__(self, data_root: Path, client: httpx.AsyncClient, allow_private: bool = False) -> None:
+        self.local = LocalFiles(data_root)
+        self.http = HttpFiles(client, allow_private)
+
+    def _source(self, spec: FileSpec) -> LocalFiles | HttpFiles:
+        return self.local if urlsplit(spec.url).scheme.lower() == "file" else self.http
+
+    async def response(
+        self, spec: FileSpec, publisher: str, range_header: str | None, filename: str, partial_only: bool = False
+    ) -> Response:
+        """The file (or the range asked for) as a streamed response. With `partial_only`, an
+        answer that would not be exactly the range asked for is refused (416)."""
+        headers = {"content-disposition": f'attachment; filename="{filename}"', "accept-ranges": "bytes"}
+        media_type = spec.contentType or "application/octet-stream"
+        response = await self._source(spec).response(spec, publisher, range_header, headers, media_type)
+        if partial_only and response.status_code != 206:
+            if isinstance(response, StreamingResponse) and hasattr(response.body_iterator, "aclose"):
+                await response.body_iterator.aclose()
+            raise RangeNotSatisfiable("a continued download must ask for a single range the file has")
+        return response
+
+    async def stat(self, spec: FileSpec, publisher: str) -> FileStat:
+        return await self._source(spec).stat(spec, publisher)
+
+    async def sha256(self, spec: FileSpec, publisher: str) -> str:
+        return await self._source(spec).sha256(spec, publisher)
