@@ -1,55 +1,18 @@
 """The root `c2d` command and its service commands. Errors are one line and a hint."""
 
-import functools
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import httpx
 import typer
-from rich.console import Console
 
 from c2d import __version__
-from c2d.chain import ChainError
-from c2d.client import ProviderRequestError
-from c2d.compute import InsufficientDatatokens
-from c2d.settings import SettingsError
-from c2d.stack import StackError
+from c2d.cli import compute, market, stack
+from c2d.cli.common import console, friendly
 
 app = typer.Typer(
     help="c2d: Compute-to-Data. Pay with datatokens, send the algorithm to the data.", no_args_is_help=True
 )
-console = Console()
-T = TypeVar("T")
-
-HINTS: list[tuple[type[BaseException], str]] = [
-    (StackError, "start one with `c2d stack up`, or name its directory with --data-dir"),
-    (InsufficientDatatokens, "get some with `c2d tokens buy DID --amount N` or `c2d tokens dispense`"),
-    (ProviderRequestError, "the provider refused; the code above says why"),
-    (ChainError, "is the chain up? `c2d stack status`"),
-    (httpx.HTTPError, "is the stack up? `c2d stack status`"),
-    (SettingsError, "set the variables named above (see README)"),
-]
-
-
-def friendly(command: Callable[..., T]) -> Callable[..., T]:
-    """Turns the errors a user can act on into one red line and a hint, not a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return command(*args, **kwargs)
-        except tuple(kind for kind, _ in HINTS) as exc:
-            hint = next(h for kind, h in HINTS if isinstance(exc, kind))
-            console.print(f"[red]error:[/] {exc}")
-            console.print(f"[dim]hint: {hint}[/]")
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="the stack's directory (default ~/.c2d/stack)")]
 
 
 @app.command()
@@ -142,8 +105,6 @@ def operator_engine() -> None:
 
 
 def register() -> None:
-    from c2d.cli import compute, market, stack
-
     app.add_typer(stack.app, name="stack", help="The whole c2d on this machine: up, down, status.")
     app.add_typer(market.publish, name="publish", help="Publish a dataset or an algorithm.")
     app.add_typer(market.tokens, name="tokens", help="Get datatokens: buy or dispense.")

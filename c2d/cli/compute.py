@@ -6,8 +6,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from c2d.cli.app import DataDir, console, friendly
-from c2d.cli.market import Account, clients
+from c2d.cli.common import Account, DataDir, clients, console, friendly
 from c2d.job import FINAL, Status
 
 FAILED = {int(status) for status in FINAL} - {Status.FINISHED, Status.STOPPED}

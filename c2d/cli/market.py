@@ -6,24 +6,15 @@ from typing import Annotated
 
 import typer
 
-from c2d import stack as embedded
 from c2d.assets import Privacy, PublishedFile, Services
 from c2d.assets import publish as publish_asset
 from c2d.chain import datatoken_for
-from c2d.cli.app import DataDir, console, friendly
-from c2d.compute import DEFAULT_CONTAINER, Consumer
+from c2d.cli.common import Account, DataDir, clients, console, friendly
+from c2d.compute import DEFAULT_CONTAINER
 
 publish = typer.Typer(no_args_is_help=True)
 tokens = typer.Typer(no_args_is_help=True)
 ONE = 10**18
-
-Account = Annotated[int, typer.Option(help="local account number (1 publisher, 2 consumer)")]
-
-
-def clients(data_dir: Path | None, account: int) -> tuple[embedded.StackState, Consumer]:
-    state = embedded.StackState.load(data_dir or embedded.default_data_dir())
-    chain = state.chain_client(account)
-    return state, Consumer(chain, state.client(account))
 
 
 def _publish(

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from c2d import stack as embedded
-from c2d.cli.app import DataDir, console, friendly
+from c2d.cli.common import DataDir, console, friendly
 
 app = typer.Typer(no_args_is_help=True)
 
