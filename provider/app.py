@@ -2,7 +2,7 @@
 
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import requests
@@ -27,14 +27,16 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
-def create_app(settings: ProviderSettings) -> FastAPI:
+def create_app(settings: ProviderSettings, make_provider: Callable[[ProviderSettings], Provider] = Provider) -> FastAPI:
+    """The provider's app; `make_provider` builds its Provider when the app starts (with other
+    collaborators, for example)."""
     # httpx logs every request's URL at INFO: those URLs are the publishers' files.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        provider = Provider(settings)
+        provider = make_provider(settings)
         app.state.provider = provider
         await provider.start()
         try:

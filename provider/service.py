@@ -38,21 +38,34 @@ ASSET_CACHE_SIZE = 10_000  # parsed DDOs kept in memory
 
 
 class Provider:
-    """The provider's state and operations, shared by every request."""
+    """The provider's state and operations, shared by every request. Its collaborators are made
+    from the settings unless given: the chain, the store, the HTTP client of the operator service
+    (an httpx transport behind it stands in for the operator) and that of the publishers' servers."""
 
-    def __init__(self, settings: ProviderSettings) -> None:
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        chain: Chain | None = None,
+        store: Store | None = None,
+        operator_http: httpx.AsyncClient | None = None,
+        file_http: httpx.AsyncClient | None = None,
+    ) -> None:
         self.settings = settings
         self.key = ProviderKey(settings.provider_key.get_secret_value())
-        self.store = Store(settings.provider_database_url)
-        w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.http_timeout}))
-        self.chain = Chain(w3, Deployment.load(settings.addresses_file, settings.chain_id))
+        self.store = store or Store(settings.provider_database_url)
+        if chain is None:
+            w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.http_timeout}))
+            chain = Chain(w3, Deployment.load(settings.addresses_file, settings.chain_id))
+        self.chain = chain
         self._assets: OrderedDict[str, tuple[Asset, DDO]] = OrderedDict()
         self._assets_lock = threading.Lock()
         self.catalog = Catalog(self.chain, self.store, settings.index_interval, on_indexed=self._forget)
         self.auth = Auth(self.store, settings.chain_id, self.key.address)
         self.orders = OrderChecker(self.chain, self.store, settings.confirmations(), settings.order_uses)
-        self.http = httpx.AsyncClient(timeout=settings.http_timeout)  # the operator service
-        self.file_http = file_client(settings.http_timeout, settings.allow_private_urls)  # publishers' servers
+        self.http = operator_http or httpx.AsyncClient(timeout=settings.http_timeout)  # the operator service
+        # the publishers' servers: each address checked (file_client)
+        self.file_http = file_http or file_client(settings.http_timeout, settings.allow_private_urls)
         self.files = FileReader(settings.data_root, self.file_http, settings.allow_private_urls)
         self.operator = OperatorClient(settings.operator_url, self.key, self.http)
         self.compute = Compute(self)

@@ -61,8 +61,11 @@ class AppServer:
 
 
 class ProviderServer(AppServer):
-    def __init__(self, settings: ProviderSettings) -> None:
-        super().__init__(lambda: create_app(settings), settings.connection_limits())
+    def __init__(
+        self, settings: ProviderSettings, make_provider: Callable[[ProviderSettings], Any] | None = None
+    ) -> None:
+        made = (lambda: create_app(settings, make_provider)) if make_provider else (lambda: create_app(settings))
+        super().__init__(made, settings.connection_limits())
         self.settings = settings
 
 

@@ -364,3 +364,29 @@ def test_numbers_a_signature_cannot_cover_are_refused_not_a_crash(consumer_api, 
         )
         assert (response.status_code, response.json()["error"]) == (400, "invalid_request"), odd
     assert consumer_api.info()["software"]  # still up
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [[{"jobId": "x"}], {"jobId": "x", "status": 70}, [{"error": "nothing"}], "ok"],
+    ids=["missing-fields", "not-a-list", "an-error-as-200", "a-string"],
+)
+def test_an_operator_answer_that_is_no_job_status_is_a_502(
+    ganache, addresses_file, provider_root, provider_key, tmp_path, keys, answer
+):
+    """The operator's answers are job statuses (c2d.job.JobStatus), checked: anything else is the
+    operator's failure, never passed on to the consumer. Behind the provider an httpx transport
+    answers as a broken operator service would."""
+    from c2d.provider.service import Provider
+
+    broken = httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+    settings = make_settings(ganache, addresses_file, provider_root, tmp_path / "p.db", provider_key)
+    server = ProviderServer(
+        settings, make_provider=lambda s: Provider(s, operator_http=httpx.AsyncClient(transport=broken))
+    ).start()
+    api = ProviderClient(server.url, keys[2])
+    try:
+        rejected(lambda: api.compute_status(), 502, "operator_failed")
+    finally:
+        api.close()
+        server.stop()
