@@ -7,6 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from c2d.infra.components.common import (
+    CONTRACTS_CONFIG_MAP,
     GANACHE_PORT,
     RESTRICTED_CONTAINER,
     labels,
@@ -33,6 +34,8 @@ class Chain(pulumi.ComponentResource):
         self.rpc_url: pulumi.Input[str] = cfg.rpc_url
         self.deployment = None
         if cfg.chain == "ganache":
+            chain_claim = storage.chain_claim
+            assert chain_claim is not None, "an in-cluster chain has its volume"
             host = "127.0.0.1" if cfg.loopback else f"c2d-ganache.{cfg.system_namespace}.svc"
             self.rpc_url = f"http://{host}:{GANACHE_PORT}"
             secret = k8s.core.v1.Secret(
@@ -82,12 +85,12 @@ class Chain(pulumi.ComponentResource):
                                     "volumeMounts": [{"name": "chain", "mountPath": "/chain", "subPath": "db"}],
                                 }
                             ],
-                            [{"name": "chain", "persistentVolumeClaim": {"claimName": "c2d-chain"}}],
+                            [{"name": "chain", "persistentVolumeClaim": {"claimName": chain_claim.metadata["name"]}}],
                             owned={"chain": ["db"]},
                         ),
                     },
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[d for d in [storage.chain_claim] if d]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[chain_claim]),
             )
             service(cfg, "ganache", GANACHE_PORT, app, child)
         self.register_outputs({"rpcUrl": self.rpc_url})
@@ -105,7 +108,7 @@ class Contracts(pulumi.ComponentResource):
         if cfg.chain == "external":
             self.config_map = k8s.core.v1.ConfigMap(
                 "contracts",
-                metadata={"name": "c2d-contracts", "namespace": cfg.system_namespace},
+                metadata={"name": CONTRACTS_CONFIG_MAP, "namespace": cfg.system_namespace},
                 data={"addresses.json": json.dumps(cfg.addresses)},
                 opts=child,
             )
@@ -114,7 +117,7 @@ class Contracts(pulumi.ComponentResource):
             app = labels("contracts")
             self.job = k8s.batch.v1.Job(
                 "contracts",
-                metadata={"name": "c2d-contracts", "namespace": cfg.system_namespace, "labels": app},
+                metadata={"name": CONTRACTS_CONFIG_MAP, "namespace": cfg.system_namespace, "labels": app},
                 spec={
                     "backoffLimit": 4,
                     "activeDeadlineSeconds": 600,
@@ -150,7 +153,7 @@ class Contracts(pulumi.ComponentResource):
             # waits for the Job (pulumi-kubernetes awaits its completion) and is skipped in a
             # preview, where the Job does not exist yet (an explicit depends_on alone does
             # neither for a read: pulumi/pulumi#16395).
-            config_map_id = self.job.metadata.apply(lambda _: f"{cfg.system_namespace}/c2d-contracts")
+            config_map_id = self.job.metadata.apply(lambda _: f"{cfg.system_namespace}/{CONTRACTS_CONFIG_MAP}")
             self.config_map = k8s.core.v1.ConfigMap.get(
                 "contracts-addresses",
                 config_map_id,

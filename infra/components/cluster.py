@@ -6,7 +6,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from c2d.infra.components.common import API_CLIENTS, NAME_LABEL, PART_OF, labels
+from c2d.infra.components.common import API_CLIENTS, CONTRACTS_CONFIG_MAP, NAME_LABEL, PART_OF, labels
 from c2d.infra.config import StackConfig
 from c2d.operator import workflows
 
@@ -86,7 +86,12 @@ class Rbac(pulumi.ComponentResource):
         }
         if in_cluster_chain:
             self.roles["contracts"] = self._role("contracts", cfg.system_namespace, CONTRACTS_RULES, child)
-        self.register_outputs({})
+        self.register_outputs(
+            {
+                "accounts": {part: account.metadata["name"] for part, account in self.accounts.items()},
+                "roles": {part: role.metadata["name"] for part, role in self.roles.items()},
+            }
+        )
 
     def _role(self, account: str, namespace: str, rules: list[dict[str, Any]], opts: pulumi.ResourceOptions) -> Any:
         name = f"c2d-{account}"
@@ -105,7 +110,12 @@ class Rbac(pulumi.ComponentResource):
 # The contracts Job records the deployment in one ConfigMap of the system namespace.
 CONTRACTS_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
-    {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["c2d-contracts"], "verbs": ["get", "update"]},
+    {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": [CONTRACTS_CONFIG_MAP],
+        "verbs": ["get", "update"],
+    },
 ]
 
 
@@ -152,7 +162,7 @@ class JobQuota(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self.register_outputs({})
+        self.register_outputs({"quota": self.quota.metadata["name"], "limits": self.limits.metadata["name"]})
 
 
 # ---- shared pieces ----

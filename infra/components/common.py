@@ -13,6 +13,9 @@ from c2d.signing import address_of
 PART_OF = {"app.kubernetes.io/part-of": "c2d"}
 NAME_LABEL = "kubernetes.io/metadata.name"
 GANACHE_PORT, PROVIDER_PORT, OPERATOR_PORT = 8545, 8030, 8050
+# The contracts Job records the deployment in this ConfigMap (images/contracts-job.py writes it
+# by name; the Job's Role may touch no other): its name is fixed, not an output.
+CONTRACTS_CONFIG_MAP = "c2d-contracts"
 JOBS_MOUNT = "/var/lib/c2d"
 PROVIDER_DATA_ROOT = "/var/lib/c2d/data"  # publishers' files, inside the provider's container
 # The parts that call the API server (WorkFlows, stage Jobs, the contracts' ConfigMap): only

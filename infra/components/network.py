@@ -130,7 +130,7 @@ class NetworkPolicies(pulumi.ComponentResource):
             )
             for key, (namespace, spec) in policies.items()
         }
-        self.register_outputs({})
+        self.register_outputs({"policies": [policy.metadata["name"] for policy in self.policies.values()]})
 
 
 def _policy(app: str, ingress: list[Any] | None = None, egress: list[Any] | None = None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import pulumi_kubernetes as k8s
 
 from c2d.infra.components.chain import Chain, Contracts
 from c2d.infra.components.common import (
+    CONTRACTS_CONFIG_MAP,
     HEARTBEAT_CHECK,
     JOBS_MOUNT,
     OPERATOR_PORT,
@@ -87,8 +88,14 @@ class Provider(pulumi.ComponentResource):
                             }
                         ],
                         [
-                            {"name": "provider", "persistentVolumeClaim": {"claimName": "c2d-provider"}},
-                            {"name": "contracts", "configMap": {"name": "c2d-contracts"}},
+                            {
+                                "name": "provider",
+                                "persistentVolumeClaim": {"claimName": storage.provider_claim.metadata["name"]},
+                            },
+                            {
+                                "name": "contracts",
+                                "configMap": {"name": CONTRACTS_CONFIG_MAP},
+                            },  # the Job writes it by name
                         ],
                         owned={"provider": ["state", "data"]},
                     ),
@@ -125,9 +132,10 @@ class Operator(pulumi.ComponentResource):
         common = [
             {"name": "C2D_EXECUTOR", "value": "kubernetes"},
             {"name": "C2D_KUBE_NAMESPACE", "value": cfg.jobs_namespace},
-            {"name": "C2D_KUBE_JOBS_CLAIM", "value": "c2d-jobs"},
+            {"name": "C2D_KUBE_JOBS_CLAIM", "value": storage.jobs_claim.metadata["name"]},
             {"name": "C2D_KUBE_JOBS_SUBPATH", "value": "jobs"},
             {"name": "C2D_KUBE_OUTPUTS_CLASS", "value": cfg.outputs_storage_class},
+            {"name": "C2D_KUBE_OPERATOR_KEY_SECRET", "value": secrets.operator.metadata["name"]},
             {"name": "C2D_KUBE_LOOPBACK", "value": "true" if cfg.loopback else "false"},
             {"name": "C2D_IMAGE_PREFIX", "value": cfg.image_registry},
             {"name": "C2D_IMAGES_TAG", "value": cfg.image_tag},
@@ -144,8 +152,8 @@ class Operator(pulumi.ComponentResource):
             {"name": "environments", "mountPath": "/etc/c2d/environments", "readOnly": True},
         ]
         volumes = [
-            {"name": "jobs", "persistentVolumeClaim": {"claimName": "c2d-jobs"}},
-            {"name": "environments", "configMap": {"name": "c2d-environments"}},
+            {"name": "jobs", "persistentVolumeClaim": {"claimName": storage.jobs_claim.metadata["name"]}},
+            {"name": "environments", "configMap": {"name": self.environments.metadata["name"]}},
         ]
         service_app, engine_app = labels("operator-service"), labels("operator-engine")
         self.service = k8s.apps.v1.Deployment(
@@ -216,4 +224,10 @@ class Operator(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.register_outputs({})
+        self.register_outputs(
+            {
+                "service": self.service.metadata["name"],
+                "engine": self.engine.metadata["name"],
+                "environments": self.environments.metadata["name"],
+            }
+        )

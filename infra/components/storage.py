@@ -27,7 +27,13 @@ class Storage(pulumi.ComponentResource):
         self.chain_claim = None
         if cfg.chain == "ganache":
             self.chain_claim = self._claim("chain", cfg.system_namespace, cfg.chain_size, "ReadWriteOnce", cfg, child)
-        self.register_outputs({})
+        self.register_outputs(
+            {
+                "providerClaim": self.provider_claim.metadata["name"],
+                "jobsClaim": self.jobs_claim.metadata["name"],
+                "chainClaim": self.chain_claim.metadata["name"] if self.chain_claim else None,
+            }
+        )
 
     def _claim(
         self, part: str, namespace: str, size: str, mode: str, cfg: StackConfig, opts: pulumi.ResourceOptions
@@ -74,4 +80,4 @@ class Secrets(pulumi.ComponentResource):
             string_data={"operator-key": cfg.operator_key},
             opts=child,
         )
-        self.register_outputs({})
+        self.register_outputs({"provider": self.provider.metadata["name"], "operator": self.operator.metadata["name"]})

@@ -156,6 +156,7 @@ def test_the_operator_runs_jobs_on_kubernetes_with_the_shared_volume(stack):
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in engine["containers"][0]["env"]}
     assert env["C2D_EXECUTOR"] == "kubernetes" and env["C2D_KUBE_NAMESPACE"] == "c2d-jobs"
     assert env["C2D_KUBE_JOBS_CLAIM"] == "c2d-jobs" and env["C2D_KUBE_JOBS_SUBPATH"] == "jobs"
+    assert env["C2D_KUBE_OPERATOR_KEY_SECRET"] == "c2d-operator-key"  # the Secret's own name, passed on
     # Neither operator pod holds the operator key: configure pods read it from its Secret.
     service = named(stack, "Deployment", "c2d-operator-service")["spec"]["template"]["spec"]["containers"][0]
     for container in (engine["containers"][0], service):
