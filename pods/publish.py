@@ -13,6 +13,7 @@ invalid byte becomes `_`). More than MAX_OUTPUT_FILES output files are published
 uncompressed tar of the outputs folder, `outputs.tar`, so a job's status stays small.
 """
 
+import errno
 import os
 import shutil
 import sys
@@ -84,15 +85,18 @@ def _result(job_dir: Path, path: Path, filename: str, size: int, kind: ResultTyp
 
 
 def _keep(outputs: Path, kept: Path, files: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
-    """The published files moved (or, from the job's own disk volume, copied) out of the
-    algorithm's writable space into data/results, which outlives it."""
+    """The published files moved (or, where they cannot be, from the job's own disk volume or
+    another mount, copied) out of the algorithm's writable space into data/results, which
+    outlives it."""
     moved = []
     for path, size in files:
         target = kept / path.relative_to(outputs)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if os.stat(path).st_dev == os.stat(kept).st_dev:
+        try:
             os.rename(path, target)
-        else:
+        except OSError as exc:  # another file system, or another mount of the same one (a pod's)
+            if exc.errno != errno.EXDEV:
+                raise
             shutil.copyfile(path, target, follow_symlinks=False)
         moved.append((target, size))
     return moved

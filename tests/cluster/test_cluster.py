@@ -81,6 +81,13 @@ def test_a_host_network_pod_cannot_leave_loopback(kube, kubeconfig):
         subprocess.run(["iptables", "-Z", "C2D-EGRESS"], check=True)
 
 
+def can_i(kubeconfig, account, verb, resource, namespace):
+    """What the API server says the program's service account may do (kubectl auth can-i)."""
+    scope = ["-n", namespace] if namespace else []
+    who = f"system:serviceaccount:{JOBS_NS}:{account}"
+    return kubectl(kubeconfig, "auth", "can-i", verb, resource, *scope, "--as", who).stdout.strip() == "yes"
+
+
 @pytest.mark.parametrize(
     ("verb", "resource", "namespace", "allowed"),
     [
@@ -105,18 +112,7 @@ def test_a_host_network_pod_cannot_leave_loopback(kube, kubeconfig):
     ],
 )
 def test_engine_rbac(kube, kubeconfig, verb, resource, namespace, allowed):
-    scope = ["-n", namespace] if namespace else []
-    done = kubectl(
-        kubeconfig,
-        "auth",
-        "can-i",
-        verb,
-        resource,
-        *scope,
-        "--as",
-        f"system:serviceaccount:{JOBS_NS}:c2d-operator-engine",
-    )
-    assert done.stdout.strip() == ("yes" if allowed else "no"), (verb, resource, namespace, done)
+    assert can_i(kubeconfig, "c2d-operator-engine", verb, resource, namespace) is allowed, (verb, resource, namespace)
 
 
 @pytest.mark.parametrize(
@@ -124,18 +120,7 @@ def test_engine_rbac(kube, kubeconfig, verb, resource, namespace, allowed):
     [("create", "workflows.c2d.dev", True), ("patch", "workflows.c2d.dev", True), ("create", "jobs.batch", False)],
 )
 def test_operator_service_rbac(kube, kubeconfig, verb, resource, allowed):
-    done = kubectl(
-        kubeconfig,
-        "auth",
-        "can-i",
-        verb,
-        resource,
-        "-n",
-        JOBS_NS,
-        "--as",
-        f"system:serviceaccount:{JOBS_NS}:c2d-operator-service",
-    )
-    assert done.stdout.strip() == ("yes" if allowed else "no"), done
+    assert can_i(kubeconfig, "c2d-operator-service", verb, resource, JOBS_NS) is allowed, (verb, resource)
 
 
 def test_an_image_that_cannot_be_pulled_fails_the_stage(kube, kubeconfig, tmp_path, keys):
