@@ -3,10 +3,12 @@ data-access layer (SQLAlchemy; SQLite by default, PostgreSQL by URL). The servic
 jobs and stop requests; the engine writes everything else."""
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -26,9 +28,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
-from c2d.job import FINAL, JobSpec, JobStatus, ResultFile, ResultInfo, Status
+from c2d.job import FINAL, Container, JobSpec, JobStatus, ResultFile, ResultInfo, Status
 from c2d.job.results import RESULT_FILES
 
+log = logging.getLogger("c2d.operator.store")
 metadata = MetaData()
 
 jobs = Table(
@@ -133,7 +136,7 @@ def _shown(name: str) -> str:
 def _job(row: Any) -> Job:
     m = row._mapping
     stored = m["spec"] if isinstance(m["spec"], dict) else json.loads(m["spec"])
-    spec = JobSpec.model_validate({"jobId": m["id"], "owner": m["owner"], "environment": m["environment"], **stored})
+    spec = _stored_spec({"jobId": m["id"], "owner": m["owner"], "environment": m["environment"], **stored})
     results = RESULT_FILES.validate_python(
         m["results"] if isinstance(m["results"], list) else json.loads(m["results"] or "[]")
     )
@@ -153,6 +156,19 @@ def _job(row: Any) -> Job:
         pending_status=None if m["pending_status"] is None else Status(m["pending_status"]),
         results=results,
     )
+
+
+def _stored_spec(stored: dict[str, Any]) -> JobSpec:
+    """A stored job as a JobSpec. Rows written before the job was typed (0.1) may carry what a
+    DDO's container section held besides entrypoint, image, tag and checksum: not carried."""
+    try:
+        return JobSpec.model_validate(stored)
+    except ValidationError:
+        algorithm = stored.get("algorithm")
+        if not isinstance(algorithm, dict) or not isinstance(algorithm.get("container"), dict):
+            raise
+        known = {k: v for k, v in algorithm["container"].items() if k in Container.model_fields}
+        return JobSpec.model_validate({**stored, "algorithm": {**algorithm, "container": known}})
 
 
 class JobStore:
@@ -209,14 +225,14 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
-        return _job(row) if row else None
+        return next(iter(self._readable([row])), None) if row else None
 
     def of_owner(self, owner: str, job_id: str | None = None, did: str | None = None) -> list[Job]:
         query = select(jobs).where(jobs.c.owner == owner.lower()).order_by(jobs.c.seq)
         if job_id:
             query = query.where(jobs.c.id == job_id)
         with self.engine.connect() as conn:
-            found = [_job(row) for row in conn.execute(query)]
+            found = self._readable(conn.execute(query))
         if did:
             found = [j for j in found if did in j.spec.dataset_dids]
         return found
@@ -225,8 +241,8 @@ class JobStore:
         """Every job not in a final status, in arrival order."""
         final = [int(s) for s in FINAL]
         with self.engine.connect() as conn:
-            rows = conn.execute(select(jobs).where(jobs.c.status.not_in(final)).order_by(jobs.c.seq))
-            return [_job(row) for row in rows]
+            rows = list(conn.execute(select(jobs).where(jobs.c.status.not_in(final)).order_by(jobs.c.seq)))
+        return self._readable(rows, end_unreadable=True)
 
     def set_status(
         self,
@@ -285,8 +301,23 @@ class JobStore:
         cutoff = time.time() - ttl
         final = [int(s) for s in FINAL]
         with self.engine.connect() as conn:
-            rows = conn.execute(select(jobs).where(jobs.c.status.in_(final), jobs.c.finished < cutoff))
-            return [_job(row) for row in rows]
+            rows = list(conn.execute(select(jobs).where(jobs.c.status.in_(final), jobs.c.finished < cutoff)))
+        return self._readable(rows)
+
+    def _readable(self, rows: Any, end_unreadable: bool = False) -> list[Job]:
+        """The rows that are jobs. One that is not (changed by hand, or written in a shape no
+        version reads) is left out and logged; with `end_unreadable` (the engine's unfinished
+        jobs) it is ended, so that it neither stops the engine nor waits for ever."""
+        found = []
+        for row in rows:
+            try:
+                found.append(_job(row))
+            except ValidationError:
+                job_id = row._mapping["id"]
+                log.error("job %s: its stored record is not a job", job_id)
+                if end_unreadable:
+                    self.set_status(job_id, Status.DATA_PROVISIONING_FAILED, "its stored record could not be read")
+        return found
 
     def advance_signer_nonce(self, signer: str, nonce: int) -> bool:
         return advance_nonce(self.engine, signer_nonces, signer, nonce)

@@ -34,7 +34,7 @@ ENGINE_RULES: list[dict[str, Any]] = [
 OUTPUTS_CLAIM_RULE: dict[str, Any] = {
     "apiGroups": [""],
     "resources": ["persistentvolumeclaims"],
-    "verbs": ["create", "delete"],
+    "verbs": ["create", "get", "delete"],
 }
 # The operator service: creates a job's WorkFlow, asks it to stop, deletes it with the job.
 SERVICE_RULES: list[dict[str, Any]] = [

@@ -21,7 +21,7 @@ current-context: x
 """
 
 
-def manifest(tmp_path, stage, **settings):
+def manifest(tmp_path, stage, claimed=True, **settings):
     (tmp_path / "kubeconfig").write_text(KUBECONFIG)
     config = OperatorSettings(
         jobs_dir=tmp_path / "jobs",
@@ -46,7 +46,7 @@ def manifest(tmp_path, stage, **settings):
         False,
         0,
     )
-    pod = KubernetesExecutor(config).manifest(job, plan(stage, job, Environment(id="default"), config))
+    pod = KubernetesExecutor(config).manifest(job, plan(stage, job, Environment(id="default"), config), claimed)
     return pod["spec"]["template"]["spec"]
 
 
@@ -82,6 +82,11 @@ def test_outputs_claims_are_mounted_by_the_algorithm_and_publish_only(tmp_path):
         assert claim in pod["volumes"], stage
         assert {"name": "outputs", "mountPath": target, "readOnly": read_only} in pod["containers"][0]["volumeMounts"]
         assert pod["securityContext"]["fsGroup"] == 10001, stage
+    # a job without a claim (the class came after its algorithm ran): publish reads the shared folder
+    unclaimed = manifest(tmp_path, "publish", claimed=False, kube_jobs_claim="c2d-jobs", kube_outputs_class="gp3")
+    assert claim not in unclaimed["volumes"] and "fsGroup" not in unclaimed["securityContext"]
+    shared = {m["mountPath"]: m["subPath"] for m in unclaimed["containers"][0]["volumeMounts"] if m["name"] == "jobs"}
+    assert shared["/job/data/outputs"] == "a" * 32 + "/data/outputs"
     configure = manifest(tmp_path, "configure", kube_jobs_claim="c2d-jobs", kube_outputs_class="gp3")
     assert claim not in configure["volumes"] and "fsGroup" not in configure["securityContext"]
     plain = manifest(tmp_path, "publish")  # hostPath: the engine's loop volume, bound at its folder

@@ -42,11 +42,11 @@ class Strict(BaseModel):
 
 class Container(Strict):
     """Where the algorithm runs: Ocean's container section (`$ALGO` in the entrypoint is the
-    algorithm's file)."""
+    algorithm's file). What a DDO's section holds besides these is not carried."""
 
-    entrypoint: str = Field(min_length=1, max_length=4096)
-    image: str = Field(min_length=1, max_length=512)
-    tag: str = Field(min_length=1, max_length=256)
+    entrypoint: str = Field(max_length=4096)
+    image: str = Field(max_length=512)
+    tag: str = Field(max_length=256)
     checksum: str | None = Field(default=None, max_length=256, description="the image's digest")
 
 

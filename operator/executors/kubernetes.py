@@ -190,13 +190,23 @@ class KubernetesExecutor(ContainerExecutor):
         if self.claims:
             self._delete_claim(job)
 
+    def _claim_exists(self, job: Job) -> bool:
+        try:
+            claim = self.core.read_namespaced_persistent_volume_claim(_outputs_claim(job), self.ns)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return claim.metadata.deletion_timestamp is None
+
     def _delete_claim(self, job: Job) -> None:
         with contextlib.suppress(ApiException):  # 404: already gone
             self.core.delete_namespaced_persistent_volume_claim(_outputs_claim(job), self.ns)
 
     # ---- manifests ----
 
-    def manifest(self, job: Job, p: StagePlan) -> dict[str, Any]:
+    def manifest(self, job: Job, p: StagePlan, claimed: bool = True) -> dict[str, Any]:
+        """The stage's Job; `claimed`: the job's outputs claim exists (with kube_outputs_class)."""
         labels = {"workflow": job.id, "component": p.stage, "app.kubernetes.io/part-of": "c2d"}
         if p.stage == "algorithm" and p.network:
             labels["c2d.dev/network"] = "allowed"  # what the deployment's NetworkPolicy lets out
@@ -211,7 +221,7 @@ class KubernetesExecutor(ContainerExecutor):
         sources = list(p.mounts)
         if p.stage == "publish":  # a subPath is bound alone: the outputs volume mounted in the job's
             sources.append(Mount(OUTPUTS, f"{p.mounts[0].target}/{OUTPUTS}", False))  # folder, named again
-        claim = self.claims and any(m.source == OUTPUTS for m in sources)
+        claim = self.claims and claimed and any(m.source == OUTPUTS for m in sources)
         mounts: list[dict[str, Any]] = [
             {"name": "outputs", "mountPath": m.target, "readOnly": m.read_only}
             if claim and m.source == OUTPUTS
@@ -304,7 +314,9 @@ class KubernetesExecutor(ContainerExecutor):
         existing = self._read_job(name)
         if existing is None:
             try:
-                self.batch.create_namespaced_job(self.ns, self.manifest(job, p))
+                # publish reads the claim while it exists (a job the class came after has none)
+                claimed = p.stage != "publish" or self._claim_exists(job)
+                self.batch.create_namespaced_job(self.ns, self.manifest(job, p, claimed))
             except ApiException as exc:
                 if exc.status == 409:  # a leftover of an interrupted run: follow it
                     existing = self._read_job(name)

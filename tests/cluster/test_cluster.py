@@ -100,6 +100,7 @@ def can_i(kubeconfig, account, verb, resource, namespace):
         ("patch", "workflows.c2d.dev/status", JOBS_NS, True),
         ("create", "persistentvolumeclaims", JOBS_NS, True),  # outputs claims (the tests' class is set)
         ("delete", "persistentvolumeclaims", JOBS_NS, True),
+        ("get", "persistentvolumeclaims", JOBS_NS, True),
         ("list", "persistentvolumeclaims", JOBS_NS, False),
         ("create", "pods", JOBS_NS, False),  # only through Jobs
         ("create", "jobs.batch", "default", False),

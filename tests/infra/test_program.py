@@ -261,7 +261,7 @@ def test_outputs_volumes_from_a_storage_class():
 
     claimed = run({**KEYS, "c2d:outputsStorageClass": "gp3"})
     assert engine_env(claimed)["C2D_KUBE_OUTPUTS_CLASS"] == "gp3"
-    claims = {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["create", "delete"]}
+    claims = {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["create", "get", "delete"]}
     assert engine_rules(claimed)[-1] == claims
     plain = run(dict(KEYS))
     assert engine_env(plain)["C2D_KUBE_OUTPUTS_CLASS"] == "" and claims not in engine_rules(plain)

@@ -1,0 +1,54 @@
+"""The operator's job store reads what earlier versions wrote, and a row that is not a job
+neither stops the engine nor waits for ever."""
+
+import time
+
+from sqlalchemy import insert
+
+from c2d.job import Status
+from c2d.operator.store import JobStore, jobs
+from jobs import CONTAINER, job_spec
+
+OWNER = "0x" + "34" * 20
+
+
+def _row(store, job_id, seq, spec, status=Status.WARMING_UP):
+    now = time.time()
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(jobs).values(
+                id=job_id,
+                seq=seq,
+                owner=OWNER,
+                environment="default",
+                spec=spec,
+                status=int(status),
+                reason="",
+                created=now,
+                updated=now,
+                stop_requested=False,
+                attempts=0,
+                results=[],
+            )
+        )
+
+
+def test_rows_of_the_untyped_job_load_and_unreadable_ones_end(tmp_path):
+    store = JobStore(f"sqlite:///{tmp_path / 'operator.db'}")
+    old = job_spec().model_dump(mode="json", exclude={"jobId", "owner", "environment"})
+    # what 0.1 stored: no jobId/owner/environment in the spec, the DDO's container section whole
+    old["algorithm"] = {"rawcode": "print(1)", "container": {**CONTAINER, "format": "docker"}}
+    _row(store, "old", 1, old)
+    _row(store, "broken", 2, {"datasets": "not a list", "algorithm": {}})
+    _row(store, "next", 3, job_spec("next").model_dump(mode="json"))
+    loaded = store.get("old")
+    assert loaded is not None and (loaded.spec.jobId, loaded.spec.owner, loaded.spec.environment) == (
+        "old",
+        OWNER,
+        "default",
+    )
+    assert loaded.spec.algorithm.container.model_dump(exclude_none=True) == CONTAINER
+    assert [job.id for job in store.unfinished()] == ["old", "next"]
+    assert store.history("broken")[-1][0] == Status.DATA_PROVISIONING_FAILED  # ended, not skipped for ever
+    assert store.get("broken") is None and [j.id for j in store.of_owner(OWNER)] == ["old", "next"]
+    assert [job.id for job in store.unfinished()] == ["old", "next"]
