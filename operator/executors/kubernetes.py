@@ -315,7 +315,7 @@ class KubernetesExecutor(ContainerExecutor):
         if existing is None:
             try:
                 # publish reads the claim while it exists (a job the class came after has none)
-                claimed = p.stage != "publish" or self._claim_exists(job)
+                claimed = self.claims and (p.stage != "publish" or self._claim_exists(job))
                 self.batch.create_namespaced_job(self.ns, self.manifest(job, p, claimed))
             except ApiException as exc:
                 if exc.status == 409:  # a leftover of an interrupted run: follow it
