@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response, StreamingResponse
 
 from c2d import __version__
-from c2d.job import JobSpec, JobStatus, Status
+from c2d.job import JobSpec, JobStatus, Status, layout
 from c2d.operator.assembly import make_store
 from c2d.operator.environments import Environment
 from c2d.operator.settings import OperatorSettings
@@ -152,7 +152,7 @@ async def logs(request: Request, owner: Owner, jobId: JobId) -> Response:
     """The algorithm's log, followed while the job runs."""
     op = operator(request)
     job = await run_in_threadpool(op.job_of, owner, jobId)
-    path = op.job_dir(job) / "data" / "logs" / "algorithm.log"
+    path = layout.log(op.job_dir(job), "algorithm")
     return StreamingResponse(_follow(op, job.id, path), media_type="text/plain")
 
 

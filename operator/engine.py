@@ -226,7 +226,7 @@ class Engine:
         return current.reason if current else ""
 
     def _last_log_line(self, job: Job, name: str) -> str:
-        path = layout.data(self.executor.job_dir(job)) / "logs" / name
+        path = layout.log(self.executor.job_dir(job), name.removesuffix(".log"))
         try:
             lines = path.read_text(errors="replace").strip().splitlines()
         except OSError:

@@ -225,7 +225,8 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
-        return next(iter(self._readable([row])), None) if row else None
+        found = self._readable([row]) if row else []
+        return found[0] if found else None
 
     def of_owner(self, owner: str, job_id: str | None = None, did: str | None = None) -> list[Job]:
         query = select(jobs).where(jobs.c.owner == owner.lower()).order_by(jobs.c.seq)

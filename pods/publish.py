@@ -103,7 +103,7 @@ def _keep(outputs: Path, kept: Path, files: list[tuple[Path, int]]) -> list[tupl
 
 
 def collect(job_dir: Path, max_bytes: int) -> list[ResultFile]:
-    outputs = layout.data(job_dir) / "outputs"
+    outputs = layout.outputs(job_dir)
     kept = layout.data(job_dir) / RESULTS
     shutil.rmtree(kept, ignore_errors=True)  # a publish run again starts clean
     kept.mkdir()

@@ -118,7 +118,7 @@ def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> 
             Mount("data/inputs", "/data/inputs", True),
             Mount("data/ddos", "/data/ddos", True),
             Mount("data/transformations", "/data/transformations", True),
-            Mount("data/outputs", "/data/outputs", False),
+            Mount(layout.OUTPUTS, "/data/outputs", False),
         ],
         network=spec.allowNetworkAccess and env.network,
         cpu=env.cpu,
@@ -199,7 +199,7 @@ class JobDirectories:
 
     def reset_outputs(self, job: Job) -> None:
         """A restarted algorithm starts from no outputs."""
-        outputs = layout.data(self.job_dir(job)) / "outputs"
+        outputs = layout.outputs(self.job_dir(job))
         for root, dirs, files in os.walk(outputs, topdown=False):
             for name in files:
                 os.unlink(os.path.join(root, name))
@@ -208,12 +208,12 @@ class JobDirectories:
                 os.unlink(path) if os.path.islink(path) else os.rmdir(path)
 
     def write_log(self, job: Job, stage: str, text: bytes) -> None:
-        path = layout.data(self.job_dir(job)) / "logs" / f"{stage}.log"
+        path = layout.log(self.job_dir(job), stage)
         path.write_bytes(text)
 
     def copy_log(self, job: Job, stage: str, stream: Any, limit: int, counted: bool = True) -> int:
         """Copies a stage's output stream into its log, at most `limit` bytes; the bytes cut."""
-        path = layout.data(self.job_dir(job)) / "logs" / f"{stage}.log"
+        path = layout.log(self.job_dir(job), stage)
         path.write_bytes(b"")
         return LogWriter(path, limit, counted).copy(stream)
 
@@ -240,17 +240,17 @@ class JobDirectories:
     def mount_outputs(self, job: Job, env: Environment, owner: int | None) -> None:
         """The algorithm's writable space: a volume of the environment's diskMb (c2d.operator.executors.quota)."""
         if self.volumes:
-            outputs = layout.data(self.job_dir(job)) / "outputs"
+            outputs = layout.outputs(self.job_dir(job))
             quota.mount(self.job_dir(job), outputs, env.disk_mb, owner)
 
     def drop_outputs(self, job: Job) -> None:
-        outputs = layout.data(self.job_dir(job)) / "outputs"
+        outputs = layout.outputs(self.job_dir(job))
         quota.unmount(self.job_dir(job), outputs)
         if outputs.is_dir() and not outputs.is_symlink():
             self.reset_outputs(job)
 
     def remove(self, job: Job) -> None:
-        quota.unmount(self.job_dir(job), layout.data(self.job_dir(job)) / "outputs")
+        quota.unmount(self.job_dir(job), layout.outputs(self.job_dir(job)))
         shutil.rmtree(self.job_dir(job), ignore_errors=True)
 
     def halt(self) -> None:
@@ -293,7 +293,7 @@ def _own(job_dir: Path) -> None:
     engine runs as that user already)."""
     if os.geteuid() != 0:
         return
-    outputs = str(layout.data(job_dir) / "outputs")
+    outputs = str(layout.outputs(job_dir))
     for root, dirs, files in os.walk(job_dir):
         # Never the algorithm's own tree: it may be running still (an engine that restarted
         # follows it), swapping folders for links under a walk; its root is owned when made.

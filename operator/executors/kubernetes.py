@@ -29,7 +29,7 @@ from typing import Any, cast
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from c2d.job import Outcome
+from c2d.job import Outcome, layout
 from c2d.operator.environments import Environment
 from c2d.operator.executors.base import (
     STAGE_UID,
@@ -48,7 +48,6 @@ log = logging.getLogger("c2d.operator.executors.kubernetes")
 
 POLL = 0.2
 CLAIM_SECONDS = 120  # a job's earlier outputs claim is waited for this long to go
-OUTPUTS = "data/outputs"
 GRACE = 2  # seconds between SIGTERM and SIGKILL for stage pods (a PID-1 python ignores SIGTERM)
 SECRET_KEY = "operator-key"  # noqa: S105 (a key name in the Secret)
 
@@ -219,12 +218,12 @@ class KubernetesExecutor(ContainerExecutor):
         else:
             volume = {"hostPath": {"path": str(self.jobs_dir), "type": "Directory"}}
         sources = list(p.mounts)
-        if p.stage == "publish":  # a subPath is bound alone: the outputs volume mounted in the job's
-            sources.append(Mount(OUTPUTS, f"{p.mounts[0].target}/{OUTPUTS}", False))  # folder, named again
-        claim = self.claims and claimed and any(m.source == OUTPUTS for m in sources)
+        if p.stage == "publish":  # a subPath is bound alone: the outputs volume named again in /job
+            sources.append(Mount(layout.OUTPUTS, f"{p.mounts[0].target}/{layout.OUTPUTS}", False))
+        claim = self.claims and claimed and any(m.source == layout.OUTPUTS for m in sources)
         mounts: list[dict[str, Any]] = [
             {"name": "outputs", "mountPath": m.target, "readOnly": m.read_only}
-            if claim and m.source == OUTPUTS
+            if claim and m.source == layout.OUTPUTS
             else {
                 "name": "jobs",
                 "mountPath": m.target,

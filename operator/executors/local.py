@@ -67,7 +67,7 @@ class LocalExecutor(JobDirectories):
             lambda fd: sandbox.trusted_command(job_dir, argv, relay, self.trusted_uid, fd),
             limits,
             f"{job.id}-{log.removesuffix('.log')}",
-            layout.data(job_dir) / "logs" / log,
+            layout.log(job_dir, log.removesuffix(".log")),
             {**base_env, **env},
             stop,
         )
@@ -89,7 +89,7 @@ class LocalExecutor(JobDirectories):
     def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         job_dir = self._prepare(job)
         data = layout.data(job_dir)
-        outputs = data / "outputs"
+        outputs = layout.outputs(job_dir)
         self.drop_outputs(job)  # a restarted algorithm starts from no outputs
         outputs.mkdir(exist_ok=True)
         if outputs.is_symlink() or not outputs.is_dir():
@@ -116,7 +116,7 @@ class LocalExecutor(JobDirectories):
             ),
             limits,
             f"{job.id}-algorithm",
-            data / "logs" / "algorithm.log",
+            layout.log(job_dir, "algorithm"),
             {},
             should_stop,
             user_network=network,
@@ -124,7 +124,7 @@ class LocalExecutor(JobDirectories):
 
     def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         if self.trusted_uid is not None:
-            _hand_over(layout.data(self.job_dir(job)) / "outputs", self.trusted_uid)
+            _hand_over(layout.outputs(self.job_dir(job)), self.trusted_uid)
         argv = [sys.executable, "-m", "c2d.pods.publish", sandbox.STAGE_MOUNT, str(env.max_output_mb << 20)]
         outcome = self._trusted(job, argv, None, "publish.log", {}, should_stop)
         if outcome.ok:  # the published outputs are in data/results now: the volume goes
