@@ -33,7 +33,7 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pulumi
@@ -51,25 +51,13 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class StackConfig:
-    provider_key: pulumi.Output[str]
-    operator_key: pulumi.Output[str]
-    image_registry: str = "c2d/"
-    image_tag: str = "dev"
+class Placement:
+    """Where and how c2d's pods run: what every part of the deployment needs to know."""
+
     system_namespace: str = "c2d-system"
     jobs_namespace: str = "c2d-jobs"
-    chain: str = "ganache"
-    rpc_url: str = ""
-    chain_id: int = 1337
-    addresses: dict[str, Any] = field(default_factory=dict)
-    environments: list[Environment] = field(default_factory=list)
-    results_size: str = "10Gi"
-    data_size: str = "10Gi"
-    chain_size: str = "5Gi"
-    storage_class: str = ""
-    outputs_storage_class: str = ""
-    jobs_access_mode: str = "ReadWriteOnce"
-    api_server_cidr: str = "0.0.0.0/0"
+    image_registry: str = "c2d/"
+    image_tag: str = "dev"
     loopback: bool = False
 
     def image(self, name: str) -> str:
@@ -78,6 +66,48 @@ class StackConfig:
     @property
     def pull_policy(self) -> str:
         return "Never" if self.loopback else "IfNotPresent"
+
+    def namespace_of(self, part: str) -> str:
+        """The operator's parts run beside the jobs; the provider and the chain in the system namespace."""
+        return self.jobs_namespace if part.startswith("operator") else self.system_namespace
+
+
+@dataclass(frozen=True)
+class Volumes:
+    results_size: str = "10Gi"
+    data_size: str = "10Gi"
+    chain_size: str = "5Gi"
+    storage_class: str = ""
+    outputs_storage_class: str = ""
+    jobs_access_mode: str = "ReadWriteOnce"
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    kind: str = "ganache"
+    rpc_url: str = ""
+    chain_id: int = 1337
+    addresses: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_cluster(self) -> bool:
+        return self.kind == "ganache"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    provider_key: pulumi.Output[str]
+    operator_key: pulumi.Output[str]
+    placement: Placement = Placement()
+    volumes: Volumes = Volumes()
+    chain: ChainSettings = ChainSettings()
+    environments: list[Environment] = field(default_factory=list)
+    api_server_cidr: str = "0.0.0.0/0"
+
+
+def _split(values: dict[str, Any], part: type[Any]) -> Any:
+    names = {f.name for f in fields(part)}
+    return part(**{key: values.pop(key) for key in list(values) if key in names})
 
 
 def load(config: pulumi.Config | None = None) -> StackConfig:
@@ -99,7 +129,7 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         ("imageTag", "image_tag"),
         ("systemNamespace", "system_namespace"),
         ("jobsNamespace", "jobs_namespace"),
-        ("chain", "chain"),
+        ("chain", "kind"),
         ("rpcUrl", "rpc_url"),
         ("resultsSize", "results_size"),
         ("dataSize", "data_size"),
@@ -128,7 +158,7 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         problems.append(
             f"c2d:jobsAccessMode: {values['jobs_access_mode']!r} is neither ReadWriteOnce nor ReadWriteMany"
         )
-    chain = values.get("chain", "ganache")
+    chain = values.get("kind", "ganache")
     if chain not in ("ganache", "external"):
         problems.append(f"c2d:chain: {chain!r} is neither 'ganache' nor 'external'")
     if chain == "external":
@@ -164,7 +194,14 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         values["loopback"] = loopback
     if problems:
         raise ConfigError("the stack's configuration has problems:\n  " + "\n  ".join(problems))
-    return StackConfig(provider_key=provider_key, operator_key=operator_key, **values)
+    return StackConfig(
+        provider_key=provider_key,
+        operator_key=operator_key,
+        placement=_split(values, Placement),
+        volumes=_split(values, Volumes),
+        chain=_split(values, ChainSettings),
+        **values,
+    )
 
 
 def _checked_key(name: str, key: str) -> str:

@@ -27,27 +27,52 @@ class Deployment:
 
 def deploy(cfg: StackConfig | None = None) -> Deployment:
     cfg = cfg or load()
-    namespaces = c.Namespaces("namespaces", cfg)
+    at, in_cluster_chain = cfg.placement, cfg.chain.in_cluster
+    namespaces = c.Namespaces("namespaces", at)
     after_ns = pulumi.ResourceOptions(depends_on=[namespaces])
     crd = c.WorkflowCrd("workflow-crd")
-    rbac = c.Rbac("rbac", cfg, after_ns)
-    storage = c.Storage("storage", cfg, after_ns)
-    secrets = c.Secrets("secrets", cfg, after_ns)
-    chain = c.Chain("chain", cfg, storage, pulumi.ResourceOptions(depends_on=[namespaces, rbac]))
-    contracts = c.Contracts("contracts", cfg, chain, pulumi.ResourceOptions(depends_on=[rbac]))
+    rbac = c.Rbac(
+        "rbac",
+        at,
+        in_cluster_chain=in_cluster_chain,
+        claims_outputs=bool(cfg.volumes.outputs_storage_class),
+        opts=after_ns,
+    )
+    storage = c.Storage("storage", at, cfg.volumes, in_cluster_chain=in_cluster_chain, opts=after_ns)
+    secrets = c.Secrets("secrets", at, cfg.provider_key, cfg.operator_key, after_ns)
+    chain = c.Chain("chain", at, cfg.chain, storage, pulumi.ResourceOptions(depends_on=[namespaces, rbac]))
+    contracts = c.Contracts("contracts", at, cfg.chain, chain, pulumi.ResourceOptions(depends_on=[rbac]))
     provider = c.Provider(
-        "provider", cfg, chain, contracts, storage, secrets, pulumi.ResourceOptions(depends_on=[rbac])
+        "provider",
+        at,
+        chain,
+        contracts,
+        storage,
+        secrets,
+        chain_id=cfg.chain.chain_id,
+        operator_account=c.address(cfg.operator_key),
+        opts=pulumi.ResourceOptions(depends_on=[rbac]),
     )
     operator = c.Operator(
-        "operator", cfg, provider.url, storage, secrets, pulumi.ResourceOptions(depends_on=[rbac, crd])
+        "operator",
+        at,
+        provider.url,
+        storage,
+        secrets,
+        environments=cfg.environments,
+        outputs_storage_class=cfg.volumes.outputs_storage_class,
+        provider_account=c.address(cfg.provider_key),
+        opts=pulumi.ResourceOptions(depends_on=[rbac, crd]),
     )
-    policies = c.NetworkPolicies("network-policies", cfg, after_ns)
-    quota = c.JobQuota("job-quota", cfg, after_ns)
+    policies = c.NetworkPolicies(
+        "network-policies", at, in_cluster_chain=in_cluster_chain, api_server_cidr=cfg.api_server_cidr, opts=after_ns
+    )
+    quota = c.JobQuota("job-quota", at.jobs_namespace, cfg.environments, after_ns)
     outputs: dict[str, Any] = {
         "providerUrl": provider.url,
         "rpcUrl": chain.rpc_url,
         "contracts": contracts.addresses,
-        "namespaces": {"system": cfg.system_namespace, "jobs": cfg.jobs_namespace},
+        "namespaces": {"system": at.system_namespace, "jobs": at.jobs_namespace},
     }
     for key, value in outputs.items():
         pulumi.export(key, value)

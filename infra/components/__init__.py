@@ -15,7 +15,7 @@ volume that the stage pods mount too, and a volume claim cannot cross namespaces
 
 from c2d.infra.components.chain import Chain, Contracts
 from c2d.infra.components.cluster import JobQuota, Namespaces, Rbac, WorkflowCrd
-from c2d.infra.components.common import GANACHE_PORT, PROVIDER_DATA_ROOT, PROVIDER_PORT, host_volume
+from c2d.infra.components.common import GANACHE_PORT, PROVIDER_DATA_ROOT, PROVIDER_PORT, address, host_volume
 from c2d.infra.components.network import NetworkPolicies
 from c2d.infra.components.services import Operator, Provider
 from c2d.infra.components.storage import Secrets, Storage
@@ -35,5 +35,6 @@ __all__ = [
     "Secrets",
     "Storage",
     "WorkflowCrd",
+    "address",
     "host_volume",
 ]

@@ -18,7 +18,7 @@ from c2d.infra.components.common import (
     tcp_probe,
 )
 from c2d.infra.components.storage import Storage
-from c2d.infra.config import StackConfig
+from c2d.infra.config import ChainSettings, Placement
 from c2d.localchain import DEV_MNEMONIC
 
 
@@ -27,27 +27,32 @@ class Chain(pulumi.ComponentResource):
     external chain. `rpc_url` is what the other parts use."""
 
     def __init__(
-        self, name: str, cfg: StackConfig, storage: Storage, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        at: Placement,
+        settings: ChainSettings,
+        storage: Storage,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("c2d:infra:Chain", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.rpc_url: pulumi.Input[str] = cfg.rpc_url
+        self.rpc_url: pulumi.Input[str] = settings.rpc_url
         self.deployment = None
-        if cfg.chain == "ganache":
+        if settings.in_cluster:
             chain_claim = storage.chain_claim
             assert chain_claim is not None, "an in-cluster chain has its volume"
-            host = "127.0.0.1" if cfg.loopback else f"c2d-ganache.{cfg.system_namespace}.svc"
+            host = "127.0.0.1" if at.loopback else f"c2d-ganache.{at.system_namespace}.svc"
             self.rpc_url = f"http://{host}:{GANACHE_PORT}"
             secret = k8s.core.v1.Secret(
                 "ganache-accounts",
-                metadata={"name": "c2d-ganache-accounts", "namespace": cfg.system_namespace},
+                metadata={"name": "c2d-ganache-accounts", "namespace": at.system_namespace},
                 string_data={"mnemonic": DEV_MNEMONIC},  # public: the same accounts as the embedded stack
                 opts=child,
             )
             app = labels("ganache")
             self.deployment = k8s.apps.v1.Deployment(
                 "ganache",
-                metadata={"name": "c2d-ganache", "namespace": cfg.system_namespace, "labels": app},
+                metadata={"name": "c2d-ganache", "namespace": at.system_namespace, "labels": app},
                 spec={
                     "replicas": 1,
                     "strategy": {"type": "Recreate"},
@@ -55,16 +60,16 @@ class Chain(pulumi.ComponentResource):
                     "template": {
                         "metadata": {"labels": app},
                         "spec": pod_spec(
-                            cfg,
+                            at,
                             "c2d-ganache",
                             [
                                 {
                                     "name": "ganache",
-                                    "image": cfg.image("ganache"),
-                                    "imagePullPolicy": cfg.pull_policy,
+                                    "image": at.image("ganache"),
+                                    "imagePullPolicy": at.pull_policy,
                                     "args": [
                                         "--server.host",
-                                        "127.0.0.1" if cfg.loopback else "0.0.0.0",  # noqa: S104
+                                        "127.0.0.1" if at.loopback else "0.0.0.0",  # noqa: S104
                                         "--server.port",
                                         str(GANACHE_PORT),
                                         "--chain.chainId",
@@ -78,8 +83,8 @@ class Chain(pulumi.ComponentResource):
                                     ],
                                     "env": [secret_env("GANACHE_MNEMONIC", secret.metadata["name"], "mnemonic")],
                                     "ports": [{"name": "rpc", "containerPort": GANACHE_PORT}],
-                                    "readinessProbe": tcp_probe(cfg, GANACHE_PORT, 2),
-                                    "livenessProbe": tcp_probe(cfg, GANACHE_PORT, 10),
+                                    "readinessProbe": tcp_probe(at, GANACHE_PORT, 2),
+                                    "livenessProbe": tcp_probe(at, GANACHE_PORT, 10),
                                     "resources": resources("1", "512Mi", cpu_request="200m"),
                                     "securityContext": RESTRICTED_CONTAINER,
                                     "volumeMounts": [{"name": "chain", "mountPath": "/chain", "subPath": "db"}],
@@ -92,7 +97,7 @@ class Chain(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[chain_claim]),
             )
-            service(cfg, "ganache", GANACHE_PORT, app, child)
+            service(at, "ganache", GANACHE_PORT, app, child)
         self.register_outputs({"rpcUrl": self.rpc_url})
 
 
@@ -101,23 +106,30 @@ class Contracts(pulumi.ComponentResource):
     sends no transaction) and records the addresses in the ConfigMap c2d-contracts, which the
     provider mounts. With an external chain, the ConfigMap holds the configured addresses."""
 
-    def __init__(self, name: str, cfg: StackConfig, chain: Chain, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        at: Placement,
+        settings: ChainSettings,
+        chain: Chain,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("c2d:infra:Contracts", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.job = None
-        if cfg.chain == "external":
+        if not settings.in_cluster:
             self.config_map = k8s.core.v1.ConfigMap(
                 "contracts",
-                metadata={"name": CONTRACTS_CONFIG_MAP, "namespace": cfg.system_namespace},
-                data={"addresses.json": json.dumps(cfg.addresses)},
+                metadata={"name": CONTRACTS_CONFIG_MAP, "namespace": at.system_namespace},
+                data={"addresses.json": json.dumps(settings.addresses)},
                 opts=child,
             )
-            self.addresses: pulumi.Output[Any] = pulumi.Output.from_input(cfg.addresses)
+            self.addresses: pulumi.Output[Any] = pulumi.Output.from_input(settings.addresses)
         else:
             app = labels("contracts")
             self.job = k8s.batch.v1.Job(
                 "contracts",
-                metadata={"name": CONTRACTS_CONFIG_MAP, "namespace": cfg.system_namespace, "labels": app},
+                metadata={"name": CONTRACTS_CONFIG_MAP, "namespace": at.system_namespace, "labels": app},
                 spec={
                     "backoffLimit": 4,
                     "activeDeadlineSeconds": 600,
@@ -125,16 +137,16 @@ class Contracts(pulumi.ComponentResource):
                         "metadata": {"labels": app},
                         "spec": {
                             **pod_spec(
-                                cfg,
+                                at,
                                 "c2d-contracts",
                                 [
                                     {
                                         "name": "deploy",
-                                        "image": cfg.image("contracts"),
-                                        "imagePullPolicy": cfg.pull_policy,
+                                        "image": at.image("contracts"),
+                                        "imagePullPolicy": at.pull_policy,
                                         "env": [
                                             {"name": "C2D_RPC_URL", "value": chain.rpc_url},
-                                            {"name": "C2D_CONFIGMAP_NAMESPACE", "value": cfg.system_namespace},
+                                            {"name": "C2D_CONFIGMAP_NAMESPACE", "value": at.system_namespace},
                                         ],
                                         "resources": resources("1", "768Mi", cpu_request="200m"),
                                         "securityContext": RESTRICTED_CONTAINER,
@@ -153,7 +165,7 @@ class Contracts(pulumi.ComponentResource):
             # waits for the Job (pulumi-kubernetes awaits its completion) and is skipped in a
             # preview, where the Job does not exist yet (an explicit depends_on alone does
             # neither for a read: pulumi/pulumi#16395).
-            config_map_id = self.job.metadata.apply(lambda _: f"{cfg.system_namespace}/{CONTRACTS_CONFIG_MAP}")
+            config_map_id = self.job.metadata.apply(lambda _: f"{at.system_namespace}/{CONTRACTS_CONFIG_MAP}")
             self.config_map = k8s.core.v1.ConfigMap.get(
                 "contracts-addresses",
                 config_map_id,

@@ -7,27 +7,28 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from c2d.infra.components.common import API_CLIENTS, CONTRACTS_CONFIG_MAP, NAME_LABEL, PART_OF, labels
-from c2d.infra.config import StackConfig
+from c2d.infra.config import Placement
 from c2d.operator import workflows
+from c2d.operator.environments import Environment
 
 
 class Namespaces(pulumi.ComponentResource):
     """The system namespace (baseline) and the jobs namespace (restricted: stage pods)."""
 
-    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, at: Placement, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("c2d:infra:Namespaces", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        jobs_level = "privileged" if cfg.loopback else "restricted"  # loopback: host-network configure pods
+        jobs_level = "privileged" if at.loopback else "restricted"  # loopback: host-network configure pods
         # kubernetes.io/metadata.name, which the NetworkPolicies select namespaces by, is set
         # by the API server itself only from 1.21 on: set here for 1.20.
         self.system = k8s.core.v1.Namespace(
             "system",
             metadata={
-                "name": cfg.system_namespace,
+                "name": at.system_namespace,
                 "labels": {
                     **PART_OF,
-                    NAME_LABEL: cfg.system_namespace,
-                    **_pod_security("privileged" if cfg.loopback else "baseline"),
+                    NAME_LABEL: at.system_namespace,
+                    **_pod_security("privileged" if at.loopback else "baseline"),
                 },
             },
             opts=child,
@@ -35,8 +36,8 @@ class Namespaces(pulumi.ComponentResource):
         self.jobs = k8s.core.v1.Namespace(
             "jobs",
             metadata={
-                "name": cfg.jobs_namespace,
-                "labels": {**PART_OF, NAME_LABEL: cfg.jobs_namespace, **_pod_security(jobs_level)},
+                "name": at.jobs_namespace,
+                "labels": {**PART_OF, NAME_LABEL: at.jobs_namespace, **_pod_security(jobs_level)},
             },
             opts=child,
         )
@@ -62,30 +63,37 @@ class Rbac(pulumi.ComponentResource):
 
     ACCOUNTS = ("provider", "operator-service", "operator-engine", "contracts", "ganache")
 
-    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        at: Placement,
+        *,
+        in_cluster_chain: bool,
+        claims_outputs: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`claims_outputs`: the engine creates a volume claim per job for its outputs."""
         super().__init__("c2d:infra:Rbac", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.accounts: dict[str, k8s.core.v1.ServiceAccount] = {}
-        in_cluster_chain = cfg.chain == "ganache"
         for account in self.ACCOUNTS:
             if account in ("contracts", "ganache") and not in_cluster_chain:
                 continue
-            namespace = cfg.jobs_namespace if account.startswith("operator") else cfg.system_namespace
             self.accounts[account] = k8s.core.v1.ServiceAccount(
                 account,
-                metadata={"name": f"c2d-{account}", "namespace": namespace, "labels": labels(account)},
+                metadata={"name": f"c2d-{account}", "namespace": at.namespace_of(account), "labels": labels(account)},
                 automount_service_account_token=account in API_CLIENTS,
                 opts=child,
             )
         engine_rules = workflows.ENGINE_RULES
-        if cfg.outputs_storage_class:
+        if claims_outputs:
             engine_rules = [*engine_rules, workflows.OUTPUTS_CLAIM_RULE]
         self.roles = {
-            "operator-engine": self._role("operator-engine", cfg.jobs_namespace, engine_rules, child),
-            "operator-service": self._role("operator-service", cfg.jobs_namespace, workflows.SERVICE_RULES, child),
+            "operator-engine": self._role("operator-engine", at.jobs_namespace, engine_rules, child),
+            "operator-service": self._role("operator-service", at.jobs_namespace, workflows.SERVICE_RULES, child),
         }
         if in_cluster_chain:
-            self.roles["contracts"] = self._role("contracts", cfg.system_namespace, CONTRACTS_RULES, child)
+            self.roles["contracts"] = self._role("contracts", at.system_namespace, CONTRACTS_RULES, child)
         self.register_outputs(
             {
                 "accounts": {part: account.metadata["name"] for part, account in self.accounts.items()},
@@ -123,17 +131,18 @@ class JobQuota(pulumi.ComponentResource):
     """The jobs namespace's ResourceQuota (what every environment at its maxJobs, plus the
     operator, may use) and LimitRange (defaults and ceilings per container)."""
 
-    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, namespace: str, envs: list[Environment], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("c2d:infra:JobQuota", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        envs = cfg.environments
         # Per running job: the algorithm, or a configure/publish stage (1 CPU, 512 MB).
         cpu = sum(e.max_jobs * max(e.cpu, 1.0) for e in envs) + 2
         memory = sum(e.max_jobs * max(e.memory_mb, 512) for e in envs) + 1024
         pods = sum(e.max_jobs for e in envs) * 2 + 4
         self.quota = k8s.core.v1.ResourceQuota(
             "jobs",
-            metadata={"name": "c2d-jobs", "namespace": cfg.jobs_namespace},
+            metadata={"name": "c2d-jobs", "namespace": namespace},
             spec={
                 "hard": {
                     "pods": str(pods),
@@ -149,7 +158,7 @@ class JobQuota(pulumi.ComponentResource):
         largest_memory = max(max(e.memory_mb for e in envs), 512)
         self.limits = k8s.core.v1.LimitRange(
             "jobs",
-            metadata={"name": "c2d-jobs", "namespace": cfg.jobs_namespace},
+            metadata={"name": "c2d-jobs", "namespace": namespace},
             spec={
                 "limits": [
                     {

@@ -6,7 +6,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from c2d.infra.config import StackConfig
+from c2d.infra.config import Placement
 from c2d.operator.executors.base import STAGE_UID
 from c2d.signing import address_of
 
@@ -58,7 +58,7 @@ def resources(cpu: str, memory: str, cpu_request: str | None = None) -> dict[str
 
 
 def pod_spec(
-    cfg: StackConfig,
+    at: Placement,
     account: str,
     containers: list[Any],
     volumes: list[Any],
@@ -80,7 +80,7 @@ def pod_spec(
         "containers": containers,
         "volumes": volumes,
     }
-    if cfg.loopback:  # no pod network on the test cluster: the node's, which is loopback only
+    if at.loopback:  # no pod network on the test cluster: the node's, which is loopback only
         spec.update(hostNetwork=True, dnsPolicy="Default")  # and no cluster DNS: the node's resolver
         if owned:
             spec["initContainers"] = [volume_owner(containers[0]["image"], owned)]
@@ -116,29 +116,28 @@ def deployment_spec(app: dict[str, str], pod: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def service(cfg: StackConfig, part: str, port: int, app: dict[str, str], opts: pulumi.ResourceOptions) -> Any:
-    namespace = cfg.jobs_namespace if part.startswith("operator") else cfg.system_namespace
+def service(at: Placement, part: str, port: int, app: dict[str, str], opts: pulumi.ResourceOptions) -> Any:
     return k8s.core.v1.Service(
         part,
-        metadata={"name": f"c2d-{part}", "namespace": namespace, "labels": app},
+        metadata={"name": f"c2d-{part}", "namespace": at.namespace_of(part), "labels": app},
         spec={"selector": app, "ports": [{"name": "http", "port": port, "targetPort": port}]},
         opts=opts,
     )
 
 
-def listen(cfg: StackConfig, port: int) -> list[str]:
-    return ["--host", "127.0.0.1" if cfg.loopback else "0.0.0.0", "--port", str(port)]  # noqa: S104
+def listen(at: Placement, port: int) -> list[str]:
+    return ["--host", "127.0.0.1" if at.loopback else "0.0.0.0", "--port", str(port)]  # noqa: S104
 
 
 # The kubelet probes the pod's IP, which for a host-network pod is the node's: on the loopback
 # cluster the services listen on 127.0.0.1 only, so the probes name it.
-def http_probe(cfg: StackConfig, port: int, period: int, path: str = "/") -> dict[str, Any]:
-    action = {"path": path, "port": port, **({"host": "127.0.0.1"} if cfg.loopback else {})}
+def http_probe(at: Placement, port: int, period: int, path: str = "/") -> dict[str, Any]:
+    action = {"path": path, "port": port, **({"host": "127.0.0.1"} if at.loopback else {})}
     return {"httpGet": action, "periodSeconds": period, "timeoutSeconds": 2}
 
 
-def tcp_probe(cfg: StackConfig, port: int, period: int) -> dict[str, Any]:
-    return {"tcpSocket": {"port": port, **({"host": "127.0.0.1"} if cfg.loopback else {})}, "periodSeconds": period}
+def tcp_probe(at: Placement, port: int, period: int) -> dict[str, Any]:
+    return {"tcpSocket": {"port": port, **({"host": "127.0.0.1"} if at.loopback else {})}, "periodSeconds": period}
 
 
 def address(key: pulumi.Output[str]) -> pulumi.Output[str]:

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from c2d.infra.components.common import GANACHE_PORT, NAME_LABEL, OPERATOR_PORT, PROVIDER_PORT
-from c2d.infra.config import StackConfig
+from c2d.infra.config import Placement
 
 # Cloud metadata services: link-local (AWS, GCP, Azure: 169.254.169.254; AWS IPv6 fd00:ec2::254)
 # and Alibaba's 100.100.100.200. Nothing of c2d's may reach them.
@@ -28,10 +28,19 @@ class NetworkPolicies(pulumi.ComponentResource):
     """Default deny in both namespaces, then only the paths c2d uses. (Enforced by the cluster's
     network plugin; the loopback test cluster stores them but has none.)"""
 
-    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        at: Placement,
+        *,
+        in_cluster_chain: bool,
+        api_server_cidr: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`api_server_cidr`: where the API server's endpoints are (the parts that call it may reach only those)."""
         super().__init__("c2d:infra:NetworkPolicies", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        system, jobs = cfg.system_namespace, cfg.jobs_namespace
+        system, jobs = at.system_namespace, at.jobs_namespace
         dns = {
             "to": [{"namespaceSelector": {}}],
             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
@@ -92,7 +101,7 @@ class NetworkPolicies(pulumi.ComponentResource):
                     egress=[
                         dns,
                         to_chain,
-                        _api_server(cfg),
+                        _api_server(api_server_cidr),
                     ],
                 ),
             ),
@@ -101,10 +110,10 @@ class NetworkPolicies(pulumi.ComponentResource):
                 _policy(
                     "operator-service",
                     ingress=[{"from": [provider_pods], "ports": [{"protocol": "TCP", "port": OPERATOR_PORT}]}],
-                    egress=[dns, _api_server(cfg)],  # it creates the WorkFlows
+                    egress=[dns, _api_server(api_server_cidr)],  # it creates the WorkFlows
                 ),
             ),
-            "operator-engine": (jobs, _policy("operator-engine", egress=[dns, _api_server(cfg)])),
+            "operator-engine": (jobs, _policy("operator-engine", egress=[dns, _api_server(api_server_cidr)])),
             "configure": (
                 jobs,
                 {
@@ -122,7 +131,7 @@ class NetworkPolicies(pulumi.ComponentResource):
                 },
             ),
         }
-        if cfg.chain != "ganache":
+        if not in_cluster_chain:
             del policies["ganache"], policies["contracts"]
         self.policies = {
             key: k8s.networking.v1.NetworkPolicy(
@@ -144,8 +153,8 @@ def _policy(app: str, ingress: list[Any] | None = None, egress: list[Any] | None
     return spec
 
 
-def _api_server(cfg: StackConfig) -> dict[str, Any]:
+def _api_server(cidr: str) -> dict[str, Any]:
     return {
-        "to": [{"ipBlock": {"cidr": cfg.api_server_cidr}}],
+        "to": [{"ipBlock": {"cidr": cidr}}],
         "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}],
     }

@@ -14,7 +14,6 @@ from c2d.infra.components.common import (
     PROVIDER_DATA_ROOT,
     PROVIDER_PORT,
     RESTRICTED_CONTAINER,
-    address,
     deployment_spec,
     http_probe,
     labels,
@@ -25,40 +24,44 @@ from c2d.infra.components.common import (
     service,
 )
 from c2d.infra.components.storage import Secrets, Storage
-from c2d.infra.config import StackConfig
+from c2d.infra.config import Placement
+from c2d.operator.environments import Environment
 
 
 class Provider(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        cfg: StackConfig,
+        at: Placement,
         chain: Chain,
         contracts: Contracts,
         storage: Storage,
         secrets: Secrets,
+        *,
+        chain_id: int,
+        operator_account: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("c2d:infra:Provider", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         app = labels("provider")
-        operator_host = "127.0.0.1" if cfg.loopback else f"c2d-operator-service.{cfg.jobs_namespace}.svc"
-        host = "127.0.0.1" if cfg.loopback else f"c2d-provider.{cfg.system_namespace}.svc"
+        operator_host = "127.0.0.1" if at.loopback else f"c2d-operator-service.{at.jobs_namespace}.svc"
+        host = "127.0.0.1" if at.loopback else f"c2d-provider.{at.system_namespace}.svc"
         self.url = f"http://{host}:{PROVIDER_PORT}"
         env = [
             {"name": "C2D_RPC_URL", "value": chain.rpc_url},
-            {"name": "C2D_CHAIN_ID", "value": str(cfg.chain_id)},
+            {"name": "C2D_CHAIN_ID", "value": str(chain_id)},
             {"name": "C2D_ADDRESSES_FILE", "value": "/etc/c2d/contracts/addresses.json"},
             {"name": "C2D_OPERATOR_URL", "value": f"http://{operator_host}:{OPERATOR_PORT}"},
             {"name": "C2D_DATA_ROOT", "value": PROVIDER_DATA_ROOT},
             {"name": "C2D_PROVIDER_DATABASE_URL", "value": "sqlite:////var/lib/c2d/state/provider.db"},
             {"name": "C2D_PROVIDER_URL", "value": self.url},
-            {"name": "C2D_OPERATOR_ADDRESSES", "value": address(cfg.operator_key)},
+            {"name": "C2D_OPERATOR_ADDRESSES", "value": operator_account},
             secret_env("C2D_PROVIDER_KEY", secrets.provider.metadata["name"], "provider-key"),
         ]
         self.deployment = k8s.apps.v1.Deployment(
             "provider",
-            metadata={"name": "c2d-provider", "namespace": cfg.system_namespace, "labels": app},
+            metadata={"name": "c2d-provider", "namespace": at.system_namespace, "labels": app},
             spec={
                 "replicas": 1,
                 "strategy": {"type": "Recreate"},  # SQLite on a ReadWriteOnce volume
@@ -66,18 +69,18 @@ class Provider(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": app},
                     "spec": pod_spec(
-                        cfg,
+                        at,
                         "c2d-provider",
                         [
                             {
                                 "name": "provider",
-                                "image": cfg.image("provider"),
-                                "imagePullPolicy": cfg.pull_policy,
-                                "args": listen(cfg, PROVIDER_PORT),
+                                "image": at.image("provider"),
+                                "imagePullPolicy": at.pull_policy,
+                                "args": listen(at, PROVIDER_PORT),
                                 "env": env,
                                 "ports": [{"name": "http", "containerPort": PROVIDER_PORT}],
-                                "readinessProbe": http_probe(cfg, PROVIDER_PORT, 2),
-                                "livenessProbe": http_probe(cfg, PROVIDER_PORT, 15),
+                                "readinessProbe": http_probe(at, PROVIDER_PORT, 2),
+                                "livenessProbe": http_probe(at, PROVIDER_PORT, 15),
                                 "resources": resources("1", "512Mi", cpu_request="200m"),
                                 "securityContext": RESTRICTED_CONTAINER,
                                 "volumeMounts": [
@@ -103,7 +106,7 @@ class Provider(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[storage.provider_claim, contracts.config_map]),
         )
-        service(cfg, "provider", PROVIDER_PORT, app, child)
+        service(at, "provider", PROVIDER_PORT, app, child)
         self.register_outputs({"url": self.url})
 
 
@@ -114,36 +117,39 @@ class Operator(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        cfg: StackConfig,
+        at: Placement,
         provider_url: str,
         storage: Storage,
         secrets: Secrets,
+        *,
+        environments: list[Environment],
+        outputs_storage_class: str,
+        provider_account: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("c2d:infra:Operator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=[storage.jobs_claim])
-        environments = json.dumps([e.model_dump(by_alias=True) for e in cfg.environments])
         self.environments = k8s.core.v1.ConfigMap(
             "environments",
-            metadata={"name": "c2d-environments", "namespace": cfg.jobs_namespace},
-            data={"environments.json": environments},
+            metadata={"name": "c2d-environments", "namespace": at.jobs_namespace},
+            data={"environments.json": json.dumps([e.model_dump(by_alias=True) for e in environments])},
             opts=child,
         )
         common = [
             {"name": "C2D_EXECUTOR", "value": "kubernetes"},
-            {"name": "C2D_KUBE_NAMESPACE", "value": cfg.jobs_namespace},
+            {"name": "C2D_KUBE_NAMESPACE", "value": at.jobs_namespace},
             {"name": "C2D_KUBE_JOBS_CLAIM", "value": storage.jobs_claim.metadata["name"]},
             {"name": "C2D_KUBE_JOBS_SUBPATH", "value": "jobs"},
-            {"name": "C2D_KUBE_OUTPUTS_CLASS", "value": cfg.outputs_storage_class},
+            {"name": "C2D_KUBE_OUTPUTS_CLASS", "value": outputs_storage_class},
             {"name": "C2D_KUBE_OPERATOR_KEY_SECRET", "value": secrets.operator.metadata["name"]},
-            {"name": "C2D_KUBE_LOOPBACK", "value": "true" if cfg.loopback else "false"},
-            {"name": "C2D_IMAGE_PREFIX", "value": cfg.image_registry},
-            {"name": "C2D_IMAGES_TAG", "value": cfg.image_tag},
+            {"name": "C2D_KUBE_LOOPBACK", "value": "true" if at.loopback else "false"},
+            {"name": "C2D_IMAGE_PREFIX", "value": at.image_registry},
+            {"name": "C2D_IMAGES_TAG", "value": at.image_tag},
             {"name": "C2D_JOBS_DIR", "value": f"{JOBS_MOUNT}/jobs"},
             {"name": "C2D_OPERATOR_DATABASE_URL", "value": f"sqlite:///{JOBS_MOUNT}/state/operator.db"},
             {"name": "C2D_ENVIRONMENTS_FILE", "value": "/etc/c2d/environments/environments.json"},
             {"name": "C2D_PROVIDER_URL", "value": provider_url},
-            {"name": "C2D_OPERATOR_PROVIDERS", "value": address(cfg.provider_key)},
+            {"name": "C2D_OPERATOR_PROVIDERS", "value": provider_account},
             # No operator key here: configure pods read it from its Secret, nothing else signs with it.
         ]
         mounts = [
@@ -158,22 +164,22 @@ class Operator(pulumi.ComponentResource):
         service_app, engine_app = labels("operator-service"), labels("operator-engine")
         self.service = k8s.apps.v1.Deployment(
             "operator-service",
-            metadata={"name": "c2d-operator-service", "namespace": cfg.jobs_namespace, "labels": service_app},
+            metadata={"name": "c2d-operator-service", "namespace": at.jobs_namespace, "labels": service_app},
             spec=deployment_spec(
                 service_app,
                 pod_spec(
-                    cfg,
+                    at,
                     "c2d-operator-service",
                     [
                         {
                             "name": "operator-service",
-                            "image": cfg.image("operator-service"),
-                            "imagePullPolicy": cfg.pull_policy,
-                            "args": listen(cfg, OPERATOR_PORT),
+                            "image": at.image("operator-service"),
+                            "imagePullPolicy": at.pull_policy,
+                            "args": listen(at, OPERATOR_PORT),
                             "env": common,
                             "ports": [{"name": "http", "containerPort": OPERATOR_PORT}],
-                            "readinessProbe": http_probe(cfg, OPERATOR_PORT, 2, "/healthz"),
-                            "livenessProbe": http_probe(cfg, OPERATOR_PORT, 15, "/healthz"),
+                            "readinessProbe": http_probe(at, OPERATOR_PORT, 2, "/healthz"),
+                            "livenessProbe": http_probe(at, OPERATOR_PORT, 15, "/healthz"),
                             "resources": resources("500m", "384Mi", cpu_request="100m"),
                             "securityContext": RESTRICTED_CONTAINER,
                             "volumeMounts": mounts,
@@ -185,20 +191,20 @@ class Operator(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        service(cfg, "operator-service", OPERATOR_PORT, service_app, child)
+        service(at, "operator-service", OPERATOR_PORT, service_app, child)
         self.engine = k8s.apps.v1.Deployment(
             "operator-engine",
-            metadata={"name": "c2d-operator-engine", "namespace": cfg.jobs_namespace, "labels": engine_app},
+            metadata={"name": "c2d-operator-engine", "namespace": at.jobs_namespace, "labels": engine_app},
             spec=deployment_spec(
                 engine_app,
                 pod_spec(
-                    cfg,
+                    at,
                     "c2d-operator-engine",
                     [
                         {
                             "name": "operator-engine",
-                            "image": cfg.image("operator-engine"),
-                            "imagePullPolicy": cfg.pull_policy,
+                            "image": at.image("operator-engine"),
+                            "imagePullPolicy": at.pull_policy,
                             "env": common,
                             # The engine has no port: alive while its loop beats (a file it
                             # touches); the check is a bare Python start-up (c2d.heartbeat).
