@@ -46,6 +46,10 @@ debian_package() {
 debian_package bwrap bubblewrap "the local executor's sandbox"
 # slirp4netns gives a local algorithm that may use the network a guarded network of its own.
 debian_package slirp4netns slirp4netns "networks for algorithms that may use the network"
+# iptables guards those networks (public addresses only; c2d.operator.executors.usernet).
+debian_package iptables iptables "the guard of algorithms' networks"
+# The docker executor drives Docker through its command (the test cluster runs a daemon of its own).
+debian_package docker docker.io "the docker executor's client"
 
 if outdated node "$(exists node_modules/.bin/ganache)" package-lock.json; then
   say "npm packages (ganache, solc, @openzeppelin/contracts)"

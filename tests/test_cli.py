@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -98,7 +99,7 @@ def test_stack_up_says_why_its_executor_cannot_work_and_leaves_nothing_running(t
     ports = ["--chain-port", str(free_port()), "--provider-port", str(free_port()), "--operator-port", str(free_port())]
     env = {
         "COLUMNS": "200",
-        "PATH": "/usr/bin:/bin",
+        "PATH": f"{Path(shutil.which('docker') or '/usr/bin/docker').parent}:/usr/bin:/bin",  # docker's client
         "C2D_EXECUTOR": "docker",
         "DOCKER_HOST": f"unix://{tmp_path / 'no-docker.sock'}",
     }
