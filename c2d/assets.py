@@ -50,6 +50,9 @@ class Services:
     compute_cost: int | None = None
     timeout: int = 3600
     privacy: Privacy = field(default_factory=Privacy)
+    # What a consumer gives when starting a job (c2d.provider.parameters): declared by a
+    # dataset's compute service, or by an algorithm's metadata.
+    consumer_parameters: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ def build_ddo(
     }
     if container is not None:
         main["algorithm"] = {"language": "python", "container": container}
+        if services.consumer_parameters:
+            main["algorithm"]["consumerParameters"] = services.consumer_parameters
     service: list[dict[str, Any]] = [
         {"type": "metadata", "index": 0, "attributes": {"main": main, "encryptedFiles": encrypted}}
     ]
@@ -107,6 +112,7 @@ def build_ddo(
                         "cost": str(services.compute_cost),
                         "timeout": services.timeout,
                         "privacy": services.privacy.__dict__,
+                        **_parameters(services),
                     }
                 },
             }
@@ -117,6 +123,10 @@ def build_ddo(
         "publicKey": [{"id": did, "type": "EthereumECDSAKey", "owner": publisher}],
         "service": service,
     }
+
+
+def _parameters(services: Services) -> dict[str, Any]:
+    return {"consumerParameters": services.consumer_parameters} if services.consumer_parameters else {}
 
 
 def publish(

@@ -45,6 +45,7 @@ class Consumer:
         raw_code: str | None = None,
         container: dict[str, str] | None = None,
         environment: str | None = None,
+        params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Orders every dataset's compute service (and the algorithm's access service) and
         starts the job; returns its first status."""
@@ -60,6 +61,8 @@ class Consumer:
             }
         else:
             algorithm = {"meta": {"rawcode": raw_code, "container": container or DEFAULT_CONTAINER}}
+        if params:
+            algorithm["algocustomdata"] = params
         (job,) = self.provider.compute_start(orders[0], algorithm, orders[1:], environment)
         return job
 
@@ -86,7 +89,7 @@ class Consumer:
         return self.provider.compute_result(status["jobId"], index)
 
 
-DEFAULT_CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d-python", "tag": "3.11"}
+DEFAULT_CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d/algorithm-python", "tag": "dev"}
 
 
 class InsufficientDatatokens(Exception):

@@ -19,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from c2d import __version__
 from c2d.job import JobSpec, JobStatus, Status, layout
+from c2d.operator import images
 from c2d.operator.assembly import make_store
 from c2d.operator.environments import Environment
 from c2d.operator.settings import OperatorSettings
@@ -94,6 +95,10 @@ def create(request: Request, body: JobSpec) -> list[JobStatus]:
     if not environment.free:
         raise OperatorError(402, "environment_not_free", "paid environments are not supported yet: choose a free one")
     try:
+        images.check(body.algorithm.container, environment, op.settings)
+    except images.ContainerRefused as refused:
+        raise OperatorError(400, refused.code, refused.message) from None
+    try:
         return [op.store.create(body.model_copy(update={"environment": env_id})).as_status()]
     except JobExists:
         raise OperatorError(409, "job_exists", f"a job {body.jobId} exists") from None
@@ -167,13 +172,18 @@ def job_stage(request: Request, jobId: JobId) -> dict[str, Any]:
 def environments(request: Request) -> list[dict[str, Any]]:
     op = operator(request)
     unfinished = op.store.unfinished()
+    # the local executor's: the runtime images it serves with the host's interpreters
+    local = op.settings.executor == "local"
+    runtimes = [op.settings.image_prefix + r.image for r in images.local_runtimes(op.settings)] if local else []
     out = []
     for env in op.environments:
         mine = [j for j in unfinished if j.environment == env.id]
         running = sum(1 for j in mine if j.status != Status.WARMING_UP)
         out.append(
             {
-                **env.model_dump(by_alias=True),
+                **env.model_dump(by_alias=True, exclude=set(Environment.PRIVATE)),
+                "images": images.accepted(env, op.settings),
+                "runtimes": runtimes,
                 "free": env.free,
                 "runningJobs": running,
                 "queuedJobs": len(mine) - running,

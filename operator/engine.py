@@ -178,6 +178,8 @@ class Engine:
 
     def _algorithm(self, job: Job, env: Environment) -> tuple[Status | None, str]:
         outcome = self._stage(self.executor.algorithm(job, env, lambda: self._stop_requested(job)))
+        if outcome.unprovisioned:  # the algorithm's image: nothing of it ran
+            raise _Final(Status.ALGORITHM_PROVISIONING_FAILED, f"the algorithm's image {outcome.detail}")
         cut = f"; its log was cut at {env.max_log_mb} MB" if outcome.log_cut else ""
         if outcome.ok:
             return None, cut.removeprefix("; ")

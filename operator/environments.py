@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,7 +29,46 @@ class Environment(BaseModel):
         default=16, ge=1, alias="maxLogMb", description="the algorithm's log beyond this is cut (and says so)"
     )
 
+    images: list[str] = Field(
+        default=[],
+        max_length=256,
+        description="the images algorithms may run in, each a repository (any tag or digest), repository:tag, "
+        "repository@sha256:<digest>, sha256:<digest> (that image in any repository) or a prefix ending in /*; "
+        "c2d's runtime images (c2d.operator.images.RUNTIMES) if empty",
+    )
+    pull_policy: Literal["never", "if-not-present", "always"] = Field(
+        default="never",
+        alias="pullPolicy",
+        description="whether the executor pulls an algorithm's image: never (only images on the node run), "
+        "if-not-present, always (a tag is looked up again each time)",
+    )
+    pull_secret: str = Field(
+        default="",
+        alias="pullSecret",
+        max_length=4096,
+        description="registry credentials for pulls: the docker executor's docker config directory (config.json "
+        "inside), the kubernetes executor's Secret of type kubernetes.io/dockerconfigjson in the jobs namespace; "
+        "never listed",
+    )
+    start_timeout: int = Field(
+        default=300,
+        ge=1,
+        le=3600,
+        alias="startTimeout",
+        description="seconds the algorithm's image may take to be pulled and started (not part of maxDuration)",
+    )
+    gpus: int = Field(default=0, ge=0, le=64, description="GPUs each algorithm gets")
+    gpu_resource: str = Field(
+        default="nvidia.com/gpu",
+        alias="gpuResource",
+        pattern=r"^[a-z0-9.-]+/[a-z0-9.-]+$",
+        description="the kubernetes resource name of a GPU (an extended resource of the nodes' device plugin)",
+    )
+
     model_config = {"populate_by_name": True}
+
+    # What the environment listing does not show: a path of the operator's host, or a Secret's name.
+    PRIVATE: ClassVar[frozenset[str]] = frozenset({"pull_secret"})
 
     @property
     def free(self) -> bool:

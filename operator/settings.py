@@ -34,7 +34,6 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
         default="dev", description="tag of the c2d/configure, c2d/publish images (docker, kubernetes)"
     )
     image_prefix: str = Field(default="c2d/", description="registry and prefix of c2d's images")
-    algorithm_image: str = Field(default="", description="image algorithms run in; c2d/algorithm-python:<tag> if empty")
     docker_host: str = Field(default="", description="Docker daemon URL (docker executor); DOCKER_HOST if empty")
     kube_namespace: str = Field(default="c2d-jobs", description="namespace of the stage Jobs and WorkFlows")
     kubeconfig: Path | None = Field(default=None, description="kubeconfig of the cluster; in-cluster config if unset")

@@ -111,7 +111,12 @@ def provision(job_dir: Path, spec: JobSpec, fetcher: InputFetcher) -> None:
         (data / "ddos" / dataset.did).write_text(json.dumps(dataset.ddo))
         for index in dataset.files:
             fetcher.fetch(dataset.did, index, folder / str(index), dataset.checksum(index), DATA_FAILED)
+        if dataset.userData:
+            (data / "inputs" / "userdata").mkdir(exist_ok=True)
+            (data / "inputs" / "userdata" / f"{dataset.did}.json").write_text(json.dumps(dataset.userData))
     algorithm = spec.algorithm
+    if algorithm.customData:  # Ocean's path
+        (data / "inputs" / "algoCustomData.json").write_text(json.dumps(algorithm.customData))
     target = data / layout.ALGORITHM
     if isinstance(algorithm, RawAlgorithmSpec):
         target.write_text(algorithm.rawcode)

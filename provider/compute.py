@@ -23,7 +23,7 @@ from c2d.job import (
     Status,
 )
 from c2d.job import Container as JobContainer
-from c2d.provider import models
+from c2d.provider import models, parameters
 from c2d.provider.ddo import DDO, Container, PaidService
 from c2d.provider.errors import BadGateway, Forbidden, InvalidRequest, ProviderError, Unauthorized, Unavailable
 from c2d.provider.operator_client import OperatorUnavailable
@@ -81,6 +81,7 @@ class Compute:
                     files=[spec.index for spec in self.p.decrypted_files(asset, ddo)],
                     checksums=_declared_checksums(ddo),
                     ddo=_public_ddo(asset),
+                    userData=_user_data(asset.did, service, dataset.userdata),
                 )
             )
         privacy = [s.attributes.main.privacy for _, _, s in checked]
@@ -141,7 +142,12 @@ class Compute:
             raw = RawAlgorithm(spec.meta.rawcode, container)
             return (
                 raw,
-                _job_part(RawAlgorithmSpec, rawcode=spec.meta.rawcode, container=_job_container(container)),
+                _job_part(
+                    RawAlgorithmSpec,
+                    rawcode=spec.meta.rawcode,
+                    container=_job_container(container),
+                    customData=parameters.free_values(spec.algocustomdata, "the raw algorithm"),
+                ),
                 None,
             )
         if spec.documentId is None or spec.serviceId is None or spec.transferTxId is None:
@@ -150,6 +156,10 @@ class Compute:
             )
         asset, ddo = await run_in_threadpool(self.p.asset, spec.documentId)
         container = container_of(ddo)
+        assert ddo.main.algorithm is not None
+        declared = (ddo.main.algorithm.model_extra or {}).get("consumerParameters")
+        where = f"the algorithm {asset.did}"
+        custom = parameters.values(parameters.declared(declared, where), spec.algocustomdata, where)
         service = ddo.paid_service(spec.serviceId, "access")
         order, _ = await run_in_threadpool(self.p.orders.check, spec.transferTxId, asset, service, consumer)
         published = PublishedAlgorithm(asset.did, asset.publisher, ddo, asset)
@@ -159,6 +169,7 @@ class Compute:
             serviceId=service.index,
             transferTxId=order.tx_hash,
             container=_job_container(container),
+            customData=custom,
             files=sorted(spec.index for spec in self.p.decrypted_files(asset, ddo)),
             checksums=_declared_checksums(ddo),
             ddo=_public_ddo(asset),
@@ -251,6 +262,12 @@ class Compute:
         return StreamingResponse(body(), upstream.status_code, headers, upstream.headers.get("content-type"))
 
 
+def _user_data(did: str, service: PaidService, given: dict[str, Any] | None) -> dict[str, Any]:
+    where = f"the dataset {did}"
+    declared = (service.attributes.main.model_extra or {}).get("consumerParameters")
+    return parameters.values(parameters.declared(declared, where), given, where)
+
+
 def _declared_checksums(ddo: DDO) -> dict[str, str]:
     return {str(f.index): f.checksum for f in ddo.main.files if f.checksum}
 
@@ -258,7 +275,10 @@ def _declared_checksums(ddo: DDO) -> dict[str, str]:
 def _job_container(container: Container) -> JobContainer:
     """The container section as the job carries it (what the DDO or request adds beyond it stays)."""
     fields = {"entrypoint": container.entrypoint, "image": container.image, "tag": container.tag}
-    return _job_part(JobContainer, **fields, checksum=container.checksum)
+    checksum = container.checksum
+    if checksum and ":" not in checksum:  # Ocean's DDOs say sha256:<hex>; a bare digest means the same
+        checksum = f"sha256:{checksum}"
+    return _job_part(JobContainer, **fields, checksum=checksum or None)
 
 
 def _job_part(model: type[Part], **fields: Any) -> Part:

@@ -96,6 +96,7 @@ class DatasetInput(_Body):
     documentId: Did
     serviceId: ServiceIndex
     transferTxId: TxHash
+    userdata: dict[str, Any] | None = Field(default=None, max_length=64, description="consumer parameters' values")
 
 
 class RawAlgorithmMeta(_Body):
@@ -109,6 +110,9 @@ class AlgorithmInput(_Body):
     serviceId: ServiceIndex | None = None
     transferTxId: TxHash | None = None
     meta: RawAlgorithmMeta | None = None
+    algocustomdata: dict[str, Any] | None = Field(
+        default=None, max_length=64, description="consumer parameters' values"
+    )
 
 
 class ComputeStartRequest(_Body):

@@ -2,7 +2,8 @@
 # Build c2d's container images into the local Docker (the test cluster's dockerd when it runs
 # here; DOCKER_HOST decides otherwise).
 #
-#   scripts/images.sh [all]     base (unless BASE is given), every component, the algorithm runtime
+#   scripts/images.sh [all]     base (unless BASE is given), every component, the algorithm runtimes
+#                               (python, node, shell: c2d.operator.images.RUNTIMES)
 #   scripts/images.sh pause     only the pod sandbox image of the test cluster
 #   scripts/images.sh base      only the local base image (debootstrap, cached)
 #
@@ -16,7 +17,7 @@ repo=$(cd "$here/.." && pwd)
 source "$here/cluster/common.sh"
 TAG=${TAG:-dev}
 LOCAL_BASE=c2d/base:bookworm
-COMPONENTS_IMAGES="provider operator-service operator-engine configure publish algorithm-python ganache contracts"
+COMPONENTS_IMAGES="provider operator-service operator-engine configure publish algorithm-python algorithm-node algorithm-shell ganache contracts"
 
 if [[ -z ${DOCKER_HOST:-} && -S $DOCKER_SOCK ]]; then export DOCKER_HOST=unix://$DOCKER_SOCK; fi
 if ! docker version >/dev/null 2>&1; then
@@ -98,6 +99,9 @@ ganache_files() {
     cp -r "$entry" "$out/node_modules/"
   done
   cp "$(command -v node)" "$out/bin/node"
+  # the Node.js algorithm runtime's interpreter
+  mkdir -p "$repo/.toolchain/images/node"
+  cp "$(command -v node)" "$repo/.toolchain/images/node/node"
 }
 
 # The contracts Job: wheels of brownie's environment (requirements/brownie.lock) and the compiled

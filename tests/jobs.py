@@ -9,7 +9,7 @@ from c2d.job import FINAL, JobSpec
 
 ONE = 10**18
 ALGORITHMS = Path(__file__).parent / "compute" / "algorithms"
-CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d-python", "tag": "3.11"}
+CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d/algorithm-python", "tag": "dev"}
 
 
 def give(publisher, consumer, published, amount=50 * ONE):

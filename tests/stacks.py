@@ -22,6 +22,8 @@ ENVIRONMENTS = [
     {"id": "long-log", "memoryMb": 128, "maxDuration": 60, "maxJobs": 1, "maxLogMb": 256},
     {"id": "small-disk", "memoryMb": 128, "maxDuration": 60, "maxJobs": 1, "diskMb": 64, "maxOutputMb": 1},
     {"id": "net", "memoryMb": 128, "maxDuration": 60, "maxJobs": 1, "network": True},
+    {"id": "julia", "images": ["example.org/julia"], "pullSecret": "/etc/secret-registry-config"},
+    {"id": "gpu", "memoryMb": 128, "maxDuration": 30, "maxJobs": 1, "gpus": 1, "startTimeout": 5},
 ]
 
 

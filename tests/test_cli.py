@@ -50,12 +50,38 @@ def test_whole_flow_from_the_command_line(tmp_path):
         index = re.search(r"\[(\d+)\] sum.txt", run).group(1)
         assert c2d("compute", "result", job_id, index, "--data-dir", str(data)).stdout == "6"
         assert "default" in c2d("env", "list", "--data-dir", str(data)).stdout
+        # the same sum in Node.js: published to run in the node runtime (served by the host's node)
+        (published / "sum.js").write_text(SUM_IN_NODE)
+        node = c2d(
+            "publish", "algorithm", str(published / "sum.js"), "--image", "c2d/algorithm-node",
+            "--entrypoint", "node $ALGO", "--no-pin", "--data-dir", str(data),
+        ).stdout  # fmt: skip
+        node_did = re.search(r"did:op:[0-9a-fA-F]{40}", node).group(0)
+        for did in (ds_did, node_did):
+            c2d("tokens", "buy", did, "--data-dir", str(data))
+        run = c2d("compute", "start", ds_did, "--algorithm", node_did, "--data-dir", str(data)).stdout
+        assert "70 Job finished" in run, run
+        job_id = re.search(r"job ([0-9a-f]{32})", run).group(1)
+        index = re.search(r"\[(\d+)\] sum.txt", run).group(1)
+        assert c2d("compute", "result", job_id, index, "--data-dir", str(data)).stdout == "6"
         refused = c2d("compute", "start", ds_did, "--algorithm", algo_did, "--data-dir", str(data), check=False)
         assert refused.returncode == 1 and refused.stdout.startswith("error: ordering")  # no datatokens left
     finally:
         c2d("stack", "down", "--data-dir", str(data))
     after = c2d("stack", "status", "--data-dir", str(data), check=False)
     assert after.returncode == 1 and after.stdout.startswith("error: no stack is up")
+
+
+SUM_IN_NODE = """
+const fs = require("fs"), path = require("path");
+let total = 0;
+const walk = (dir) => fs.readdirSync(dir, { withFileTypes: true }).forEach((e) => {
+  const p = path.join(dir, e.name);
+  if (e.isDirectory()) walk(p); else fs.readFileSync(p, "utf8").split(/\\s+/).filter(Boolean).forEach((x) => { total += Number(x); });
+});
+walk(process.env.INPUTS);
+fs.writeFileSync(path.join(process.env.OUTPUTS, "sum.txt"), String(total));
+"""
 
 
 def test_connect_to_a_chain_that_is_not_there_says_so(tmp_path):

@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from c2d.cli.common import Account, DataDir, clients, console, friendly
+from c2d.compute import DEFAULT_CONTAINER
 from c2d.job import FINAL, Status
 
 FAILED = {int(status) for status in FINAL} - {Status.FINISHED, Status.STOPPED}
@@ -31,8 +32,17 @@ def _results(status: dict[str, Any]) -> None:
 def start(
     datasets: Annotated[list[str], typer.Argument(help="dataset DIDs (the first is the main one)")],
     algorithm: Annotated[str | None, typer.Option(help="DID of a published algorithm")] = None,
-    raw: Annotated[Path | None, typer.Option(help="a Python file to run as a raw algorithm")] = None,
+    raw: Annotated[Path | None, typer.Option(help="a file to run as a raw algorithm")] = None,
+    image: Annotated[str, typer.Option(help="the raw algorithm's image")] = DEFAULT_CONTAINER["image"],
+    tag: Annotated[str, typer.Option(help="the raw algorithm's image tag")] = DEFAULT_CONTAINER["tag"],
+    entrypoint: Annotated[str, typer.Option(help="the raw algorithm's command; $ALGO is its path")] = (
+        DEFAULT_CONTAINER["entrypoint"]
+    ),
     environment: Annotated[str | None, typer.Option("--env", help="compute environment id")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="name=value for the algorithm (a JSON number, true or false, or else text)"),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="follow the job until it ends")] = True,
     data_dir: DataDir = None,
     account: Account = 2,
@@ -42,7 +52,11 @@ def start(
         raise typer.BadParameter("give either --algorithm DID or --raw FILE")
     _, consumer = clients(data_dir, account)
     with console.status("ordering and starting the job"):
-        job = consumer.start(datasets, algorithm, raw.read_text() if raw else None, environment=environment)
+        container = {"entrypoint": entrypoint, "image": image, "tag": tag}
+        code = raw.read_text() if raw else None
+        job = consumer.start(
+            datasets, algorithm, code, container=container, environment=environment, params=_params(param or [])
+        )
     console.print(f"job [bold]{job['jobId']}[/]")
     if wait:
         final = consumer.wait(job["jobId"], on_status=_show)
@@ -120,3 +134,19 @@ def list_environments(data_dir: DataDir = None) -> None:
             "free" if item["free"] else item["price"],
         )  # fmt: skip
     console.print(table)
+
+
+def _params(given: list[str]) -> dict[str, Any]:
+    import json
+
+    values: dict[str, Any] = {}
+    for item in given:
+        name, equals, text = item.partition("=")
+        if not equals or not name:
+            raise typer.BadParameter(f"{item!r} is not name=value", param_hint="--param")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        values[name] = value if isinstance(value, bool | int | float | str) else text
+    return values

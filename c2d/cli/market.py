@@ -78,6 +78,13 @@ def algorithm(
     file: Annotated[Path, typer.Argument(help="the algorithm (copied into the stack's data root)")],
     name: Annotated[str, typer.Option()] = "algorithm",
     entrypoint: Annotated[str, typer.Option(help="$ALGO is the algorithm's path")] = DEFAULT_CONTAINER["entrypoint"],
+    image: Annotated[str, typer.Option(help="the image it runs in")] = DEFAULT_CONTAINER["image"],
+    tag: Annotated[str, typer.Option(help="the image's tag")] = DEFAULT_CONTAINER["tag"],
+    checksum: Annotated[
+        str | None,
+        typer.Option(help="the image's digest (sha256:…); read from the local Docker when --image is given"),
+    ] = None,
+    pin: Annotated[bool, typer.Option(help="pin --image by its digest")] = True,
     cost: Annotated[float, typer.Option(help="datatokens per use")] = 1.0,
     supply: Annotated[int, typer.Option()] = 100,
     rate: Annotated[float, typer.Option()] = 1.0,
@@ -85,7 +92,9 @@ def algorithm(
     account: Account = 1,
 ) -> None:
     """Publish an algorithm (its access service is what a job orders)."""
-    container = {**DEFAULT_CONTAINER, "entrypoint": entrypoint}
+    if checksum is None and pin and image != DEFAULT_CONTAINER["image"]:
+        checksum = image_digest(f"{image}:{tag}")
+    container = {"entrypoint": entrypoint, "image": image, "tag": tag, **({"checksum": checksum} if checksum else {})}
     services = Services(access_cost=int(cost * ONE))
     _publish("algorithm", [file], name, services, supply, rate, data_dir, account, container)
 
@@ -118,3 +127,25 @@ def dispense(
     _, consumer = clients(data_dir, account)
     consumer.chain.dispense(datatoken_for(did), int(amount * ONE))
     console.print(f"[green]✔[/] received {amount} datatokens of {did}")
+
+
+def image_digest(reference: str) -> str:
+    """The digest of an image in the local Docker: its registry digest if it came from one, else its id."""
+    import json
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{json .}}", reference],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        done = None
+    if done is None or done.returncode != 0:
+        raise typer.BadParameter(f"{reference} is not in the local Docker: give --checksum sha256:… or --no-pin")
+    found = json.loads(done.stdout)
+    digests = [str(d).partition("@")[2] for d in found.get("RepoDigests") or []]
+    return digests[0] if digests else str(found["Id"])

@@ -13,6 +13,7 @@ class Outcome:
     out_of_memory: bool = False
     seconds: float = 0.0
     detail: str = ""  # why a stage did not run or ended (image missing, evicted, ...)
+    unprovisioned: bool = False  # its image could not be had as declared: nothing of it ran
     log_cut: int = 0  # bytes of the stage's log that were not kept (beyond its limit)
 
     @classmethod
@@ -36,6 +37,12 @@ class Outcome:
     def failed(cls, detail: str, seconds: float = 0.0) -> "Outcome":
         """The stage could not run, or ended in a way that has no exit code; `detail` says why."""
         return cls(exit_code=None, seconds=seconds, detail=detail)
+
+    @classmethod
+    def not_provisioned(cls, detail: str, seconds: float = 0.0) -> "Outcome":
+        """The stage's image is not there, not allowed to be pulled, did not come in time or is not
+        the one declared (its digest): nothing of it ran; `detail` says what was expected and found."""
+        return cls(exit_code=None, seconds=seconds, detail=detail, unprovisioned=True)
 
     def with_log_cut(self, cut: int) -> "Outcome":
         return dataclasses.replace(self, log_cut=cut)

@@ -15,9 +15,9 @@ files), which the algorithm finds in /data/ddos. The WorkFlow custom resource sh
 the job (`WorkFlowSpec`, identifiers only); its CRD schema is derived from that model.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
@@ -26,6 +26,8 @@ ENVIRONMENT_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 # A WorkFlow's name is the job id: a DNS label (the kubernetes executor's ids, at most 48).
 WORKFLOW_ID_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 MAX_DATASETS = 64
+MAX_PARAMETERS = 64
+PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 
 JobId = Annotated[str, Field(pattern=JOB_ID_PATTERN)]
 Address = Annotated[str, Field(pattern=ADDRESS_PATTERN)]
@@ -34,20 +36,38 @@ TxHash = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 FileIndex = Annotated[int, Field(ge=0, lt=1 << 16)]
 ServiceIndex = Annotated[int, Field(ge=0, lt=1 << 16)]
+# A consumer parameter's value, checked by the provider against what the DDO declares.
+ParameterValue: TypeAlias = StrictBool | StrictInt | StrictFloat | Annotated[StrictStr, Field(max_length=4096)]
+Parameters = Annotated[
+    dict[Annotated[str, Field(pattern=PARAMETER_NAME_PATTERN)], ParameterValue], Field(max_length=MAX_PARAMETERS)
+]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Docker's reference grammar, simplified: [host[:port]/]path components, lowercase.
+IMAGE_PATTERN = r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$"
+TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+
 class Container(Strict):
     """Where the algorithm runs: Ocean's container section (`$ALGO` in the entrypoint is the
-    algorithm's file). What a DDO's section holds besides these is not carried."""
+    algorithm's file). With a checksum (the image's digest) only that image runs: the image is
+    `image@checksum`, the tag says which one it was published as. What a DDO's section holds
+    besides these is not carried."""
 
     entrypoint: str = Field(max_length=4096)
-    image: str = Field(max_length=512)
-    tag: str = Field(max_length=256)
-    checksum: str | None = Field(default=None, max_length=256, description="the image's digest")
+    image: str = Field(max_length=255, pattern=IMAGE_PATTERN, description="repository, as docker names it")
+    tag: str = Field(pattern=TAG_PATTERN)
+    checksum: str | None = Field(default=None, pattern=DIGEST_PATTERN, description="the image's digest")
+
+    @property
+    def reference(self) -> str:
+        """How the executors name the image: by digest when there is one."""
+        return f"{self.image}@{self.checksum}" if self.checksum else f"{self.image}:{self.tag}"
 
 
 class _Published(Strict):
@@ -63,13 +83,18 @@ class _Published(Strict):
 
 
 class DatasetSpec(_Published):
-    """A dataset the job computes on, ordered by the consumer."""
+    """A dataset the job computes on, ordered by the consumer; `userData`: the consumer's values
+    of the parameters its compute service declares (the algorithm reads
+    /data/inputs/userdata/<did>.json)."""
+
+    userData: Parameters = {}
 
 
 class PublishedAlgorithmSpec(_Published):
     """A published algorithm, ordered by the consumer: configure fetches its one file."""
 
     container: Container
+    customData: Parameters = Field(default={}, description="/data/inputs/algoCustomData.json")
 
 
 class RawAlgorithmSpec(Strict):
@@ -77,6 +102,7 @@ class RawAlgorithmSpec(Strict):
 
     rawcode: str = Field(min_length=1)
     container: Container
+    customData: Parameters = Field(default={}, description="/data/inputs/algoCustomData.json")
 
 
 AlgorithmSpec = PublishedAlgorithmSpec | RawAlgorithmSpec

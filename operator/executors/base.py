@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from c2d.job import Outcome, ResultFile, layout
+from c2d.job import Container, Outcome, ResultFile, layout
 from c2d.job.results import RESULT_FILES
 from c2d.operator.environments import Environment
 from c2d.operator.executors import quota
@@ -64,6 +64,15 @@ class StagePlan:
     # Reaches the provider through the engine's relay (docker) rather than a network; the
     # kubernetes executor gives it the pod network, where a NetworkPolicy lets only the provider in.
     relay: bool = False
+    # The algorithm's image, as its job declares it (None: one of c2d's own images), and how the
+    # environment lets the executor get it: pulls, credentials, and the time that may take
+    # (not part of `seconds`).
+    container: Container | None = None
+    pull: str = "never"
+    pull_secret: str = ""
+    start_seconds: int = 60
+    gpus: int = 0
+    gpu_resource: str = "nvidia.com/gpu"
 
     @property
     def shm_mb(self) -> int:
@@ -111,7 +120,7 @@ def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> 
     spec = job.spec
     return StagePlan(
         stage="algorithm",
-        image=settings.algorithm_image or settings.image("algorithm-python"),
+        image=spec.algorithm.container.reference,
         command=["/bin/sh", "-c", layout.entrypoint(spec)],
         env={"HOME": "/tmp", "LANG": "C.UTF-8", **layout.algorithm_env(spec)},  # noqa: S108 (in the container)
         mounts=[
@@ -128,6 +137,12 @@ def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> 
         seconds=env.max_duration,
         workdir="/data",
         log_bytes=env.max_log_mb << 20,
+        container=spec.algorithm.container,
+        pull=env.pull_policy,
+        pull_secret=env.pull_secret,
+        start_seconds=env.start_timeout,
+        gpus=env.gpus,
+        gpu_resource=env.gpu_resource,
     )
 
 

@@ -5,6 +5,11 @@ filesystem with a private /tmp, memory (no swap), CPU and process limits, and `-
 unless the stage needs the network (configure reaches the provider through the host's loopback;
 an algorithm only when both its asset and its environment allow it). Containers are named
 after the job and stage, so an engine that restarts finds and follows the ones under way.
+
+The algorithm runs in its own image (its job's container section, c2d.operator.images): looked
+up, pulled as its environment allows within its start time, compared with the digest it
+declares, and run by id, so the image checked is the image that runs. Its time limit counts from
+its container's start.
 """
 
 import json
@@ -66,7 +71,54 @@ class DockerExecutor(ContainerExecutor):
         state: dict[str, Any] = json.loads(done.stdout)
         return state
 
-    def _create(self, job: Job, p: StagePlan, name: str) -> str | None:
+    # ---- the algorithm's image ----
+
+    def _image(self, reference: str) -> dict[str, Any] | None:
+        done = self._docker("image", "inspect", "--format", "{{json .}}", reference, check=False)
+        if done.returncode != 0:
+            return None
+        image: dict[str, Any] = json.loads(done.stdout)
+        return image
+
+    def _pull(self, reference: str, p: StagePlan, deadline: float) -> str | None:
+        """Pulls an image within the stage's start time; what went wrong, or None."""
+        config = ["--config", p.pull_secret] if p.pull_secret else []  # credentials, never on the command's output
+        try:
+            done = self._docker(
+                *config, "pull", "--quiet", reference, check=False, timeout=max(1.0, deadline - time.monotonic())
+            )
+        except subprocess.TimeoutExpired:
+            return f"{reference} was not pulled within {p.start_seconds} s"
+        if done.returncode != 0:
+            return f"{reference} could not be pulled: {_first_line(done.stderr)}"
+        return None
+
+    def provide(self, p: StagePlan) -> tuple[str, str | None]:
+        """The id of the image the algorithm is to run in, got as its environment allows and
+        checked against the digest its container declares; or why there is none (nothing runs).
+        Run by id, the image checked is the image that runs."""
+        container = p.container
+        assert container is not None
+        tagged = f"{container.image}:{container.tag}"
+        deadline = time.monotonic() + p.start_seconds
+        if p.pull == "always" and (problem := self._pull(container.reference, p, deadline)):
+            return "", problem
+        # Pinned images are looked up by digest first: docker names a pulled image that way.
+        found = (container.checksum and self._image(container.reference)) or self._image(tagged)
+        if found is None and p.pull == "if-not-present":
+            if problem := self._pull(container.reference, p, deadline):
+                return "", problem
+            found = self._image(container.reference)
+        if found is None:
+            never = " (its environment never pulls)" if p.pull == "never" else ""
+            return "", f"{container.reference} is not on this host{never}"
+        if container.checksum:
+            digests = {str(found.get("Id")), *(str(d).partition("@")[2] for d in found.get("RepoDigests") or [])}
+            if container.checksum not in digests:
+                return "", f"{tagged} is not the declared image: expected {container.checksum}, found {found.get('Id')}"
+        return str(found["Id"]), None
+
+    def _create(self, job: Job, p: StagePlan, name: str, image: str) -> str | None:
         root = self.job_dir(job)
         args = [
             "run", "--detach", "--name", name,
@@ -103,6 +155,8 @@ class DockerExecutor(ContainerExecutor):
                 for key in p.secret_env:
                     out.write(f"{key}={self.settings.signing_key()}\n")
             args += ["--env-file", str(secret_file)]
+        if p.gpus:
+            args += ["--gpus", str(p.gpus)]
         command = p.command
         user_network = p.stage == "algorithm" and p.network
         if user_network:
@@ -113,7 +167,7 @@ class DockerExecutor(ContainerExecutor):
             # the algorithm starts once its network is up (slirp4netns attaches after the start)
             command = ["/bin/sh", "-c", f"{NETWORK_WAIT}{p.command[-1]}"]
         try:
-            done = self._docker(*args, "--entrypoint", command[0], p.image, *command[1:], check=False)
+            done = self._docker(*args, "--entrypoint", command[0], image, *command[1:], check=False)
         finally:
             if secret_file:
                 secret_file.unlink(missing_ok=True)
@@ -151,16 +205,21 @@ class DockerExecutor(ContainerExecutor):
 
     def _run_container(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
         name = self._name(job, p.stage)
-        started = time.monotonic()
         state = self._state(name)
         if state is None:
-            problem = self._create(job, p, name)
+            image, problem = self.provide(p) if p.container else (p.image, None)
+            if problem:
+                return Outcome.not_provisioned(problem)
+            started = time.monotonic()  # the algorithm's time counts from here, not the pull's
+            problem = self._create(job, p, name, image)
             if problem:
                 self._docker("rm", "--force", name, check=False)
+                if p.container:  # nothing of the algorithm ran
+                    return Outcome.not_provisioned(f"could not be started: {problem}")
                 return Outcome.failed(f"could not start: {problem}")
             state = self._state(name) or {}
         else:  # under way before an engine restart: follow it, within its own deadline
-            started -= _age(state)
+            started = time.monotonic() - _age(state)
         outcome = None
         while outcome is None:
             if state.get("Status") == "exited" or state.get("Status") == "dead":

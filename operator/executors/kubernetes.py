@@ -4,9 +4,11 @@ WorkFlow custom resource (see c2d.operator.workflows).
 Stage pods: labels `workflow=<jobId>`, `component=<stage>`; non-root, no privilege escalation,
 every capability dropped, read-only root filesystem with a private /tmp, RuntimeDefault seccomp,
 no service-account token, no service links; requests = limits from the environment (Guaranteed);
-`activeDeadlineSeconds` from the stage's time limit. The algorithm pod has no network unless its
-asset and environment allow it. The job directory is shared through a volume (a PVC, or a
-hostPath of the engine's jobs_dir) mounted per stage as in c2d.operator.executors.base.
+`activeDeadlineSeconds` from the stage's time limit. The algorithm pod runs its own image (by
+digest when its container declares one, with the environment's pull policy, pull Secret and
+GPUs) and has no network unless its asset and environment allow it. The job directory is
+shared through a volume (a PVC, or a hostPath of the engine's jobs_dir) mounted per stage as in
+c2d.operator.executors.base.
 The algorithm's outputs have a hard size (the environment's diskMb): a claim per job from the
 storage class kube_outputs_class, mounted by the algorithm and publish and deleted with the job's
 inputs; or the engine's loop volume in a hostPath jobs directory (c2d.operator.executors.quota).
@@ -19,6 +21,7 @@ restarts follows the stage Jobs that exist instead of starting them again.
 """
 
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -103,7 +106,7 @@ class KubernetesExecutor(ContainerExecutor):
         probe = cast(Job, SimpleNamespace(id=f"pid-probe-{uuid.uuid4().hex[:12]}"))
         plan = StagePlan(
             stage="algorithm",
-            image=self.settings.algorithm_image or self.settings.image("algorithm-python"),
+            image=self.settings.image("algorithm-python"),
             command=["python3", "-c", PID_PROBE, str(most)],
             env={},
             mounts=[],
@@ -238,6 +241,8 @@ class KubernetesExecutor(ContainerExecutor):
         secret = {"name": self.settings.kube_operator_key_secret, "key": SECRET_KEY}
         env += [{"name": name, "valueFrom": {"secretKeyRef": secret}} for name in p.secret_env]
         resources = {"cpu": f"{int(p.cpu * 1000)}m", "memory": f"{p.memory_mb}Mi"}
+        if p.gpus:  # an extended resource: requested = limit, scheduled only where the nodes have it
+            resources[p.gpu_resource] = str(p.gpus)
         pod: dict[str, Any] = {
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
@@ -254,7 +259,7 @@ class KubernetesExecutor(ContainerExecutor):
                 {
                     "name": p.stage,
                     "image": p.image,
-                    "imagePullPolicy": "Never" if loopback else "IfNotPresent",
+                    "imagePullPolicy": _pull_policy(p, loopback),
                     "command": p.command,
                     "workingDir": p.workdir,
                     "env": env,
@@ -277,6 +282,8 @@ class KubernetesExecutor(ContainerExecutor):
                 {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{p.shm_mb}Mi"}},
             ],
         }
+        if p.container and p.pull_secret and not loopback:
+            pod["imagePullSecrets"] = [{"name": p.pull_secret}]
         if claim:  # the claim's file system is the stage user's through the pod's group
             pod["volumes"].append({"name": "outputs", "persistentVolumeClaim": {"claimName": _outputs_claim(job)}})
             pod["securityContext"].update(fsGroup=STAGE_UID, fsGroupChangePolicy="OnRootMismatch")
@@ -292,7 +299,7 @@ class KubernetesExecutor(ContainerExecutor):
             "spec": {
                 "backoffLimit": 0,
                 # The cluster's backstop; the engine ends the stage at p.seconds of running time.
-                "activeDeadlineSeconds": p.seconds + START_ALLOWANCE,
+                "activeDeadlineSeconds": p.seconds + _start_seconds(p),
                 "template": {"metadata": {"labels": labels}, "spec": pod},
             },
         }
@@ -335,16 +342,18 @@ class KubernetesExecutor(ContainerExecutor):
             if pods:
                 pod = max(pods, key=lambda item: item.metadata.creation_timestamp)
                 pod_name = pod.metadata.name
-                outcome = pod_outcome(pod, elapsed)
+                outcome = pod_outcome(pod, elapsed, p.start_seconds if p.container else None)
             if outcome is None:
                 outcome = self._job_outcome(name, elapsed)
             if outcome is None and pod_name and running_for(pod) > p.seconds:
                 self._delete(job.id, p.stage)  # its time is up: the same limit as the local executor's
                 outcome = Outcome.timeout(elapsed)
-            if outcome is None and elapsed > p.seconds + START_ALLOWANCE + 30:  # the cluster never ended it
+            if outcome is None and elapsed > p.seconds + _start_seconds(p) + 30:  # the cluster never ended it
                 outcome = Outcome.timeout(elapsed)
             if outcome is None:
                 time.sleep(POLL)
+        if outcome.unprovisioned and p.container and p.container.checksum:
+            outcome = dataclasses.replace(outcome, detail=f"{outcome.detail} (declared digest {p.container.checksum})")
         cut = 0
         if pod_name:
             cut = self._copy_pod_log(job, p, pod_name)
@@ -393,6 +402,21 @@ class KubernetesExecutor(ContainerExecutor):
                 if exc.status != 404:
                     raise
         self.core.delete_collection_namespaced_pod(self.ns, label_selector=selector, grace_period_seconds=grace)
+
+
+PULL_POLICIES = {"never": "Never", "if-not-present": "IfNotPresent", "always": "Always"}
+
+
+def _pull_policy(p: StagePlan, loopback: bool) -> str:
+    """The algorithm's image as its environment says (by digest, a pull cannot bring another
+    image); c2d's own if not present. A loopback cluster has no registry: never."""
+    if loopback:
+        return "Never"
+    return PULL_POLICIES[p.pull] if p.container else "IfNotPresent"
+
+
+def _start_seconds(p: StagePlan) -> int:
+    return p.start_seconds if p.container else START_ALLOWANCE
 
 
 def _name(job: Job, stage: str) -> str:

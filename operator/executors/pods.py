@@ -5,16 +5,17 @@ from typing import Any
 
 from c2d.job import Outcome
 
-START_ALLOWANCE = 60  # seconds a stage pod may take to start; its time limit counts from the container's start
+START_ALLOWANCE = 60  # seconds c2d's own stage pods may take to start; time limits count from the container's start
+# Waiting reasons of a container that will not start: at once, or (a pull that may still work:
+# the kubelet retries) once the stage's start time is over.
 CANNOT_START = {
-    "ErrImagePull",
-    "ImagePullBackOff",
     "ErrImageNeverPull",
     "InvalidImageName",
     "CreateContainerConfigError",
     "CreateContainerError",
     "RunContainerError",
 }
+PULLING = {"ErrImagePull", "ImagePullBackOff"}
 
 
 def running_for(pod: Any) -> float:
@@ -26,7 +27,13 @@ def running_for(pod: Any) -> float:
     return 0.0
 
 
-def pod_outcome(pod: Any, elapsed: float) -> Outcome | None:
+def pod_outcome(pod: Any, elapsed: float, start_seconds: float | None = None) -> Outcome | None:
+    """How the stage's pod ended, or None while it runs or may still start. A pod whose
+    container never started is not provisioned (nothing of it ran). `start_seconds`: the
+    algorithm's time to be pulled and started; c2d's own stages (None) are never pulled for
+    long, and fail at a pull error at once."""
+    pulls = start_seconds is not None
+    start_seconds = START_ALLOWANCE if start_seconds is None else start_seconds
     status = pod.status
     if status is None:
         return None
@@ -36,17 +43,23 @@ def pod_outcome(pod: Any, elapsed: float) -> Outcome | None:
         return Outcome.failed(f"was evicted: {status.message or ''}".strip(), elapsed)
     for container in status.container_statuses or []:
         state = container.state
-        if state and state.waiting and state.waiting.reason in CANNOT_START:
-            waiting = state.waiting
-            return Outcome.failed(f"could not start: {waiting.reason}: {waiting.message or ''}".strip(), elapsed)
+        waiting = state and state.waiting
+        if waiting and (
+            waiting.reason in CANNOT_START or (waiting.reason in PULLING and (not pulls or elapsed > start_seconds))
+        ):
+            said = f"could not start: {waiting.reason}: {waiting.message or ''}".strip()
+            return Outcome.not_provisioned(said[:500], elapsed)
         if state and state.terminated and status.phase in ("Succeeded", "Failed"):
             terminated = state.terminated
             oom = terminated.reason == "OOMKilled"
             return Outcome.exited(terminated.exit_code, elapsed, signal=terminated.signal, out_of_memory=oom)
     if status.phase == "Failed":
         return Outcome.failed(f"failed: {status.reason or 'pod failed'}", elapsed)
-    if status.phase == "Pending" and elapsed > START_ALLOWANCE:
+    if status.phase == "Pending" and elapsed > start_seconds:
         for condition in status.conditions or []:
             if condition.type == "PodScheduled" and condition.status == "False":
-                return Outcome.failed(f"could not be scheduled: {condition.message or condition.reason}", elapsed)
+                said = f"could not be scheduled: {condition.message or condition.reason}"
+                return Outcome.not_provisioned(said[:500], elapsed)
+        if pulls and not running_for(pod):
+            return Outcome.not_provisioned(f"did not start within {start_seconds:.0f} s", elapsed)
     return None

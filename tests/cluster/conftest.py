@@ -11,14 +11,17 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from c2d.assets import Privacy, PublishedFile, Services, publish
+from c2d.client import ProviderClient
 from c2d.operator import bootstrap
 from egress import egress_packets
+from jobs import ALGORITHMS, CONTAINER, ONE, give
 from stacks import start_stack
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_NS, JOBS_NS = "c2d-system", "c2d-jobs"
 DOCKER_HOST = "unix:///run/c2d-docker/docker.sock"
-IMAGES = ["configure", "publish", "algorithm-python"]
+IMAGES = ["configure", "publish", "algorithm-python", "algorithm-node", "algorithm-shell"]
 
 
 def pytest_collection_modifyitems(items):
@@ -94,3 +97,42 @@ def stacks(ganache, addresses_file, keys, tmp_path_factory, published, kube, kub
     yield started
     for running in started.values():
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def apis(stacks, keys):
+    made = {name: ProviderClient(stack.provider.url, keys[2]) for name, stack in stacks.items()}
+    yield made
+    for api in made.values():
+        api.close()
+
+
+@pytest.fixture(scope="module")
+def assets(stacks, publisher, consumer, keys):
+    """A dataset and a published algorithm, published once (through the local stack's provider:
+    every provider shares the key and the chain) and bought by the consumer."""
+    publisher_api = ProviderClient(stacks["local"].provider.url, keys[1])
+    data_root = stacks["local"].data_root
+    privacy = Privacy(allowRawAlgorithm=True, publisherTrustedAlgorithmPublishers=[publisher.address])
+    dataset = publish(
+        publisher,
+        publisher_api,
+        "Numbers",
+        [PublishedFile.local(data_root / "numbers.csv", "text/plain")],
+        Services(compute_cost=ONE, privacy=privacy),
+    )
+    path = data_root / "sum_numbers.py"
+    path.write_text((ALGORITHMS / "sum_numbers.py").read_text())
+    algorithm = publish(
+        publisher,
+        publisher_api,
+        "Sum",
+        [PublishedFile.local(path, "text/x-python")],
+        Services(access_cost=ONE),
+        kind="algorithm",
+        container=CONTAINER,
+    )
+    give(publisher, consumer, dataset, 500 * ONE)
+    give(publisher, consumer, algorithm, 500 * ONE)
+    publisher_api.close()
+    return dataset, algorithm

@@ -134,11 +134,11 @@ def test_an_image_that_cannot_be_pulled_fails_the_stage(kube, kubeconfig, tmp_pa
         kubeconfig=kubeconfig,
         kube_namespace=JOBS_NS,
         kube_loopback=True,
-        algorithm_image="c2d/not-built:anywhere",
     )
     executor = KubernetesExecutor(settings)
     now = time.time()
-    spec = job_spec("pullfailure")
+    container = {"entrypoint": "python $ALGO", "image": "c2d/not-built", "tag": "anywhere"}
+    spec = job_spec("pullfailure", algorithm={"rawcode": "print(1)", "container": container})
     job = Job(
         id="pullfailure",
         seq=1,
@@ -157,7 +157,8 @@ def test_an_image_that_cannot_be_pulled_fails_the_stage(kube, kubeconfig, tmp_pa
         outcome = executor.algorithm(job, Environment(id="default", maxDuration=60), lambda: False)
     finally:
         executor.remove(job)  # as the engine does when the job expires: its outputs volume too
-    assert not outcome.ok and "ErrImageNeverPull" in outcome.detail, outcome
+    assert outcome.unprovisioned and outcome.exit_code is None, outcome
+    assert outcome.detail.startswith('could not start: ErrImageNeverPull: Container image "c2d/not-built:anywhere"')
     assert outcome.seconds < 20
     core, deadline = client.CoreV1Api(kube), time.monotonic() + 10
     while core.list_namespaced_pod(JOBS_NS, label_selector="workflow=pullfailure").items:

@@ -12,50 +12,11 @@ from kubernetes import client
 from c2d.assets import Privacy, PublishedFile, Services, publish
 from c2d.client import ProviderClient
 from c2d.operator import bootstrap, workflows
-from jobs import ALGORITHMS, CONTAINER, ONE, algorithm_order, dataset_order, give, raw, wait_final, wait_status
+from jobs import ONE, algorithm_order, dataset_order, give, raw, wait_final, wait_status
 from stacks import start_stack
 
 CONTAINER_EXECUTORS = ["docker", "kubernetes"]
 JOBS_NS = "c2d-jobs"
-
-
-@pytest.fixture(scope="module")
-def apis(stacks, keys):
-    made = {name: ProviderClient(stack.provider.url, keys[2]) for name, stack in stacks.items()}
-    yield made
-    for api in made.values():
-        api.close()
-
-
-@pytest.fixture(scope="module")
-def assets(stacks, publisher, consumer, keys):
-    """A dataset and a published algorithm, published once (through the local stack's provider:
-    every provider shares the key and the chain) and bought by the consumer."""
-    publisher_api = ProviderClient(stacks["local"].provider.url, keys[1])
-    data_root = stacks["local"].data_root
-    privacy = Privacy(allowRawAlgorithm=True, publisherTrustedAlgorithmPublishers=[publisher.address])
-    dataset = publish(
-        publisher,
-        publisher_api,
-        "Numbers",
-        [PublishedFile.local(data_root / "numbers.csv", "text/plain")],
-        Services(compute_cost=ONE, privacy=privacy),
-    )
-    path = data_root / "sum_numbers.py"
-    path.write_text((ALGORITHMS / "sum_numbers.py").read_text())
-    algorithm = publish(
-        publisher,
-        publisher_api,
-        "Sum",
-        [PublishedFile.local(path, "text/x-python")],
-        Services(access_cost=ONE),
-        kind="algorithm",
-        container=CONTAINER,
-    )
-    give(publisher, consumer, dataset, 500 * ONE)
-    give(publisher, consumer, algorithm, 500 * ONE)
-    publisher_api.close()
-    return dataset, algorithm
 
 
 def outputs(api, final) -> dict[str, bytes]:
@@ -204,7 +165,7 @@ def test_stage_pods_are_locked_down(apis, assets, consumer, kube):
         assert time.monotonic() < deadline, "no algorithm Job for a running job"
         time.sleep(0.2)
     (job,) = jobs
-    assert job.spec.active_deadline_seconds == 60 + 60 and job.spec.backoff_limit == 0  # + the start allowance
+    assert job.spec.active_deadline_seconds == 60 + 300 and job.spec.backoff_limit == 0  # + its startTimeout
     pod = job.spec.template.spec
     assert pod.automount_service_account_token is False and not pod.host_network
     assert pod.security_context.run_as_non_root and pod.security_context.run_as_user == 10001

@@ -22,7 +22,7 @@ from c2d.signing import address_of
 from servers import AppServer, ProviderServer, make_settings
 
 ONE = 10**18
-CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d-python", "tag": "3.11"}
+CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d/algorithm-python", "tag": "dev"}
 
 
 @pytest.fixture(scope="module")
