@@ -43,10 +43,13 @@ class Stack:
         self.provider.stop()
 
 
-def start_stack(root, published, ganache, addresses_file, keys, executor=None, service=None) -> Stack:
+def start_stack(
+    root, published, ganache, addresses_file, keys, executor=None, service=None, environments=None
+) -> Stack:
     """Starts a provider, an operator service and an engine process under `root`, serving the
     files of `published` (shared between stacks). `executor`: operator settings of both the
-    engine and the service; `service`: settings only the service gets."""
+    engine and the service; `service`: settings only the service gets; `environments`: the
+    operator's (ENVIRONMENTS by default)."""
     executor = executor or {}
     data_root = published / _address(keys[1]).lower()  # the publisher's folder
     data_root.mkdir(parents=True, exist_ok=True)
@@ -58,7 +61,7 @@ def start_stack(root, published, ganache, addresses_file, keys, executor=None, s
     key_file.chmod(0o600)
     provider_address = _address(provider_key)
     envs = root / "environments.json"
-    envs.write_text(json.dumps(ENVIRONMENTS))
+    envs.write_text(json.dumps(ENVIRONMENTS if environments is None else environments))
     values = {
         "jobs_dir": root / "jobs",
         "operator_database_url": f"sqlite:///{root / 'operator.db'}",

@@ -21,7 +21,7 @@ current-context: x
 """
 
 
-def manifest(tmp_path, stage, claimed=True, **settings):
+def manifest(tmp_path, stage, claimed=True, env=None, spec=None, **settings):
     (tmp_path / "kubeconfig").write_text(KUBECONFIG)
     config = OperatorSettings(
         jobs_dir=tmp_path / "jobs",
@@ -37,7 +37,7 @@ def manifest(tmp_path, stage, claimed=True, **settings):
         1,
         "0x" + "34" * 20,
         "default",
-        job_spec(),
+        spec or job_spec(),
         Status.CONFIGURING,
         "",
         0,
@@ -46,7 +46,8 @@ def manifest(tmp_path, stage, claimed=True, **settings):
         False,
         0,
     )
-    pod = KubernetesExecutor(config).manifest(job, plan(stage, job, Environment(id="default"), config), claimed)
+    env = env or Environment(id="default")
+    pod = KubernetesExecutor(config).manifest(job, plan(stage, job, env, config), claimed)
     return pod["spec"]["template"]["spec"]
 
 
@@ -93,3 +94,26 @@ def test_outputs_claims_are_mounted_by_the_algorithm_and_publish_only(tmp_path):
     mounts = {m["mountPath"]: m["subPath"] for m in plain["containers"][0]["volumeMounts"] if m["name"] == "jobs"}
     assert mounts == {"/job": "a" * 32, "/job/data/outputs": "a" * 32 + "/data/outputs"}
     assert not any(v["name"] == "outputs" for v in plain["volumes"])
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("loopback", [False, True])
+def test_the_algorithm_pod_runs_its_own_image_as_its_environment_says(tmp_path, loopback):
+    container = {"entrypoint": "Rscript $ALGO", "image": "registry.example.org/r-base", "tag": "4", "checksum": DIGEST}
+    spec = job_spec(algorithm={"rawcode": "1", "container": container})
+    env = Environment(
+        id="default", pullPolicy="always", pullSecret="regcred", gpus=2, gpuResource="amd.com/gpu", startTimeout=90,
+        maxDuration=30,
+    )  # fmt: skip
+    pod = manifest(tmp_path, "algorithm", env=env, spec=spec, kube_loopback=loopback)
+    (algorithm,) = pod["containers"]
+    assert algorithm["image"] == f"registry.example.org/r-base@{DIGEST}"
+    assert algorithm["command"] == ["/bin/sh", "-c", "Rscript /data/transformations/algorithm"]
+    assert algorithm["resources"]["limits"]["amd.com/gpu"] == algorithm["resources"]["requests"]["amd.com/gpu"] == "2"
+    # a loopback cluster has no registry: it never pulls, and has no use for credentials
+    assert algorithm["imagePullPolicy"] == ("Never" if loopback else "Always")
+    assert pod.get("imagePullSecrets") == (None if loopback else [{"name": "regcred"}])
+    configure = manifest(tmp_path, "configure", env=env, spec=spec, kube_loopback=loopback)
+    assert "imagePullSecrets" not in configure and "amd.com/gpu" not in str(configure["containers"][0]["resources"])

@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
 
 need_root
-apt_install golang-go etcd-server docker.io debootstrap gcc libc6-dev dpkg-dev \
+apt_install golang-go etcd-server docker.io docker-registry debootstrap gcc libc6-dev dpkg-dev \
   golang-github-modern-go-reflect2-dev
 
 # A deb-src entry for bookworm, so that apt-get source finds the package.
