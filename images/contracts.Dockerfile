@@ -8,7 +8,7 @@ FROM ${BASE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LANG=C.UTF-8 HOME=/tmp PATH=/opt/brownie/bin:/usr/local/bin:/usr/bin:/bin
 COPY .toolchain/images/brownie /wheels
 RUN python3 -m venv --without-pip /opt/brownie \
- && /opt/brownie/bin/python /wheels/_pip.zip/pip install -q --no-index --no-compile --find-links /wheels -r /wheels/brownie.lock \
+ && /opt/brownie/bin/python /wheels/_pip.zip/pip install -q --no-index --find-links /wheels -r /wheels/brownie.lock \
  && rm -rf /wheels
 COPY .toolchain/images/contracts /opt/c2d-contracts
 COPY images/contracts-job.py /opt/c2d-contracts-job.py

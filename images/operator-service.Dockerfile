@@ -7,10 +7,10 @@ FROM ${BASE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LANG=C.UTF-8 HOME=/tmp PATH=/opt/c2d/bin:/usr/local/bin:/usr/bin:/bin
 COPY .toolchain/images/deps /wheels/deps
 RUN python3 -m venv --without-pip /opt/c2d \
- && /opt/c2d/bin/python /wheels/deps/_pip.zip/pip install -q --no-index --no-compile --find-links /wheels/deps /wheels/deps/*.whl \
+ && /opt/c2d/bin/python /wheels/deps/_pip.zip/pip install -q --no-index --find-links /wheels/deps /wheels/deps/*.whl \
  && rm -rf /wheels
 COPY .toolchain/images/c2d /wheels/c2d
-RUN /opt/c2d/bin/python /wheels/c2d/_pip.zip/pip install -q --no-index --no-deps --no-compile /wheels/c2d/c2d-*.whl && rm -rf /wheels
+RUN /opt/c2d/bin/python /wheels/c2d/_pip.zip/pip install -q --no-index --no-deps /wheels/c2d/c2d-*.whl && rm -rf /wheels
 EXPOSE 8050
 USER 10001:10001
 ENTRYPOINT ["c2d", "operator-service", "--host", "0.0.0.0", "--port", "8050"]

@@ -7,10 +7,10 @@ FROM ${BASE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LANG=C.UTF-8 HOME=/tmp PATH=/opt/c2d/bin:/usr/local/bin:/usr/bin:/bin
 COPY .toolchain/images/deps /wheels/deps
 RUN python3 -m venv --without-pip /opt/c2d \
- && /opt/c2d/bin/python /wheels/deps/_pip.zip/pip install -q --no-index --no-compile --find-links /wheels/deps /wheels/deps/*.whl \
+ && /opt/c2d/bin/python /wheels/deps/_pip.zip/pip install -q --no-index --find-links /wheels/deps /wheels/deps/*.whl \
  && rm -rf /wheels
 COPY .toolchain/images/c2d /wheels/c2d
-RUN /opt/c2d/bin/python /wheels/c2d/_pip.zip/pip install -q --no-index --no-deps --no-compile /wheels/c2d/c2d-*.whl && rm -rf /wheels
+RUN /opt/c2d/bin/python /wheels/c2d/_pip.zip/pip install -q --no-index --no-deps /wheels/c2d/c2d-*.whl && rm -rf /wheels
 COPY contracts/build/contracts /opt/c2d/artifacts
 ENV C2D_ARTIFACTS_DIR=/opt/c2d/artifacts
 EXPOSE 8030

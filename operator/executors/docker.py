@@ -27,7 +27,7 @@ from c2d.operator.executors.relay import SOCKET_NAME, ProviderRelay, RelayUnavai
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.store import Job
 
-POLL = 0.1
+POLL = 0.05
 STOP_TIMEOUT = 2  # seconds between SIGTERM and SIGKILL when a stage is stopped
 
 
@@ -177,6 +177,11 @@ class DockerExecutor(ContainerExecutor):
             return self._attach_network(name)
         return None
 
+    def _waiter(self, name: str) -> "subprocess.Popen[bytes]":
+        return subprocess.Popen(
+            ["docker", "wait", name], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
     def _attach_network(self, name: str) -> str | None:
         """slirp4netns into the container's network namespace, guarded as on the local executor."""
         pid = self._docker("inspect", "--format", "{{.State.Pid}}", name, check=False).stdout.strip()
@@ -221,21 +226,32 @@ class DockerExecutor(ContainerExecutor):
         else:  # under way before an engine restart: follow it, within its own deadline
             started = time.monotonic() - _age(state)
         outcome = None
-        while outcome is None:
-            if state.get("Status") == "exited" or state.get("Status") == "dead":
-                code = int(state.get("ExitCode", -1))
-                outcome = Outcome.exited(code, time.monotonic() - started, out_of_memory=bool(state.get("OOMKilled")))
-                break
-            if should_stop():
-                self._docker("stop", "--time", str(STOP_TIMEOUT), name, check=False)
-                outcome = Outcome.stop(time.monotonic() - started)
-                break
-            if time.monotonic() - started > p.seconds:
-                self._docker("kill", name, check=False)
-                outcome = Outcome.timeout(time.monotonic() - started)
-                break
-            time.sleep(POLL)
-            state = self._state(name) or {"Status": "dead", "ExitCode": -1}
+        # `docker wait` returns when the container ends: no inspect per poll, and the end is
+        # seen within one short sleep; the state is read again only when it has returned.
+        waiter = self._waiter(name)
+        try:
+            while outcome is None:
+                if state.get("Status") == "exited" or state.get("Status") == "dead":
+                    code = int(state.get("ExitCode", -1))
+                    oom = bool(state.get("OOMKilled"))
+                    outcome = Outcome.exited(code, time.monotonic() - started, out_of_memory=oom)
+                    break
+                if should_stop():
+                    self._docker("stop", "--time", str(STOP_TIMEOUT), name, check=False)
+                    outcome = Outcome.stop(time.monotonic() - started)
+                    break
+                if time.monotonic() - started > p.seconds:
+                    self._docker("kill", name, check=False)
+                    outcome = Outcome.timeout(time.monotonic() - started)
+                    break
+                time.sleep(POLL)
+                if waiter.poll() is not None:
+                    state = self._state(name) or {"Status": "dead", "ExitCode": -1}
+                    if state.get("Status") not in ("exited", "dead"):  # the wait broke off: wait again
+                        waiter = self._waiter(name)
+        finally:
+            waiter.kill()
+            waiter.wait()
         # Streamed into the bounded log, never held whole.
         logs = subprocess.Popen(
             ["docker", "logs", name], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
