@@ -12,6 +12,21 @@ ALGORITHMS = Path(__file__).parent / "compute" / "algorithms"
 CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d/algorithm-python", "tag": "dev"}
 
 
+# c2d's runtimes and the same sum in each (c2d.operator.images.RUNTIMES)
+RUNTIMES = {
+    "python": ("python $ALGO", "sum_numbers.py"),
+    "node": ("node $ALGO", "sum_numbers.js"),
+    "shell": ("sh $ALGO", "sum_numbers.sh"),
+}
+
+
+def raw_in(runtime: str, **changes) -> dict:
+    """A raw algorithm summing the inputs in one of c2d's runtimes (`changes`: to its container)."""
+    entrypoint, source = RUNTIMES[runtime]
+    container = {"entrypoint": entrypoint, "image": f"c2d/algorithm-{runtime}", "tag": "dev", **changes}
+    return {"meta": {"rawcode": (ALGORITHMS / source).read_text(), "container": container}}
+
+
 def give(publisher, consumer, published, amount=50 * ONE):
     publisher.wallet.send(publisher.chain.datatoken(published.datatoken).functions.transfer(consumer.address, amount))
 

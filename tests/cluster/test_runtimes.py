@@ -9,23 +9,11 @@ import time
 import pytest
 from kubernetes import client
 
-from jobs import ALGORITHMS, dataset_order, wait_final
+from jobs import RUNTIMES, dataset_order, raw_in, wait_final
 
 CONTAINER_EXECUTORS = ["docker", "kubernetes"]
 JOBS_NS = "c2d-jobs"
 DOCKER_HOST = "unix:///run/c2d-docker/docker.sock"  # the test cluster's dockerd
-
-RUNTIMES = {
-    "python": ("python $ALGO", "sum_numbers.py"),
-    "node": ("node $ALGO", "sum_numbers.js"),
-    "shell": ("sh $ALGO", "sum_numbers.sh"),
-}
-
-
-def raw_in(runtime, **changes):
-    entrypoint, source = RUNTIMES[runtime]
-    container = {"entrypoint": entrypoint, "image": f"c2d/algorithm-{runtime}", "tag": "dev", **changes}
-    return {"meta": {"rawcode": (ALGORITHMS / source).read_text(), "container": container}}
 
 
 def image_id(image):

@@ -4,23 +4,7 @@ with the host's interpreters in its sandbox; containers it cannot run are refuse
 import pytest
 
 from c2d.client import ProviderRequestError
-from jobs import ALGORITHMS, dataset_order, wait_final
-
-RUNTIMES = {
-    "python": ("python $ALGO", "sum_numbers.py"),
-    "node": ("node $ALGO", "sum_numbers.js"),
-    "shell": ("sh $ALGO", "sum_numbers.sh"),
-}
-
-
-def container(runtime, **changes):
-    entrypoint, _ = RUNTIMES[runtime]
-    return {"entrypoint": entrypoint, "image": f"c2d/algorithm-{runtime}", "tag": "dev", **changes}
-
-
-def raw_in(runtime, **changes):
-    code = (ALGORITHMS / RUNTIMES[runtime][1]).read_text()
-    return {"meta": {"rawcode": code, "container": container(runtime, **changes)}}
+from jobs import RUNTIMES, dataset_order, raw_in, wait_final
 
 
 def test_the_same_computation_in_each_runtime_gives_the_same_bytes(consumer, consumer_api, make_dataset):
