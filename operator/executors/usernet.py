@@ -12,6 +12,7 @@ Needs root, slirp4netns, iptables and the net_cls controller (cgroup v1); withou
 algorithm that asks for the network fails at start, saying so (nothing runs).
 """
 
+import contextlib
 import errno
 import os
 import shutil
@@ -52,7 +53,9 @@ def missing() -> str | None:
     for tool in ("slirp4netns", "iptables"):
         if shutil.which(tool) is None:
             return f"needs {tool} (Debian package)"
-    if not CGROUP.parent.is_dir() and not _mount_net_cls():
+    # A mount of the controller, not a folder of that name: classids written into a plain
+    # folder would mark no packet, and the guard would guard nothing.
+    if not os.path.ismount(CGROUP.parent) and not _mount_net_cls():
         return "needs the net_cls cgroup controller (cgroup v1)"
     return None
 
@@ -63,6 +66,7 @@ def _mount_net_cls() -> bool:
     root = CGROUP.parent.parent
     if not (root / "memory").is_dir() or not shutil.which("mount"):  # not cgroup v1's layout
         return False
+    made = not CGROUP.parent.exists()
     try:
         CGROUP.parent.mkdir(exist_ok=True)
     except OSError:
@@ -73,7 +77,12 @@ def _mount_net_cls() -> bool:
         timeout=30,
         check=False,
     )
-    return done.returncode == 0 and (CGROUP.parent / "net_cls.classid").exists()
+    if done.returncode == 0 and os.path.ismount(CGROUP.parent):
+        return True
+    if made:  # no folder left behind that looks like the controller
+        with contextlib.suppress(OSError):
+            CGROUP.parent.rmdir()
+    return False
 
 
 def _nameservers() -> list[str]:
