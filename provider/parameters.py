@@ -26,6 +26,7 @@ from c2d.provider.errors import InvalidRequest
 MAX_TEXT = 4096
 # A signed request holds no binary fractions (c2d.signing's canonical JSON): a fractional number
 # comes as its decimal text, and the algorithm gets the number.
+NAME = re.compile(PARAMETER_NAME_PATTERN)
 DECIMAL = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$")
 
 
@@ -81,6 +82,8 @@ def free_values(given: dict[str, Any] | None, where: str) -> dict[str, Any]:
     """A raw algorithm's custom data: names and scalar values, nothing declared."""
     given = given or {}
     for name, value in given.items():
+        if not NAME.match(name):
+            raise InvalidRequest(f"{where}: {name[:64]!r} is not a parameter name", code="invalid_parameter")
         kind = _kind(value)
         if kind is None or (kind == "text" and len(value) > MAX_TEXT):
             raise InvalidRequest(f"{where}: {name[:64]!r} is not a text, number or boolean", code="invalid_parameter")

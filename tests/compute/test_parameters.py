@@ -125,6 +125,8 @@ def test_a_raw_algorithm_takes_any_scalar_custom_data(consumer, consumer_api, ma
     (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), algorithm)
     assert wait_final(consumer_api, job["jobId"])["status"] == 70
     assert json.loads(consumer_api.compute_logs(job["jobId"])) == {"n": 3, "name": "x", "flag": True}
-    with pytest.raises(ProviderRequestError) as info:
-        consumer_api.compute_start(dataset_order(consumer, dataset), {**raw(code), "algocustomdata": {"n": [1]}})
-    assert (info.value.status, info.value.code) == (400, "invalid_parameter")
+    for bad in ({"n": [1]}, {"n": {"deep": {"er": 1}}}, {"n": None}, {"bad name": 1}, {"x" * 100_000: 1}):
+        with pytest.raises(ProviderRequestError) as info:
+            consumer_api.compute_start(dataset_order(consumer, dataset), {**raw(code), "algocustomdata": bad})
+        assert (info.value.status, info.value.code) == (400, "invalid_parameter"), bad
+        assert len(info.value.message) < 200
