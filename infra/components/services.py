@@ -1,6 +1,7 @@
 """The provider, the operator service and the engine."""
 
 import json
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -161,74 +162,48 @@ class Operator(pulumi.ComponentResource):
             {"name": "jobs", "persistentVolumeClaim": {"claimName": storage.jobs_claim.metadata["name"]}},
             {"name": "environments", "configMap": {"name": self.environments.metadata["name"]}},
         ]
-        service_app, engine_app = labels("operator-service"), labels("operator-engine")
-        self.service = k8s.apps.v1.Deployment(
+
+        def deployment(part: str, container: dict[str, Any]) -> k8s.apps.v1.Deployment:
+            """The part's Deployment: its container with c2d's image, the operator's settings,
+            limits and the jobs volume."""
+            app = labels(part)
+            container = {
+                "name": part,
+                "image": at.image(part),
+                "imagePullPolicy": at.pull_policy,
+                "env": common,
+                **container,
+                "resources": resources("500m", "384Mi", cpu_request="100m"),
+                "securityContext": RESTRICTED_CONTAINER,
+                "volumeMounts": mounts,
+            }
+            pod = pod_spec(at, f"c2d-{part}", [container], volumes, owned={"jobs": ["jobs", "state"]})
+            return k8s.apps.v1.Deployment(
+                part,
+                metadata={"name": f"c2d-{part}", "namespace": at.jobs_namespace, "labels": app},
+                spec=deployment_spec(app, pod),
+                opts=child,
+            )
+
+        self.service = deployment(
             "operator-service",
-            metadata={"name": "c2d-operator-service", "namespace": at.jobs_namespace, "labels": service_app},
-            spec=deployment_spec(
-                service_app,
-                pod_spec(
-                    at,
-                    "c2d-operator-service",
-                    [
-                        {
-                            "name": "operator-service",
-                            "image": at.image("operator-service"),
-                            "imagePullPolicy": at.pull_policy,
-                            "args": listen(at, OPERATOR_PORT),
-                            "env": common,
-                            "ports": [{"name": "http", "containerPort": OPERATOR_PORT}],
-                            "readinessProbe": http_probe(at, OPERATOR_PORT, 2, "/healthz"),
-                            "livenessProbe": http_probe(at, OPERATOR_PORT, 15, "/healthz"),
-                            "resources": resources("500m", "384Mi", cpu_request="100m"),
-                            "securityContext": RESTRICTED_CONTAINER,
-                            "volumeMounts": mounts,
-                        }
-                    ],
-                    volumes,
-                    owned={"jobs": ["jobs", "state"]},
-                ),
-            ),
-            opts=child,
+            {
+                "args": listen(at, OPERATOR_PORT),
+                "ports": [{"name": "http", "containerPort": OPERATOR_PORT}],
+                "readinessProbe": http_probe(at, OPERATOR_PORT, 2, "/healthz"),
+                "livenessProbe": http_probe(at, OPERATOR_PORT, 15, "/healthz"),
+            },
         )
-        service(at, "operator-service", OPERATOR_PORT, service_app, child)
-        self.engine = k8s.apps.v1.Deployment(
+        service(at, "operator-service", OPERATOR_PORT, labels("operator-service"), child)
+        # The engine has no port: alive while its loop beats (a file it touches); the check is a
+        # bare Python start-up (c2d.heartbeat).
+        heartbeat = {"exec": {"command": HEARTBEAT_CHECK}, "timeoutSeconds": 5}
+        self.engine = deployment(
             "operator-engine",
-            metadata={"name": "c2d-operator-engine", "namespace": at.jobs_namespace, "labels": engine_app},
-            spec=deployment_spec(
-                engine_app,
-                pod_spec(
-                    at,
-                    "c2d-operator-engine",
-                    [
-                        {
-                            "name": "operator-engine",
-                            "image": at.image("operator-engine"),
-                            "imagePullPolicy": at.pull_policy,
-                            "env": common,
-                            # The engine has no port: alive while its loop beats (a file it
-                            # touches); the check is a bare Python start-up (c2d.heartbeat).
-                            "livenessProbe": {
-                                "exec": {"command": HEARTBEAT_CHECK},
-                                "periodSeconds": 15,
-                                "timeoutSeconds": 5,
-                                "failureThreshold": 4,
-                            },
-                            "readinessProbe": {
-                                "exec": {"command": HEARTBEAT_CHECK},
-                                "periodSeconds": 5,
-                                "timeoutSeconds": 5,
-                            },
-                            "resources": resources("500m", "384Mi", cpu_request="100m"),
-                            "securityContext": RESTRICTED_CONTAINER,
-                            "volumeMounts": mounts,
-                        }
-                    ],
-                    volumes,
-                    owned={"jobs": ["jobs", "state"]},
-                ),
-            ),
-            opts=child,
+            {
+                "livenessProbe": {**heartbeat, "periodSeconds": 15, "failureThreshold": 4},
+                "readinessProbe": {**heartbeat, "periodSeconds": 5},
+            },
         )
         self.register_outputs(
             {
