@@ -37,11 +37,15 @@ import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import coincurve
 from Crypto.Hash import keccak
-from eth_typing import ChecksumAddress
+
+if TYPE_CHECKING:
+    from eth_typing import ChecksumAddress
+else:  # a NewType of str; eth_typing costs a stage program's start a tenth of its imports
+    ChecksumAddress = str
 
 MAX_NONCE = 2**63 - 1
 NONCE_COUNTER_STEP = 1000

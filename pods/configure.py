@@ -13,21 +13,25 @@ dataset could not be provisioned: status 31; the algorithm could not: 32); the r
 last line of configure.log.
 """
 
-import contextlib
 import hashlib
+import http.client
 import json
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 from typing import Any
-
-import httpx
+from urllib.parse import urlencode, urlsplit
 
 from c2d.job import ConfigureExit, JobSpec, RawAlgorithmSpec, layout
 from c2d.signing import NonceClock, address_of, signed_headers
 
 DATA_FAILED, ALGORITHM_FAILED = ConfigureExit.DATA_FAILED, ConfigureExit.ALGORITHM_FAILED
+INPUT_PATH = "/api/services/computeInput"
+TIMEOUT = 60.0  # seconds without a byte from the provider
+CHUNK = 1 << 20
+ERROR_BYTES = 4096  # of an error's body
 
 
 class ProvisioningFailed(Exception):
@@ -37,26 +41,99 @@ class ProvisioningFailed(Exception):
         self.reason = reason
 
 
+class Unreachable(Exception):
+    """The provider did not answer, or broke off (the name of what went wrong)."""
+
+
+NETWORK_ERRORS = (OSError, http.client.HTTPException)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over the engine's relay socket (a stage without network)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("provider", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class Response:
+    """A provider's answer, its body read on demand (streamed for a file)."""
+
+    def __init__(self, connection: http.client.HTTPConnection, raw: http.client.HTTPResponse) -> None:
+        self._connection = connection
+        self._raw = raw
+        self.status_code = raw.status
+        self._body: bytes | None = None
+
+    def _read(self, size: int) -> bytes:
+        try:
+            return self._raw.read(size)
+        except NETWORK_ERRORS as exc:
+            raise Unreachable(type(exc).__name__) from None
+
+    def iter_bytes(self, size: int = CHUNK) -> Any:
+        while chunk := self._read(size):
+            yield chunk
+
+    def read(self) -> bytes:
+        if self._body is None:
+            self._body = self._read(ERROR_BYTES)
+        return self._body
+
+    def json(self) -> Any:
+        return json.loads(self.read())
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 class InputFetcher:
-    def __init__(self, provider_url: str, key: str, job_id: str, socket: str | None = None) -> None:
-        """`socket`: the engine's relay to the provider (a stage without network), if any."""
+    """The provider's input route, signed with the operator's key. Plain http.client: the stage
+    starts for every job, and a lighter client starts it sooner."""
+
+    def __init__(self, provider_url: str, key: str, job_id: str, socket_path: str | None = None) -> None:
+        """`socket_path`: the engine's relay to the provider (a stage without network), if any."""
         self.key = key
         self.address = address_of(key)
         self.job_id = job_id
         self.nonces = NonceClock()
-        transport = httpx.HTTPTransport(uds=socket) if socket else None
-        self.http = httpx.Client(base_url=provider_url, timeout=httpx.Timeout(60.0, connect=10.0), transport=transport)
+        url = urlsplit(provider_url)
+        self.scheme, self.host, self.port = url.scheme, url.hostname or "localhost", url.port
+        self.prefix = url.path.rstrip("/")
+        self.socket_path = socket_path
 
-    def _send(self, did: str, index: int) -> httpx.Response:
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.socket_path:
+            return _UnixConnection(self.socket_path, TIMEOUT)
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=TIMEOUT)
+        return http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
+
+    def _send(self, did: str, index: int) -> Response:
         return self._signed("GET", {"jobId": self.job_id, "did": did, "index": index})
 
-    def _signed(self, method: str, params: dict[str, Any]) -> httpx.Response:
+    def _signed(self, method: str, params: dict[str, Any]) -> Response:
         """The signed request; signed again if another stage's request overtook its nonce."""
+        path = f"{self.prefix}{INPUT_PATH}?{urlencode(params)}"
         for attempt in range(3):
-            request = self.http.build_request(method, "/api/services/computeInput", params=params)
-            path = request.url.raw_path.decode()
-            request.headers.update(signed_headers(self.key, self.address, method, path, b"", self.nonces.next()))
-            response = self.http.send(request, stream=True)
+            headers = signed_headers(self.key, self.address, method, path, b"", self.nonces.next())
+            connection = self._connection()
+            try:
+                connection.request(method, path, headers=headers)
+                response = Response(connection, connection.getresponse())
+            except NETWORK_ERRORS as exc:
+                connection.close()
+                raise Unreachable(type(exc).__name__) from None
             if response.status_code == 401 and attempt < 2 and b"nonce_reused" in response.read():
                 response.close()
                 continue
@@ -70,16 +147,15 @@ class InputFetcher:
             response = self._send(did, index)
             try:
                 if response.status_code != 200:
-                    response.read()
                     raise ProvisioningFailed(code, f"{did} file {index}: provider answered {_error(response)}")
                 with target.open("wb") as out:
-                    for chunk in response.iter_bytes(1 << 20):
+                    for chunk in response.iter_bytes():
                         out.write(chunk)
                         digest.update(chunk)
             finally:
                 response.close()
-        except httpx.HTTPError as exc:
-            raise ProvisioningFailed(code, f"{did} file {index}: provider unreachable ({type(exc).__name__})") from None
+        except Unreachable as exc:
+            raise ProvisioningFailed(code, f"{did} file {index}: provider unreachable ({exc})") from None
         if checksum and digest.hexdigest() != checksum:
             raise ProvisioningFailed(
                 code, f"{did} file {index}: checksum mismatch (the file changed since publication)"
@@ -88,21 +164,39 @@ class InputFetcher:
     def forget(self) -> None:
         """Tells the provider that this job's inputs are fetched: it answers no more for them.
         Best effort: the provider also refuses them once the job is past configuring."""
-        with contextlib.suppress(httpx.HTTPError):
-            self._signed("DELETE", {"jobId": self.job_id}).close()
+        try:
+            response = self._signed("DELETE", {"jobId": self.job_id})
+            response.read()
+            response.close()
+        except Unreachable:
+            pass
 
 
-def _error(response: httpx.Response) -> str:
+def _error(response: Response) -> str:
     try:
         return f"{response.status_code} {response.json()['error']}"
     except (ValueError, KeyError, TypeError):
         return str(response.status_code)
 
 
+def _empty(folder: Path) -> None:
+    """The folder, emptied but kept: an algorithm started ahead has it mounted already (a
+    folder made anew would not be the one it sees)."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        folder.unlink()
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def provision(job_dir: Path, spec: JobSpec, fetcher: InputFetcher) -> None:
     data = layout.data(job_dir)
     for name in ("inputs", "ddos", "transformations"):  # idempotent: a restarted configure starts clean
-        shutil.rmtree(data / name, ignore_errors=True)
+        _empty(data / name)
     for name in layout.DATA_DIRS:
         (data / name).mkdir(parents=True, exist_ok=True)
     for dataset in spec.datasets:
@@ -149,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.reason, flush=True)
         return exc.code
     print("provisioned", flush=True)
+    layout.signal(job_dir, layout.CONFIGURED)  # a waiting algorithm starts now
     return 0
 
 

@@ -1,7 +1,11 @@
 """The publish stage: list the algorithm's outputs (recursively) and the logs as the job's
 results, within the environment's output size limit.
 
-    python -m c2d.pods.publish JOB_DIR MAX_OUTPUT_BYTES
+    python -m c2d.pods.publish JOB_DIR MAX_OUTPUT_BYTES [--wait SECONDS]
+
+With --wait (a publish started ahead, c2d.job.layout), it waits up to SECONDS for the engine's
+`publish` signal before it reads anything, and exits NOT_ASKED if none came; its exit code is
+also given as the `published` signal.
 
 Published outputs are moved (or copied, from the job's own disk volume) to JOB_DIR/data/results.
 Writes JOB_DIR/results.json: [{filename, filesize, type, path}] with types output,
@@ -18,6 +22,7 @@ import os
 import shutil
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 from c2d.job import PublishExit, ResultFile, layout
@@ -135,9 +140,25 @@ def _as_seen(job_dir: Path, name: object) -> str:
     return "/data" + path[len(data) :] if path.startswith(data) else os.path.basename(path)
 
 
+WAIT_POLL = 0.01
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     job_dir, max_bytes = Path(args[0]), int(args[1])
+    if args[2:3] == ["--wait"]:
+        deadline = time.monotonic() + float(args[3])
+        while layout.signalled(job_dir, layout.PUBLISH) is None:
+            if time.monotonic() > deadline:
+                print("publishing was not asked for in time", flush=True)
+                return PublishExit.NOT_ASKED
+            time.sleep(WAIT_POLL)
+    code = publish(job_dir, max_bytes)
+    layout.signal(job_dir, layout.PUBLISHED, str(code))
+    return code
+
+
+def publish(job_dir: Path, max_bytes: int) -> int:
     try:
         layout.read_spec(job_dir)
     except (OSError, ValueError):  # pydantic's ValidationError is a ValueError

@@ -8,6 +8,14 @@
 <job dir>/data/results/             the published outputs (publish moves them there)
 <job dir>/data/logs/                configure.log, algorithm.log, publish.log
 <job dir>/results.json              what publish found: [{filename, filesize, type, path}]
+<job dir>/signals/                  the hand-overs of stages started ahead (container executors):
+    configured                      configure: every input is in place (the algorithm waits for it)
+    publish                         the engine: the algorithm has ended and its log is copied
+    published                       publish: its exit code (the engine needs not wait for its pod)
+
+The container executors start a job's three stage containers at once: the algorithm's waits
+for `configured` (it sees signals/ read-only at SIGNALS_MOUNT), publish's for `publish`; so
+no stage waits for a container to be started after the one before it ended.
 """
 
 import json
@@ -23,6 +31,9 @@ ALGORITHM = "transformations/algorithm"
 OUTPUTS = "data/outputs"  # the algorithm's writable space, as a path in the job directory
 RESULTS = "results"  # data/results: the published outputs, kept after the outputs volume goes
 DATA_MOUNT = "/data"  # where the algorithm sees data/
+SIGNALS = "signals"
+SIGNALS_MOUNT = "/run/c2d"
+CONFIGURED, PUBLISH, PUBLISHED = "configured", "publish", "published"
 
 
 def data(job_dir: Path) -> Path:
@@ -35,6 +46,38 @@ def outputs(job_dir: Path) -> Path:
 
 def log(job_dir: Path, stage: str) -> Path:
     return data(job_dir) / "logs" / f"{stage}.log"
+
+
+def signals(job_dir: Path) -> Path:
+    return job_dir / SIGNALS
+
+
+def signal(job_dir: Path, name: str, text: str = "") -> None:
+    """Gives a signal, whole or not at all (written aside, then renamed); none where the job
+    directory has no signals/ (the local executor starts no stage ahead)."""
+    folder = signals(job_dir)
+    if not folder.is_dir():
+        return
+    part = folder / f".{name}.part"
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.rename(part, folder / name)
+
+
+def signalled(job_dir: Path, name: str) -> str | None:
+    """The signal's text, or None while it is not given."""
+    try:
+        return (signals(job_dir) / name).read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def clear_signals(job_dir: Path) -> None:
+    folder = signals(job_dir)
+    folder.mkdir(exist_ok=True)
+    for entry in folder.iterdir():
+        entry.unlink()
 
 
 def read_spec(job_dir: Path) -> JobSpec:

@@ -67,6 +67,7 @@ class PublishExit(IntEnum):
 
     PUBLISHED = 0
     FAILED = 5  # the outputs are beyond the output limit, or could not be read
+    NOT_ASKED = 6  # started ahead, it waited for the engine's signal in vain: nothing was read
 
 
 class ConfigureExit(IntEnum):

@@ -12,23 +12,34 @@ directory is the only storage they share:
 
 Each stage's output (stdout and stderr) is its log: the executor copies it to
 <job dir>/data/logs/<stage>.log when the container ends.
+
+Started ahead: when configure starts, the algorithm's and publish's containers start too, each
+waiting for its signal in <job dir>/signals (c2d.job.layout): the algorithm's shell for
+`configured` (signals/ read-only at /run/c2d), publish for the engine's `publish`, given once the
+algorithm has ended and its log is copied. A job so pays one container start, not three in a
+row; each container keeps its own mounts, user, limits and network. A stage whose container
+is not there (an engine restart, a start that failed) is started as before, its signal given.
 """
 
 import contextlib
+import logging
 import os
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from c2d.job import Container, Outcome, ResultFile, layout
+from c2d.job import Container, Outcome, PublishExit, ResultFile, layout
 from c2d.job.results import RESULT_FILES
 from c2d.operator.environments import Environment
 from c2d.operator.executors import quota
 from c2d.operator.executors.logs import LogWriter
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.store import Job
+
+log = logging.getLogger("c2d.operator.executors")
 
 STAGE_UID = 10001
 STAGE_SECONDS = 600  # configure and publish: bounded too
@@ -73,6 +84,8 @@ class StagePlan:
     start_seconds: int = 60
     gpus: int = 0
     gpu_resource: str = "nvidia.com/gpu"
+    # Started ahead: how long it may wait for its signal (not part of `seconds`).
+    wait_seconds: int = 0
 
     @property
     def shm_mb(self) -> int:
@@ -86,7 +99,43 @@ class StagePlan:
         return self.tmp_mb + 2 * (self.log_bytes >> 20) + 16
 
 
-def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> StagePlan:
+def wait_seconds(stage: str, env: Environment) -> int:
+    """How long a stage started ahead may wait for its signal: the stages before it."""
+    waits = STAGE_SECONDS + WAIT_MARGIN
+    if stage == "publish":
+        waits += env.start_timeout + env.max_duration
+    return waits
+
+
+WAIT_MARGIN = 60
+WAIT_POLL = 0.02  # the algorithm's shell, between two looks for `configured`
+
+
+def signal_wait(seconds: int) -> str:
+    """The algorithm's wait for `configured`, in any POSIX shell; 125 if it never comes (the
+    job is then configured again, and this container is no longer asked for)."""
+    marker = f"{layout.SIGNALS_MOUNT}/{layout.CONFIGURED}"
+    most = int(seconds / WAIT_POLL)
+    return (
+        f"n=0; until [ -e {marker} ]; do n=$((n+1)); [ $n -lt {most} ] || exit 125; "
+        f"sleep {WAIT_POLL} 2>/dev/null || sleep 1; done; "
+    )
+
+
+def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings, ahead: bool = False) -> StagePlan:
+    """The stage's container; `ahead`: started with configure, waiting for its signal."""
+    p = _plan(stage, job, env, settings)
+    if not ahead or stage == "configure":
+        return p
+    waits = wait_seconds(stage, env)
+    if stage == "publish":
+        return replace(p, command=[*p.command, "--wait", str(waits)], wait_seconds=waits)
+    mounts = [*p.mounts, Mount(layout.SIGNALS, layout.SIGNALS_MOUNT, True)]
+    command = [*p.command[:-1], signal_wait(waits) + p.command[-1]]
+    return replace(p, command=command, mounts=mounts, wait_seconds=waits)
+
+
+def _plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> StagePlan:
     if stage == "configure":
         return StagePlan(
             stage=stage,
@@ -207,6 +256,7 @@ class JobDirectories:
         data = layout.data(job_dir)
         for name in layout.DATA_DIRS:
             (data / name).mkdir(parents=True, exist_ok=True)
+        layout.signals(job_dir).mkdir(exist_ok=True)
         os.chmod(job_dir, 0o700)
         layout.write_spec(job_dir, job.spec)
         _own(job_dir)
@@ -274,33 +324,137 @@ class JobDirectories:
 
 class ContainerExecutor(JobDirectories):
     """The three stages of the container executors: prepare the job directory, plan the stage,
-    run it (`_run`, per executor). A stage already under way (`_under_way`: an engine restarted)
-    is followed as it is, so only a new algorithm run starts from no outputs."""
+    run it (`_start` and `_follow`, per executor). Configure starts the algorithm and publish
+    ahead (see above). A stage already under way (`_under_way`: started ahead, or an engine
+    restarted) is followed as it is, so only a new algorithm run starts from no outputs."""
+
+    def __init__(self, settings: OperatorSettings) -> None:
+        super().__init__(settings)
+        self._ahead_problems: dict[str, Outcome] = {}  # an algorithm that could not start ahead
+        self._ahead: dict[str, _Ahead] = {}  # starting the stages ahead, by job
 
     def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
-        self.prepare(job)
-        return self._run(job, plan("configure", job, env, self.settings), should_stop)
+        job_dir = self.prepare(job)
+        p = plan("configure", job, env, self.settings)
+        if self._under_way(job, "configure"):
+            return self._run(job, p, should_stop)
+        # Configured again from the start: so are the stages after it.
+        self._ahead_started(job, "publish")
+        self._discard(job, ("algorithm", "publish"))
+        self._ahead_problems.pop(job.id, None)
+        layout.clear_signals(job_dir)
+        return self._run(job, p, should_stop, lambda: self._start_ahead(job, env))
+
+    def _start_ahead(self, job: Job, env: Environment) -> None:
+        """Beside configure, which is followed meanwhile (container starts at once, not after
+        each other)."""
+        ahead = _Ahead(target=lambda: self._start_stages_ahead(job, env, ahead))
+        self._ahead[job.id] = ahead
+        ahead.thread.start()
+
+    def _ahead_started(self, job: Job, stage: str) -> None:
+        """Waits until the stage ahead is started (or found not to start)."""
+        ahead = self._ahead.get(job.id)
+        if ahead is None:
+            return
+        ahead.started[stage].wait()
+        if stage == "publish":
+            ahead.thread.join()
+            self._ahead.pop(job.id, None)
+
+    def _start_stages_ahead(self, job: Job, env: Environment, ahead: "_Ahead") -> None:
+        """The algorithm's outputs volume, then the algorithm's and publish's containers,
+        waiting for their signals. One that cannot start now is started in its stage (the
+        algorithm's image problem is kept: it is that stage's outcome, and the image is not
+        looked for twice)."""
+        try:
+            self.drop_outputs(job)
+            self.mount_outputs(job, env, STAGE_UID if os.geteuid() == 0 else None)
+        except Exception as exc:  # the algorithm's stage mounts it again, and says what fails
+            log.warning("job %s: outputs not mounted ahead: %s", job.id, type(exc).__name__)
+            for event in ahead.started.values():
+                event.set()
+            return
+        publish = threading.Thread(target=self._start_one_ahead, args=(job, env, "publish", ahead), daemon=True)
+        publish.start()  # both at once: publish, a Python program, has the longer way to be ready
+        self._start_one_ahead(job, env, "algorithm", ahead)
+        publish.join()
+
+    def _start_one_ahead(self, job: Job, env: Environment, stage: str, ahead: "_Ahead") -> None:
+        try:
+            problem = self._start(job, plan(stage, job, env, self.settings, ahead=True))
+            if problem is not None and stage == "algorithm" and problem.unprovisioned:
+                self._ahead_problems[job.id] = problem
+        except Exception as exc:  # the stage itself starts it again, and says what fails
+            log.warning("job %s: %s not started ahead: %s", job.id, stage, type(exc).__name__)
+        finally:
+            ahead.started[stage].set()
 
     def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         self.prepare(job)
+        self._ahead_started(job, "algorithm")
+        if problem := self._ahead_problems.pop(job.id, None):
+            return problem
         if not self._under_way(job, "algorithm"):
             self.drop_outputs(job)
             self.mount_outputs(job, env, STAGE_UID if os.geteuid() == 0 else None)
         return self._run(job, plan("algorithm", job, env, self.settings), should_stop)
 
     def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
-        self.prepare(job)
+        job_dir = self.prepare(job)
+        self._ahead_started(job, "publish")
+        self._settle(job)
         self.write_log(job, "publish", b"")  # listed by publish, filled when it ends
+        layout.signal(job_dir, layout.PUBLISH)  # the algorithm has ended, its log is in place
         outcome = self._run(job, plan("publish", job, env, self.settings), should_stop)
+        if outcome.exit_code == PublishExit.NOT_ASKED:  # started ahead, it waited past its time
+            self._discard(job, ("publish",))
+            outcome = self._run(job, plan("publish", job, env, self.settings), should_stop)
         if outcome.ok:  # the published outputs are in data/results now: the volume goes
             self.drop_outputs(job)
         return outcome
 
+    def clean_inputs(self, job: Job) -> None:
+        self._ahead_started(job, "publish")
+        self._discard(job, STAGES)  # stages started ahead that were not needed
+        self._ahead_problems.pop(job.id, None)
+        super().clean_inputs(job)
+
+    def since(self, job: Job, stage: str) -> float | None:
+        """When a stage started ahead was let go (its signal's time, wall clock): its own time
+        counts from then, not from its container's start."""
+        signal = {"algorithm": layout.CONFIGURED, "publish": layout.PUBLISH}.get(stage)
+        try:
+            return (layout.signals(self.job_dir(job)) / signal).stat().st_mtime if signal else None
+        except OSError:
+            return None
+
+    def _settle(self, job: Job) -> None:
+        """Before publish: whatever of the earlier stages is still to be collected."""
+
     def _under_way(self, job: Job, stage: str) -> bool:
         raise NotImplementedError
 
-    def _run(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
+    def _discard(self, job: Job, stages: Iterable[str]) -> None:
         raise NotImplementedError
+
+    def _start(self, job: Job, p: StagePlan) -> Outcome | None:
+        """Starts the stage's container; how that failed (nothing of it ran), or None."""
+        raise NotImplementedError
+
+    def _run(
+        self, job: Job, p: StagePlan, should_stop: Callable[[], bool], started: Callable[[], None] | None = None
+    ) -> Outcome:
+        """Starts the stage unless it is under way, then calls `started`, follows it to its end."""
+        raise NotImplementedError
+
+
+class _Ahead:
+    """The stages started ahead of one job: the thread that starts them, and when each is."""
+
+    def __init__(self, target: Callable[[], None]) -> None:
+        self.thread = threading.Thread(target=target, name="stages-ahead", daemon=True)
+        self.started = {"algorithm": threading.Event(), "publish": threading.Event()}
 
 
 def _own(job_dir: Path) -> None:

@@ -16,12 +16,12 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from c2d.job import Outcome
 from c2d.operator.executors import usernet
-from c2d.operator.executors.base import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan
+from c2d.operator.executors.base import STAGE_UID, STAGES, ContainerExecutor, ExecutorUnavailable, StagePlan
 from c2d.operator.executors.relay import MOUNT as RELAY_MOUNT
 from c2d.operator.executors.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
 from c2d.operator.settings import OperatorSettings
@@ -195,9 +195,11 @@ class DockerExecutor(ContainerExecutor):
         self._networks[name] = net
         return None
 
-    def _run(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
+    def _run(
+        self, job: Job, p: StagePlan, should_stop: Callable[[], bool], started: Callable[[], None] | None = None
+    ) -> Outcome:
         if not p.relay:
-            return self._run_container(job, p, should_stop)
+            return self._run_container(job, p, should_stop, started)
         # Configure has no network: the provider only, through the relay's socket (its folder
         # is the same across engine restarts, so a container under way finds the new socket).
         owner = STAGE_UID if os.geteuid() == 0 else None
@@ -206,25 +208,42 @@ class DockerExecutor(ContainerExecutor):
         except RelayUnavailable as exc:
             return Outcome.failed(f"could not start: {exc}")
         with ProviderRelay(folder, self.settings.provider_url, owner):
-            return self._run_container(job, p, should_stop)
+            return self._run_container(job, p, should_stop, started)
 
-    def _run_container(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
+    def _start(self, job: Job, p: StagePlan) -> Outcome | None:
+        name = self._name(job, p.stage)
+        image, problem = self.provide(p) if p.container else (p.image, None)
+        if problem:
+            return Outcome.not_provisioned(problem)
+        problem = self._create(job, p, name, image)
+        if problem:
+            self._docker("rm", "--force", name, check=False)
+            if p.container:  # nothing of the algorithm ran
+                return Outcome.not_provisioned(f"could not be started: {problem}")
+            return Outcome.failed(f"could not start: {problem}")
+        return None
+
+    def _discard(self, job: Job, stages: Iterable[str]) -> None:
+        names = [self._name(job, stage) for stage in stages]
+        self._docker("rm", "--force", *names, check=False)
+        for name in names:
+            if name in self._networks:
+                self._networks.pop(name).close()
+
+    def _run_container(
+        self, job: Job, p: StagePlan, should_stop: Callable[[], bool], started_hook: Callable[[], None] | None
+    ) -> Outcome:
         name = self._name(job, p.stage)
         state = self._state(name)
         if state is None:
-            image, problem = self.provide(p) if p.container else (p.image, None)
-            if problem:
-                return Outcome.not_provisioned(problem)
+            if failed := self._start(job, p):
+                return failed
             started = time.monotonic()  # the algorithm's time counts from here, not the pull's
-            problem = self._create(job, p, name, image)
-            if problem:
-                self._docker("rm", "--force", name, check=False)
-                if p.container:  # nothing of the algorithm ran
-                    return Outcome.not_provisioned(f"could not be started: {problem}")
-                return Outcome.failed(f"could not start: {problem}")
             state = self._state(name) or {}
-        else:  # under way before an engine restart: follow it, within its own deadline
-            started = time.monotonic() - _age(state)
+        else:  # started ahead, or under way before an engine restart: its own time so far
+            started = time.monotonic() - _age(state, self.since(job, p.stage))
+        if started_hook:
+            started_hook()
         outcome = None
         # `docker wait` returns when the container ends: no inspect per poll, and the end is
         # seen within one short sleep; the state is read again only when it has returned.
@@ -259,28 +278,30 @@ class DockerExecutor(ContainerExecutor):
         assert logs.stdout is not None
         cut = self.copy_log(job, p.stage, logs.stdout, p.log_bytes)
         logs.wait()
-        self._docker("rm", "--force", name, check=False)
+        # The ended container stays until the job's end (clean_inputs: all in one call), so
+        # that no stage waits for another's removal; an engine that restarts finds it ended.
         if name in self._networks:
             self._networks.pop(name).close()
         return outcome.with_log_cut(cut)
 
     def remove(self, job: Job) -> None:
-        for stage in ("configure", "algorithm", "publish"):
-            self._docker("rm", "--force", self._name(job, stage), check=False)
+        self._discard(job, STAGES)
         super().remove(job)
 
 
 NETWORK_WAIT = "until grep -q tap0 /proc/net/dev; do sleep 0.05; done; "
 
 
-def _age(state: dict[str, Any]) -> float:
+def _age(state: dict[str, Any], since: float | None = None) -> float:
+    """Seconds the container has been running, or (`since`, a wall time) since then if later:
+    an algorithm started ahead counts from its signal."""
     from datetime import datetime
 
     try:
-        started = datetime.fromisoformat(str(state["StartedAt"])[:26].rstrip("Z") + "+00:00")
+        started = datetime.fromisoformat(str(state["StartedAt"])[:26].rstrip("Z") + "+00:00").timestamp()
     except (KeyError, ValueError):
-        return 0.0
-    return max(0.0, time.time() - started.timestamp())
+        started = time.time()
+    return max(0.0, time.time() - max(started, since or 0.0))
 
 
 def _first_line(text: str) -> str:

@@ -3,8 +3,10 @@ WorkFlow custom resource (see c2d.operator.workflows).
 
 Stage pods: labels `workflow=<jobId>`, `component=<stage>`; non-root, no privilege escalation,
 every capability dropped, read-only root filesystem with a private /tmp, RuntimeDefault seccomp,
-no service-account token, no service links; requests = limits from the environment (Guaranteed);
-`activeDeadlineSeconds` from the stage's time limit. The algorithm pod runs its own image (by
+no service-account token, no service links; the algorithm's requests = limits from the environment
+(Guaranteed), configure's and publish's small requests under the same limits (Burstable: they
+are started with the algorithm, c2d.operator.executors.base, and mostly wait);
+`activeDeadlineSeconds` from the stage's time limit and its wait. The algorithm pod runs its own image (by
 digest when its container declares one, with the environment's pull policy, pull Secret and
 GPUs) and has no network unless its asset and environment allow it. The job directory is
 shared through a volume (a PVC, or a hostPath of the engine's jobs_dir) mounted per stage as in
@@ -13,7 +15,9 @@ The algorithm's outputs have a hard size (the environment's diskMb): a claim per
 storage class kube_outputs_class, mounted by the algorithm and publish and deleted with the job's
 inputs; or the engine's loop volume in a hostPath jobs directory (c2d.operator.executors.quota).
 
-The engine follows each stage's pod and ends it by what happened: exit code, OOMKilled (43),
+The engine follows each stage's pod and ends it by what happened (configure and publish end sooner,
+by their signals in the job directory: the kubelet reports a container's end only at its next
+relist, up to a second later): exit code, OOMKilled (43),
 deadline exceeded (42), evicted or an image that cannot be pulled (the stage fails with that
 reason). A stop request deletes the stage's Job and pods at once (grace period 0). The stage's
 log is copied from the pod into the job's logs, then its Job and pods are deleted. An engine that
@@ -25,7 +29,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -35,7 +39,9 @@ from kubernetes.client.exceptions import ApiException
 from c2d.job import Outcome, layout
 from c2d.operator.environments import Environment
 from c2d.operator.executors.base import (
+    STAGE_LOG_BYTES,
     STAGE_UID,
+    STAGES,
     ContainerExecutor,
     ExecutorUnavailable,
     IsolationUnavailable,
@@ -49,7 +55,9 @@ from c2d.operator.store import Job
 
 log = logging.getLogger("c2d.operator.executors.kubernetes")
 
-POLL = 0.2
+POLL = 0.05
+STAGE_REQUESTS = {"cpu": "100m", "memory": "64Mi"}
+SETTLE_SECONDS = 5  # configure's pod, for its end to be seen (its log complete)
 CLAIM_SECONDS = 120  # a job's earlier outputs claim is waited for this long to go
 GRACE = 2  # seconds between SIGTERM and SIGKILL for stage pods (a PID-1 python ignores SIGTERM)
 SECRET_KEY = "operator-key"  # noqa: S105 (a key name in the Secret)
@@ -243,6 +251,9 @@ class KubernetesExecutor(ContainerExecutor):
         resources = {"cpu": f"{int(p.cpu * 1000)}m", "memory": f"{p.memory_mb}Mi"}
         if p.gpus:  # an extended resource: requested = limit, scheduled only where the nodes have it
             resources[p.gpu_resource] = str(p.gpus)
+        # The algorithm is Guaranteed (requests = limits); configure and publish, mostly waiting
+        # for their signals beside it, ask for a little and are bounded as before.
+        requests = resources if p.stage == "algorithm" else STAGE_REQUESTS
         pod: dict[str, Any] = {
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
@@ -265,7 +276,7 @@ class KubernetesExecutor(ContainerExecutor):
                     "env": env,
                     "volumeMounts": mounts,
                     "resources": {
-                        "requests": resources,
+                        "requests": requests,
                         "limits": {**resources, "ephemeral-storage": f"{p.scratch_mb}Mi"},
                     },
                     "securityContext": {
@@ -299,7 +310,7 @@ class KubernetesExecutor(ContainerExecutor):
             "spec": {
                 "backoffLimit": 0,
                 # The cluster's backstop; the engine ends the stage at p.seconds of running time.
-                "activeDeadlineSeconds": p.seconds + _start_seconds(p),
+                "activeDeadlineSeconds": p.seconds + _start_seconds(p) + p.wait_seconds,
                 "template": {"metadata": {"labels": labels}, "spec": pod},
             },
         }
@@ -314,23 +325,56 @@ class KubernetesExecutor(ContainerExecutor):
                 return None
             raise
 
-    def _run(self, job: Job, p: StagePlan, should_stop: Callable[[], bool]) -> Outcome:
+    def _start(self, job: Job, p: StagePlan) -> Outcome | None:
+        try:
+            # publish reads the claim while it exists (a job the class came after has none)
+            claimed = self.claims and (p.stage != "publish" or self._claim_exists(job))
+            self.batch.create_namespaced_job(self.ns, self.manifest(job, p, claimed))
+        except ApiException as exc:
+            if exc.status != 409:  # 409: a leftover of an interrupted run, followed
+                return Outcome.failed(f"could not start: the cluster refused its Job ({exc.status} {exc.reason})")
+        return None
+
+    def _discard(self, job: Job, stages: Iterable[str]) -> None:
+        stages = list(stages)
+        if set(stages) >= set(STAGES):
+            self._delete(job.id, None)
+            return
+        for stage in stages:
+            self._delete(job.id, stage)
+
+    def _settle(self, job: Job) -> None:
+        """Configure's Job, left when its signal ended it (its pod's end is seen a relist
+        later): its log is copied now, then it goes."""
+        if self._read_job(_name(job, "configure")) is None:
+            return
+        pods = self.core.list_namespaced_pod(self.ns, label_selector=f"workflow={job.id},component=configure").items
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while pods and time.monotonic() < deadline and pod_outcome(pods[0], 0.0) is None:
+            time.sleep(POLL)  # its last lines: the container's end is what says they are all in
+            pods = self.core.list_namespaced_pod(self.ns, label_selector=f"workflow={job.id},component=configure").items
+        if pods:
+            self._copy_pod_log(job, "configure", STAGE_LOG_BYTES, pods[0].metadata.name)
+        self._delete(job.id, "configure")
+
+    def _run(
+        self, job: Job, p: StagePlan, should_stop: Callable[[], bool], started_hook: Callable[[], None] | None = None
+    ) -> Outcome:
         name = _name(job, p.stage)
         started = time.monotonic()
         existing = self._read_job(name)
         if existing is None:
-            try:
-                # publish reads the claim while it exists (a job the class came after has none)
-                claimed = self.claims and (p.stage != "publish" or self._claim_exists(job))
-                self.batch.create_namespaced_job(self.ns, self.manifest(job, p, claimed))
-            except ApiException as exc:
-                if exc.status == 409:  # a leftover of an interrupted run: follow it
-                    existing = self._read_job(name)
-                else:
-                    return Outcome.failed(f"could not start: the cluster refused its Job ({exc.status} {exc.reason})")
+            if failed := self._start(job, p):
+                return failed
+            existing = self._read_job(name) if started_hook is None else None
         if existing is not None and existing.status and existing.status.start_time:
-            started -= max(0.0, time.time() - existing.status.start_time.timestamp())
+            began = max(existing.status.start_time.timestamp(), self.since(job, p.stage) or 0.0)
+            started -= max(0.0, time.time() - began)
+        if started_hook:
+            started_hook()
         selector = f"workflow={job.id},component={p.stage}"
+        signal = {"configure": layout.CONFIGURED, "publish": layout.PUBLISHED}.get(p.stage)
+        job_dir = self.job_dir(job)
         outcome: Outcome | None = None
         pod_name = None
         while outcome is None:
@@ -338,6 +382,15 @@ class KubernetesExecutor(ContainerExecutor):
                 self._delete(job.id, p.stage)
                 return Outcome.stop(time.monotonic() - started)
             elapsed = time.monotonic() - started
+            # A stage's own signal ends it before the kubelet reports its end (a relist later).
+            given = layout.signalled(job_dir, signal) if signal else None
+            if given is not None:
+                code = int(given) if given.strip().isdigit() else 0
+                if p.stage == "configure":
+                    return Outcome.exited(code, elapsed)  # its log and Job: see _settle
+                outcome = Outcome.exited(code, elapsed)
+                pod_name = self._pod_name(selector)
+                break
             pods = self.core.list_namespaced_pod(self.ns, label_selector=selector).items
             if pods:
                 pod = max(pods, key=lambda item: item.metadata.creation_timestamp)
@@ -345,20 +398,30 @@ class KubernetesExecutor(ContainerExecutor):
                 outcome = pod_outcome(pod, elapsed, p.start_seconds if p.container else None)
             if outcome is None:
                 outcome = self._job_outcome(name, elapsed)
-            if outcome is None and pod_name and running_for(pod) > p.seconds:
+            if outcome is None and pod_name and self._running_for(job, p, pod) > p.seconds:
                 self._delete(job.id, p.stage)  # its time is up: the same limit as the local executor's
                 outcome = Outcome.timeout(elapsed)
-            if outcome is None and elapsed > p.seconds + _start_seconds(p) + 30:  # the cluster never ended it
-                outcome = Outcome.timeout(elapsed)
+            if outcome is None and elapsed > p.seconds + _start_seconds(p) + p.wait_seconds + 30:
+                outcome = Outcome.timeout(elapsed)  # the cluster never ended it
             if outcome is None:
                 time.sleep(POLL)
         if outcome.unprovisioned and p.container and p.container.checksum:
             outcome = dataclasses.replace(outcome, detail=f"{outcome.detail} (declared digest {p.container.checksum})")
         cut = 0
         if pod_name:
-            cut = self._copy_pod_log(job, p, pod_name)
+            cut = self._copy_pod_log(job, p.stage, p.log_bytes, pod_name)
         self._delete(job.id, p.stage)  # the pod has ended: nothing to wait for
         return outcome.with_log_cut(cut)
+
+    def _running_for(self, job: Job, p: StagePlan, pod: Any) -> float:
+        """The stage's own running time: from its container's start, or its signal's if later."""
+        ran = running_for(pod)
+        since = self.since(job, p.stage)
+        return min(ran, max(0.0, time.time() - since)) if since and ran else ran
+
+    def _pod_name(self, selector: str) -> str | None:
+        pods = self.core.list_namespaced_pod(self.ns, label_selector=selector).items
+        return max(pods, key=lambda item: item.metadata.creation_timestamp).metadata.name if pods else None
 
     def _job_outcome(self, name: str, elapsed: float) -> Outcome | None:
         kube_job = self._read_job(name)
@@ -371,21 +434,21 @@ class KubernetesExecutor(ContainerExecutor):
                 return Outcome.failed(f"failed: {condition.reason}: {condition.message or ''}".strip(), elapsed)
         return None
 
-    def _copy_pod_log(self, job: Job, p: StagePlan, pod: str) -> int:
+    def _copy_pod_log(self, job: Job, stage: str, limit: int, pod: str) -> int:
         """The stage's log from its pod, streamed, at most its limit (the API server is asked for
         one byte more, to know whether there was more); the bytes cut (1: some, how many unknown)."""
         try:
             response = self.core.read_namespaced_pod_log(
-                pod, self.ns, container=p.stage, limit_bytes=p.log_bytes + 1, _preload_content=False
+                pod, self.ns, container=stage, limit_bytes=limit + 1, _preload_content=False
             )
             try:
-                cut = self.copy_log(job, p.stage, response, p.log_bytes, counted=False)
+                cut = self.copy_log(job, stage, response, limit, counted=False)
             finally:
                 response.release_conn()
             return cut
         except (ApiException, ValueError, OSError) as exc:
             why = f"{getattr(exc, 'status', '')} {getattr(exc, 'reason', '')}"
-            self.write_log(job, p.stage, f"(the stage's log could not be read: {why})\n".encode())
+            self.write_log(job, stage, f"(the stage's log could not be read: {why})\n".encode())
             return 0
 
     def _delete(self, job_id: str, stage: str | None) -> None:

@@ -165,7 +165,8 @@ def test_stage_pods_are_locked_down(apis, assets, consumer, kube):
         assert time.monotonic() < deadline, "no algorithm Job for a running job"
         time.sleep(0.2)
     (job,) = jobs
-    assert job.spec.active_deadline_seconds == 60 + 300 and job.spec.backoff_limit == 0  # + its startTimeout
+    # its maxDuration, its startTimeout, and its wait for configure (started ahead): 600 + 60
+    assert job.spec.active_deadline_seconds == 60 + 300 + 660 and job.spec.backoff_limit == 0
     pod = job.spec.template.spec
     assert pod.automount_service_account_token is False and not pod.host_network
     assert pod.security_context.run_as_non_root and pod.security_context.run_as_user == 10001
@@ -182,7 +183,14 @@ def test_stage_pods_are_locked_down(apis, assets, consumer, kube):
     mounts = {m.mount_path: m.read_only for m in container.volume_mounts}
     assert mounts["/data/inputs"] and mounts["/data/ddos"] and mounts["/data/transformations"]
     assert not mounts["/data/outputs"]
+    assert mounts["/run/c2d"]  # the signals, read-only: it waited there for configure
+    assert "until [ -e /run/c2d/configured ]" in container.command[-1]
     assert job.metadata.labels["workflow"] == job_id and job.metadata.labels["component"] == "algorithm"
+    # publish, started ahead, waits beside it asking for little (its limits as before)
+    (publish,) = batch.list_namespaced_job(JOBS_NS, label_selector=f"workflow={job_id},component=publish").items
+    (waiting,) = publish.spec.template.spec.containers
+    assert waiting.command[-2] == "--wait" and waiting.resources.requests == {"cpu": "100m", "memory": "64Mi"}
+    assert waiting.resources.limits["memory"] == "512Mi"
     assert wait_final(api, job_id, timeout=60)["status"] == 70
 
 
