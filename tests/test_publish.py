@@ -3,8 +3,10 @@ subPath mount, the engine's disk volume): a rename across mounts fails, a copy d
 
 import json
 import subprocess
+import threading
+import time
 
-from c2d.job import layout
+from c2d.job import PublishExit, layout
 from c2d.pods import publish
 from jobs import job_spec
 
@@ -27,3 +29,54 @@ def test_outputs_on_another_mount_of_the_same_file_system_are_published(tmp_path
     (output,) = [r for r in results if r["type"] == "output"]
     assert (output["filename"], output["filesize"]) == ("sub/sum.txt", 5)
     assert (job_dir / output["path"]).read_text() == "5050\n"
+
+
+def _job_dir(tmp_path):
+    job_dir = tmp_path / "job"
+    for name in layout.DATA_DIRS:
+        (layout.data(job_dir) / name).mkdir(parents=True)
+    layout.signals(job_dir).mkdir()
+    layout.write_spec(job_dir, job_spec())
+    (layout.outputs(job_dir) / "out.txt").write_text("result\n")
+    return job_dir
+
+
+def test_publish_started_ahead_reads_nothing_before_its_signal(tmp_path):
+    job_dir = _job_dir(tmp_path)
+    seen = {}
+
+    def give_signal():
+        time.sleep(0.5)
+        seen["outputs then"] = sorted(p.name for p in layout.outputs(job_dir).iterdir())
+        seen["results then"] = (job_dir / layout.RESULTS_FILE).exists()
+        layout.signal(job_dir, layout.PUBLISH)
+
+    thread = threading.Thread(target=give_signal)
+    thread.start()
+    began = time.monotonic()
+    assert publish.main([str(job_dir), str(1 << 20), "--wait", "30"]) == 0
+    thread.join()
+    assert time.monotonic() - began >= 0.5
+    assert seen == {"outputs then": ["out.txt"], "results then": False}  # untouched while it waited
+    assert layout.signalled(job_dir, layout.PUBLISHED) == "0"
+    (output,) = [r for r in json.loads((job_dir / layout.RESULTS_FILE).read_text()) if r["type"] == "output"]
+    assert output["filename"] == "out.txt"
+
+
+def test_publish_started_ahead_gives_up_unasked_and_touches_nothing(tmp_path):
+    job_dir = _job_dir(tmp_path)
+    assert publish.main([str(job_dir), str(1 << 20), "--wait", "0.3"]) == PublishExit.NOT_ASKED
+    assert (layout.outputs(job_dir) / "out.txt").read_text() == "result\n"
+    assert not (job_dir / layout.RESULTS_FILE).exists()
+    assert layout.signalled(job_dir, layout.PUBLISHED) is None  # the engine starts a publish anew
+
+
+def test_signals_are_whole_and_only_where_the_job_has_signals(tmp_path):
+    layout.signal(tmp_path, layout.CONFIGURED)  # no signals/: the local executor's job directory
+    assert not layout.signals(tmp_path).exists() and layout.signalled(tmp_path, layout.CONFIGURED) is None
+    layout.clear_signals(tmp_path)
+    layout.signal(tmp_path, layout.PUBLISHED, "5")
+    assert layout.signalled(tmp_path, layout.PUBLISHED) == "5"
+    assert [p.name for p in layout.signals(tmp_path).iterdir()] == [layout.PUBLISHED]  # nothing half-written
+    layout.clear_signals(tmp_path)
+    assert list(layout.signals(tmp_path).iterdir()) == []
