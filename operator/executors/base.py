@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from c2d.job import Container, Outcome, PublishExit, ResultFile, layout
+from c2d.job import Container, Outcome, PublishExit, ResultFile, Status, layout
 from c2d.job.results import RESULT_FILES
 from c2d.operator.environments import Environment
 from c2d.operator.executors import quota
@@ -336,11 +336,12 @@ class ContainerExecutor(JobDirectories):
     def configure(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         job_dir = self.prepare(job)
         p = plan("configure", job, env, self.settings)
-        if self._under_way(job, "configure"):
+        fresh = job.status == Status.WARMING_UP  # as scheduled: nothing of it was ever started
+        if not fresh and self._under_way(job, "configure"):
             return self._run(job, p, should_stop)
-        # Configured again from the start: so are the stages after it.
-        self._ahead_started(job, "publish")
-        self._discard(job, ("algorithm", "publish"))
+        if not fresh:  # configured again from the start: so are the stages after it
+            self._ahead_started(job, "publish")
+            self._discard(job, ("algorithm", "publish"))
         self._ahead_problems.pop(job.id, None)
         layout.clear_signals(job_dir)
         return self._run(job, p, should_stop, lambda: self._start_ahead(job, env))
