@@ -82,8 +82,15 @@ class Response:
             raise Unreachable(type(exc).__name__) from None
 
     def iter_bytes(self, size: int = CHUNK) -> Any:
+        """The body; a body that ends before its Content-Length is a broken answer (read in
+        pieces, http.client gives the short body without a word)."""
+        expected = self._raw.getheader("Content-Length")
+        received = 0
         while chunk := self._read(size):
+            received += len(chunk)
             yield chunk
+        if expected is not None and expected.isdigit() and received != int(expected):
+            raise Unreachable("IncompleteRead")
 
     def read(self) -> bytes:
         if self._body is None:

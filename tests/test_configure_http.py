@@ -1,0 +1,79 @@
+"""configure's HTTP client (http.client over the engine's relay socket) against a provider that
+answers badly: every such answer is a clear provisioning failure, never a traceback, and an
+error's body is read only up to a bound."""
+
+import socket
+import threading
+
+import pytest
+
+from c2d.job import ConfigureExit
+from c2d.pods.configure import ERROR_BYTES, InputFetcher, ProvisioningFailed
+
+KEY = "0x" + "11" * 32
+
+
+def _serve(path, answer: bytes, sent: list[int]):
+    """One connection on a Unix socket: reads the request, sends `answer`, closes."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def run():
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(answer)
+                sent.append(len(answer))
+            except OSError:  # the client stopped reading: what it read was bounded
+                sent.append(-1)
+        server.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (b"\xff\xfe not http at all\r\n\r\n", "provider unreachable (BadStatusLine)"),
+        (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", "provider unreachable (LineTooLong)"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly a part", "provider unreachable (IncompleteRead)"),
+        (b"", "provider unreachable (RemoteDisconnected)"),
+        (b'HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\n{"err"', "provider answered 403"),
+    ],
+)
+def test_a_bad_answer_is_a_clear_failure(tmp_path, answer, said):
+    sent: list[int] = []
+    thread = _serve(tmp_path / "relay.sock", answer, sent)
+    fetcher = InputFetcher("http://provider", KEY, "job", str(tmp_path / "relay.sock"))
+    with pytest.raises(ProvisioningFailed) as failed:
+        fetcher.fetch("did:op:x", 0, tmp_path / "input", None, ConfigureExit.DATA_FAILED)
+    thread.join(timeout=10)
+    assert failed.value.code == ConfigureExit.DATA_FAILED
+    assert said in failed.value.reason, failed.value.reason
+    assert not (tmp_path / "input").exists() or "IncompleteRead" in said
+
+
+def test_an_error_body_is_read_only_up_to_its_bound(tmp_path):
+    body = b'{"error": "x", "message": "' + b"y" * (50 << 20) + b'"}'
+    answer = b"HTTP/1.1 500 Internal\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    sent: list[int] = []
+    thread = _serve(tmp_path / "relay.sock", answer, sent)
+    fetcher = InputFetcher("http://provider", KEY, "job", str(tmp_path / "relay.sock"))
+    response = fetcher._send("did:op:x", 0)
+    assert response.status_code == 500 and len(response.read()) == ERROR_BYTES
+    response.close()
+    thread.join(timeout=10)
+    assert sent == [-1]  # the 50 MB were never taken in
+
+
+def test_no_provider_at_all(tmp_path):
+    fetcher = InputFetcher("http://provider", KEY, "job", str(tmp_path / "missing.sock"))
+    with pytest.raises(ProvisioningFailed) as failed:
+        fetcher.fetch("did:op:x", 0, tmp_path / "input", None, ConfigureExit.ALGORITHM_FAILED)
+    assert failed.value.code == ConfigureExit.ALGORITHM_FAILED
+    assert "provider unreachable (FileNotFoundError)" in failed.value.reason
+    fetcher.forget()  # best effort: no exception either
