@@ -34,6 +34,7 @@ DATA_MOUNT = "/data"  # where the algorithm sees data/
 SIGNALS = "signals"
 SIGNALS_MOUNT = "/run/c2d"
 CONFIGURED, PUBLISH, PUBLISHED = "configured", "publish", "published"
+SIGNAL_BYTES = 64  # a signal is empty or an exit code: never read further
 
 
 def data(job_dir: Path) -> Path:
@@ -68,7 +69,8 @@ def signal(job_dir: Path, name: str, text: str = "") -> None:
 def signalled(job_dir: Path, name: str) -> str | None:
     """The signal's text, or None while it is not given."""
     try:
-        return (signals(job_dir) / name).read_text()
+        with (signals(job_dir) / name).open("rb") as signal_file:
+            return signal_file.read(SIGNAL_BYTES).decode("ascii", "replace")
     except (FileNotFoundError, NotADirectoryError):
         return None
 

@@ -348,13 +348,13 @@ class KubernetesExecutor(ContainerExecutor):
         later): its log is copied now, then it goes."""
         if self._read_job(_name(job, "configure")) is None:
             return
-        pods = self.core.list_namespaced_pod(self.ns, label_selector=f"workflow={job.id},component=configure").items
+        pod = self._newest_pod(job, "configure")
         deadline = time.monotonic() + SETTLE_SECONDS
-        while pods and time.monotonic() < deadline and pod_outcome(pods[0], 0.0) is None:
+        while pod is not None and time.monotonic() < deadline and pod_outcome(pod, 0.0) is None:
             time.sleep(POLL)  # its last lines: the container's end is what says they are all in
-            pods = self.core.list_namespaced_pod(self.ns, label_selector=f"workflow={job.id},component=configure").items
-        if pods:
-            self._copy_pod_log(job, "configure", STAGE_LOG_BYTES, pods[0].metadata.name)
+            pod = self._newest_pod(job, "configure")
+        if pod is not None:
+            self._copy_pod_log(job, "configure", STAGE_LOG_BYTES, pod.metadata.name)
         self._delete(job.id, "configure")
 
     def _run(
@@ -363,16 +363,13 @@ class KubernetesExecutor(ContainerExecutor):
         name = _name(job, p.stage)
         started = time.monotonic()
         existing = self._read_job(name)
-        if existing is None:
-            if failed := self._start(job, p):
-                return failed
-            existing = self._read_job(name) if started_hook is None else None
+        if existing is None and (failed := self._start(job, p)):
+            return failed
         if existing is not None and existing.status and existing.status.start_time:
             began = max(existing.status.start_time.timestamp(), self.since(job, p.stage) or 0.0)
             started -= max(0.0, time.time() - began)
         if started_hook:
             started_hook()
-        selector = f"workflow={job.id},component={p.stage}"
         signal = {"configure": layout.CONFIGURED, "publish": layout.PUBLISHED}.get(p.stage)
         job_dir = self.job_dir(job)
         outcome: Outcome | None = None
@@ -384,16 +381,19 @@ class KubernetesExecutor(ContainerExecutor):
             elapsed = time.monotonic() - started
             # A stage's own signal ends it before the kubelet reports its end (a relist later).
             given = layout.signalled(job_dir, signal) if signal else None
+            if given is not None and p.stage == "configure":
+                return Outcome.exited(0, elapsed)  # given on success only; its log and Job: see _settle
             if given is not None:
-                code = int(given) if given.strip().isdigit() else 0
-                if p.stage == "configure":
-                    return Outcome.exited(code, elapsed)  # its log and Job: see _settle
-                outcome = Outcome.exited(code, elapsed)
-                pod_name = self._pod_name(selector)
+                outcome = (
+                    Outcome.exited(int(given), elapsed)
+                    if given.isdigit()
+                    else Outcome.failed("gave an unreadable exit code", elapsed)
+                )
+                pod = self._newest_pod(job, p.stage)
+                pod_name = pod.metadata.name if pod is not None else None
                 break
-            pods = self.core.list_namespaced_pod(self.ns, label_selector=selector).items
-            if pods:
-                pod = max(pods, key=lambda item: item.metadata.creation_timestamp)
+            pod = self._newest_pod(job, p.stage)
+            if pod is not None:
                 pod_name = pod.metadata.name
                 outcome = pod_outcome(pod, elapsed, p.start_seconds if p.container else None)
             if outcome is None:
@@ -419,9 +419,11 @@ class KubernetesExecutor(ContainerExecutor):
         since = self.since(job, p.stage)
         return min(ran, max(0.0, time.time() - since)) if since and ran else ran
 
-    def _pod_name(self, selector: str) -> str | None:
+    def _newest_pod(self, job: Job, stage: str) -> Any:
+        """The stage's latest pod, or None."""
+        selector = f"workflow={job.id},component={stage}"
         pods = self.core.list_namespaced_pod(self.ns, label_selector=selector).items
-        return max(pods, key=lambda item: item.metadata.creation_timestamp).metadata.name if pods else None
+        return max(pods, key=lambda item: item.metadata.creation_timestamp) if pods else None
 
     def _job_outcome(self, name: str, elapsed: float) -> Outcome | None:
         kube_job = self._read_job(name)
