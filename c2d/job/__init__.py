@@ -13,7 +13,7 @@ from c2d.job.spec import (
     RawAlgorithmSpec,
     WorkFlowSpec,
 )
-from c2d.job.status import FINAL, ConfigureExit, PublishExit, Status
+from c2d.job.status import FINAL, ConfigureExit, FilterExit, PublishExit, Status
 
 __all__ = [
     "FINAL",
@@ -21,6 +21,7 @@ __all__ = [
     "ConfigureExit",
     "Container",
     "DatasetSpec",
+    "FilterExit",
     "JobSpec",
     "JobStatus",
     "Outcome",

@@ -7,10 +7,13 @@
 <job dir>/data/outputs/             the algorithm's results (its only writable place)
 <job dir>/data/results/             the published outputs (publish moves them there)
 <job dir>/data/logs/                configure.log, algorithm.log, publish.log
+<job dir>/filter/                   the filter stage's scratch space and report.json (its decision)
 <job dir>/results.json              what publish found: [{filename, filesize, type, path}]
 <job dir>/signals/                  the hand-overs of stages started ahead (container executors):
     configured                      configure: every input is in place (the algorithm waits for it)
-    publish                         the engine: the algorithm has ended and its log is copied
+    filter                          the engine: the algorithm has ended and its log is copied
+    filtered                        filter: its exit code
+    publish                         the engine: the results may go (filtered and accepted)
     published                       publish: its exit code (the engine needs not wait for its pod)
 
 The container executors start a job's three stage containers at once: the algorithm's waits
@@ -34,6 +37,8 @@ DATA_MOUNT = "/data"  # where the algorithm sees data/
 SIGNALS = "signals"
 SIGNALS_MOUNT = "/run/c2d"
 CONFIGURED, PUBLISH, PUBLISHED = "configured", "publish", "published"
+FILTER, FILTERED = "filter", "filtered"
+FILTER_DIR = "filter"  # the filter stage's only writable place: its scratch space and report.json
 SIGNAL_BYTES = 64  # a signal is empty or an exit code: never read further
 
 

@@ -117,6 +117,9 @@ class JobSpec(Strict):
     allowNetworkAccess: bool = Field(default=False, description="every dataset's policy allows the network")
     datasets: list[DatasetSpec] = Field(min_length=1, max_length=MAX_DATASETS)
     algorithm: AlgorithmSpec
+    outputPolicy: "OutputPolicy" = Field(
+        default_factory=lambda: OutputPolicy(), description="the strictest of the datasets' output policies"
+    )
 
     @property
     def algorithm_did(self) -> str | None:
@@ -125,6 +128,11 @@ class JobSpec(Strict):
     @property
     def dataset_dids(self) -> list[str]:
         return [d.did for d in self.datasets]
+
+
+from c2d.job.policy import OutputPolicy  # noqa: E402 (policy builds on Strict)
+
+JobSpec.model_rebuild()
 
 
 class WorkFlowSpec(Strict):

@@ -16,6 +16,8 @@ class Status(IntEnum):
     ALGORITHM_TIMED_OUT = 42
     ALGORITHM_KILLED = 43
     FILTERING = 50
+    REJECTED = 51  # c2d's: the output policy withheld the results (a final status)
+    HELD = 52  # c2d's: the results wait for the publisher's approval
     PUBLISHING = 60
     PUBLISHING_FAILED = 61
     FINISHED = 70
@@ -42,6 +44,8 @@ TEXTS = {
     Status.ALGORITHM_TIMED_OUT: "Algorithm timed out",
     Status.ALGORITHM_KILLED: "Algorithm killed (out of memory or limits)",
     Status.FILTERING: "Filtering results",
+    Status.REJECTED: "Results withheld by the output policy",
+    Status.HELD: "Waiting for the publisher's approval",
     Status.PUBLISHING: "Publishing results",
     Status.PUBLISHING_FAILED: "Publishing failed",
     Status.FINISHED: "Job finished",
@@ -55,6 +59,7 @@ FINAL = frozenset(
         Status.ALGORITHM_FAILED,
         Status.ALGORITHM_TIMED_OUT,
         Status.ALGORITHM_KILLED,
+        Status.REJECTED,
         Status.PUBLISHING_FAILED,
         Status.FINISHED,
         Status.STOPPED,
@@ -83,3 +88,12 @@ class ConfigureExit(IntEnum):
         if code == ConfigureExit.ALGORITHM_FAILED:
             return Status.ALGORITHM_PROVISIONING_FAILED
         return Status.DATA_PROVISIONING_FAILED
+
+
+class FilterExit(IntEnum):
+    """The filter stage's exit codes (its decision is <job>/filter/report.json)."""
+
+    ACCEPTED = 0
+    NOT_ASKED = 6  # started ahead, it waited for the engine's signal in vain: nothing was read
+    REJECTED = 7  # a check found something: status 51, outputs and log withheld
+    FAILED = 8  # the results could not be checked: rejected too (fail closed)
