@@ -53,6 +53,8 @@ class Services:
     # What a consumer gives when starting a job (c2d.provider.parameters): declared by a
     # dataset's compute service, or by an algorithm's metadata.
     consumer_parameters: list[dict[str, Any]] = field(default_factory=list)
+    # What may leave a compute job on the dataset (c2d.job.policy); None: the default policy.
+    output_policy: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def build_ddo(
                         "timeout": services.timeout,
                         "privacy": services.privacy.__dict__,
                         **_parameters(services),
+                        **({"outputPolicy": services.output_policy} if services.output_policy is not None else {}),
                     }
                 },
             }

@@ -202,11 +202,18 @@ def _chunks(path: Path) -> Any:
 async def _follow(op: Operator, job_id: str, path: Path) -> AsyncIterator[bytes]:
     """The log from its start, in chunks of at most FOLLOW_CHUNK bytes (never the rest of it in
     one read), then what is appended while the job runs; ends once the job has ended and the
-    log is read to its end."""
+    log is read to its end. Under an output policy the log is an output like the others: it
+    is held until the filter stage has accepted it (the stream starts then), and is never sent
+    if it was not."""
     position = 0
     while True:
         job = await run_in_threadpool(op.store.get, job_id)
         finished = job is None or job.status.final
+        if job is not None and job.spec.outputPolicy.enabled and not _released(job):
+            if finished:
+                return
+            await asyncio.sleep(0.2)
+            continue
         while True:
             chunk = await run_in_threadpool(_read_at, path, position)
             if not chunk:
@@ -219,6 +226,13 @@ async def _follow(op: Operator, job_id: str, path: Path) -> AsyncIterator[bytes]
 
 
 FOLLOW_CHUNK = 64 << 10
+
+
+def _released(job: Job) -> bool:
+    """The algorithm's log went through the filter stage: publishing, or ended with it listed."""
+    if job.status == Status.PUBLISHING:
+        return True
+    return job.status.final and any(r.type == "algorithmLog" for r in job.results)
 
 
 def _read_at(path: Path, position: int) -> bytes:

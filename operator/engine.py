@@ -1,4 +1,4 @@
-"""The engine: runs queued jobs through configure → algorithm → publish on an executor.
+"""The engine: runs queued jobs through configure → algorithm → filter → publish on an executor.
 
 One state machine for every executor. Each transition is recorded with its time. The engine
 keeps no state of its own: everything is in the job store, so after a crash it looks at each
@@ -9,7 +9,8 @@ unfinished job and continues from its last recorded status:
     30 provisioned      runs the algorithm
     40 running          the algorithm died with the engine: runs it once more from no outputs;
                         a second interruption ends the job (41)
-    50, 60 publishing   publishes again
+    50 filtering        checks the results against the output policy again (51 if rejected)
+    60 publishing       publishes again
 
 Every stage is bounded in time (the algorithm by its environment's max duration), so every job
 reaches a final status; a stop request ends it as 80 within the store's poll interval.
@@ -21,7 +22,7 @@ import time
 from collections import Counter
 
 from c2d import heartbeat
-from c2d.job import ConfigureExit, Outcome, ResultFile, Status, layout
+from c2d.job import ConfigureExit, FilterExit, Outcome, ResultFile, Status, layout
 from c2d.operator.environments import Environment
 from c2d.operator.executors import Executor, IsolationUnavailable
 from c2d.operator.store import Job, JobStore
@@ -139,6 +140,9 @@ class Engine:
                 pending, reason = self._algorithm(job, env)
                 self.store.set_status(job.id, Status.FILTERING, reason, pending=pending)
                 status = Status.FILTERING
+            if status == Status.FILTERING:
+                stage = "filter"
+                self._filter(job, env)
             if status in (Status.FILTERING, Status.PUBLISHING):
                 stage = "publish"
                 self.store.set_status(job.id, Status.PUBLISHING, self._reason(job.id))
@@ -189,6 +193,23 @@ class Engine:
             return Status.ALGORITHM_KILLED, f"the algorithm exceeded its limits ({env.memory_mb} MB memory){cut}"
         return Status.ALGORITHM_FAILED, _describe(outcome, "the algorithm") + cut
 
+    def _filter(self, job: Job, env: Environment) -> None:
+        """The output policy's checks: results and the algorithm's log leave only if accepted;
+        otherwise the job ends as 51, its outputs and log withheld (removed), its order used."""
+        if not job.spec.outputPolicy.enabled:
+            return
+        outcome = self._stage(self.executor.filter(job, env, lambda: self._stop_requested(job)))
+        report = self.executor.filter_report(job)
+        self.store.update(job.id, report=None if report is None else report.model_dump(mode="json"))
+        if outcome.ok and report is not None and report.accepted:
+            return
+        if report is not None and not report.accepted and outcome.exit_code == FilterExit.REJECTED:
+            reason = report.reason()
+        else:
+            reason = "output policy: the results could not be checked (" + _describe(outcome, "the filter") + ")"
+        self.executor.withhold(job)
+        raise _Final(Status.REJECTED, reason)
+
     def _publish(self, job: Job, env: Environment) -> None:
         outcome = self._stage(self.executor.publish(job, env, lambda: self._stop_requested(job)))
         results = self.executor.results(job)
@@ -199,9 +220,16 @@ class Engine:
             self._finish(job, Status.PUBLISHING_FAILED, reason, results=results)
             return
         # The algorithm's reason stays: why it failed, or that its log was cut.
-        self._finish(job, pending or Status.FINISHED, self._reason(job.id), results=results)
+        self._finish(job, pending or Status.FINISHED, self._reason(job.id), results=results, released=True)
 
-    def _finish(self, job: Job, status: Status, reason: str, results: list[ResultFile] | None = None) -> None:
+    def _finish(
+        self, job: Job, status: Status, reason: str, results: list[ResultFile] | None = None, released: bool = False
+    ) -> None:
+        """`released`: the results went through the filter stage (or the job has no output policy);
+        otherwise a job under a policy returns none of what its algorithm wrote, not even its log."""
+        if job.spec.outputPolicy.enabled and not released:
+            self.executor.withhold(job)
+            results = None
         reason = self._as_seen(job, reason)
         results = results or self._log_results(job)  # a job that ended badly still returns its logs
         # Cleaned before the final status is recorded: a final job holds nothing but its results
@@ -247,6 +275,7 @@ def _failure(stage: str) -> Status:
     return {
         "configure": Status.DATA_PROVISIONING_FAILED,
         "algorithm": Status.ALGORITHM_FAILED,
+        "filter": Status.REJECTED,
         "publish": Status.PUBLISHING_FAILED,
     }[stage]
 

@@ -51,6 +51,7 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("pending_status", Integer),  # the algorithm's failure, final once publish has run
     Column("results", JSON, nullable=False, default=list),
+    Column("report", JSON),  # the filter stage's decision (c2d.job.policy.FilterReport): the publisher's record
 )
 
 transitions = Table(

@@ -20,7 +20,7 @@ from c2d.job import FilterExit, layout
 from c2d.job.policy import FilterReport
 
 WAIT_POLL = 0.01
-FOLDER = "filter"
+FOLDER = layout.FILTER_DIR
 REPORT = "report.json"
 
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                 return FilterExit.NOT_ASKED
             time.sleep(WAIT_POLL)
     code = check(job_dir, Checker)
-    layout.signal(job_dir, layout.FILTERED, str(code))
+    layout.signal(job_dir, layout.FILTERED, str(code), layout.FILTER_DIR)
     return code
 
 

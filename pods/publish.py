@@ -34,6 +34,7 @@ ARCHIVE = "outputs.tar"
 LOGS: tuple[tuple[str, ResultType], ...] = (
     ("algorithm.log", "algorithmLog"),
     ("configure.log", "configurationLog"),
+    ("filter.log", "filterLog"),
     ("publish.log", "publishLog"),
 )
 

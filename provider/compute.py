@@ -23,6 +23,8 @@ from c2d.job import (
     Status,
 )
 from c2d.job import Container as JobContainer
+from c2d.job.policy import DEFAULT as DEFAULT_POLICY
+from c2d.job.policy import OutputPolicy
 from c2d.provider import models, parameters
 from c2d.provider.ddo import DDO, Container, PaidService
 from c2d.provider.errors import BadGateway, Forbidden, InvalidRequest, ProviderError, Unauthorized, Unavailable
@@ -85,6 +87,7 @@ class Compute:
                 )
             )
         privacy = [s.attributes.main.privacy for _, _, s in checked]
+        policies = [s.attributes.main.outputPolicy or DEFAULT_POLICY for _, _, s in checked]
         job_id = uuid.uuid4().hex
         job = _job_part(
             JobSpec,
@@ -94,6 +97,7 @@ class Compute:
             allowNetworkAccess=all(p is not None and p.allowNetworkAccess for p in privacy),
             datasets=job_datasets,
             algorithm=algo_spec,
+            outputPolicy=OutputPolicy.strictest(policies),
         )
         inputs = job.dataset_dids + ([job.algorithm_did] if job.algorithm_did else [])
         await run_in_threadpool(self.p.store.record_job_inputs, job_id, inputs)

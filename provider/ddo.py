@@ -14,7 +14,8 @@
                                             "allowAllPublishedAlgorithms": …,
                                             "publisherTrustedAlgorithms": [{"did", "filesChecksum",
                                                                             "containerSectionChecksum"}],
-                                            "publisherTrustedAlgorithmPublishers": ["0x…"]}}}}]}
+                                            "publisherTrustedAlgorithmPublishers": ["0x…"]},
+                                "outputPolicy": {…} (c2d.job.policy; the default when absent)}}}]}
 
 `encryptedFiles` is what /encrypt returned: the file URLs, readable only by the provider.
 """
@@ -25,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from c2d.job.policy import OutputPolicy
 from c2d.provider.errors import InvalidRequest, NotFound
 
 Wei = Annotated[int, Field(ge=0, lt=2**256)]
@@ -89,6 +91,7 @@ class ServiceMain(_Model):
     cost: Wei
     timeout: int = Field(ge=0)
     privacy: Privacy | None = None
+    outputPolicy: OutputPolicy | None = Field(default=None, description="what may leave (c2d.job.policy)")
 
     @field_validator("cost", mode="before")
     @classmethod

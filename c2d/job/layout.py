@@ -12,7 +12,7 @@
 <job dir>/signals/                  the hand-overs of stages started ahead (container executors):
     configured                      configure: every input is in place (the algorithm waits for it)
     filter                          the engine: the algorithm has ended and its log is copied
-    filtered                        filter: its exit code
+    (filter/filtered                filter: its exit code, in the one folder it may write)
     publish                         the engine: the results may go (filtered and accepted)
     published                       publish: its exit code (the engine needs not wait for its pod)
 
@@ -58,10 +58,11 @@ def signals(job_dir: Path) -> Path:
     return job_dir / SIGNALS
 
 
-def signal(job_dir: Path, name: str, text: str = "") -> None:
+def signal(job_dir: Path, name: str, text: str = "", folder_name: str = SIGNALS) -> None:
     """Gives a signal, whole or not at all (written aside, then renamed); none where the job
-    directory has no signals/ (the local executor starts no stage ahead)."""
-    folder = signals(job_dir)
+    directory has no signals/ (the local executor starts no stage ahead). The filter stage, which
+    writes nothing else, gives its own in its folder (`folder_name`)."""
+    folder = job_dir / folder_name
     if not folder.is_dir():
         return
     part = folder / f".{name}.part"
@@ -71,10 +72,10 @@ def signal(job_dir: Path, name: str, text: str = "") -> None:
     os.rename(part, folder / name)
 
 
-def signalled(job_dir: Path, name: str) -> str | None:
+def signalled(job_dir: Path, name: str, folder_name: str = SIGNALS) -> str | None:
     """The signal's text, or None while it is not given."""
     try:
-        with (signals(job_dir) / name).open("rb") as signal_file:
+        with (job_dir / folder_name / name).open("rb") as signal_file:
             return signal_file.read(SIGNAL_BYTES).decode("ascii", "replace")
     except (FileNotFoundError, NotADirectoryError):
         return None

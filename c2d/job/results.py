@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from c2d.job.status import Status
 
-ResultType = Literal["output", "algorithmLog", "configurationLog", "publishLog"]
+ResultType = Literal["output", "algorithmLog", "configurationLog", "filterLog", "publishLog"]
 
 
 class ResultFile(BaseModel):

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from c2d.job import Container, Outcome, PublishExit, ResultFile, Status, layout
+from c2d.job.policy import FilterReport
 from c2d.job.results import RESULT_FILES
 from c2d.operator.environments import Environment
 from c2d.operator.executors import quota
@@ -44,8 +45,11 @@ log = logging.getLogger("c2d.operator.executors")
 STAGE_UID = 10001
 STAGE_SECONDS = 600  # configure and publish: bounded too
 STAGE_MEMORY_MB = 512
-STAGE_LOG_BYTES = 1 << 20  # configure and publish
-STAGES = ("configure", "algorithm", "publish")
+STAGE_LOG_BYTES = 1 << 20  # configure, filter and publish
+STAGES = ("configure", "algorithm", "filter", "publish")
+FILTER_SECONDS = 1800  # the filter reads every input and output: it may take longer than the others
+FILTER_MEMORY_MB = 768
+REPORT_BYTES = 4 << 20
 OPERATOR_KEY_ENV = "C2D_OPERATOR_KEY"
 
 
@@ -103,7 +107,7 @@ def wait_seconds(stage: str, env: Environment) -> int:
     """How long a stage started ahead may wait for its signal: the stages before it."""
     waits = STAGE_SECONDS + WAIT_MARGIN
     if stage == "publish":
-        waits += env.start_timeout + env.max_duration
+        waits += env.start_timeout + env.max_duration + FILTER_SECONDS
     return waits
 
 
@@ -151,6 +155,20 @@ def _plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) ->
             processes=64,
             tmp_mb=64,
             seconds=STAGE_SECONDS,
+        )
+    if stage == "filter":
+        return StagePlan(
+            stage=stage,
+            image=settings.image("publish"),  # publish's image holds the filter's program too
+            command=["python", "-m", "c2d.pods.filter", "/job"],
+            env={},
+            mounts=[Mount("", "/job", True), Mount(layout.FILTER_DIR, f"/job/{layout.FILTER_DIR}", False)],
+            network=False,
+            cpu=1.0,
+            memory_mb=FILTER_MEMORY_MB,
+            processes=64,
+            tmp_mb=64,
+            seconds=FILTER_SECONDS,
         )
     if stage == "publish":
         return StagePlan(
@@ -217,6 +235,15 @@ class Executor(Protocol):
 
     def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
 
+    def filter(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        """The output policy's checks (c2d.pods.filter), inputs and outputs read-only."""
+
+    def filter_report(self, job: Job) -> FilterReport | None:
+        """The filter stage's decision, or None if it left none that reads."""
+
+    def withhold(self, job: Job) -> None:
+        """The algorithm's outputs and log go unreleased: removed."""
+
     def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
 
     def job_dir(self, job: Job) -> Path: ...
@@ -257,6 +284,7 @@ class JobDirectories:
         for name in layout.DATA_DIRS:
             (data / name).mkdir(parents=True, exist_ok=True)
         layout.signals(job_dir).mkdir(exist_ok=True)
+        (job_dir / layout.FILTER_DIR).mkdir(exist_ok=True)
         os.chmod(job_dir, 0o700)
         layout.write_spec(job_dir, job.spec)
         _own(job_dir)
@@ -292,6 +320,22 @@ class JobDirectories:
             file = job_dir / result.path
             results.append(result.model_copy(update={"filesize": file.stat().st_size}) if file.exists() else result)
         return results
+
+    def filter_report(self, job: Job) -> FilterReport | None:
+        path = self.job_dir(job) / layout.FILTER_DIR / "report.json"
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(REPORT_BYTES + 1)
+            if len(data) > REPORT_BYTES:
+                return None
+            return FilterReport.model_validate_json(data)
+        except (OSError, ValueError):
+            return None
+
+    def withhold(self, job: Job) -> None:
+        self.drop_outputs(job)
+        layout.log(self.job_dir(job), "algorithm").unlink(missing_ok=True)
+        shutil.rmtree(layout.data(self.job_dir(job)) / layout.RESULTS, ignore_errors=True)
 
     def clean_inputs(self, job: Job) -> None:
         """After a job, well or badly: its inputs, its algorithm and whatever the algorithm wrote
@@ -401,6 +445,13 @@ class ContainerExecutor(JobDirectories):
             self.mount_outputs(job, env, STAGE_UID if os.geteuid() == 0 else None)
         return self._run(job, plan("algorithm", job, env, self.settings), should_stop)
 
+    def filter(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        """Always from the start (an earlier run's decision and container go): it is only a check."""
+        self.prepare(job)
+        self._discard(job, ("filter",))
+        _empty_folder(self.job_dir(job) / layout.FILTER_DIR)
+        return self._run(job, plan("filter", job, env, self.settings), should_stop)
+
     def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         job_dir = self.prepare(job)
         self._ahead_started(job, "publish")
@@ -456,6 +507,16 @@ class _Ahead:
     def __init__(self, target: Callable[[], None]) -> None:
         self.thread = threading.Thread(target=target, name="stages-ahead", daemon=True)
         self.started = {"algorithm": threading.Event(), "publish": threading.Event()}
+
+
+def _empty_folder(folder: Path) -> None:
+    """A stage's folder emptied in place (a stage run again starts from nothing); links removed,
+    never followed."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _own(job_dir: Path) -> None:

@@ -229,8 +229,8 @@ class KubernetesExecutor(ContainerExecutor):
         else:
             volume = {"hostPath": {"path": str(self.jobs_dir), "type": "Directory"}}
         sources = list(p.mounts)
-        if p.stage == "publish":  # a subPath is bound alone: the outputs volume named again in /job
-            sources.append(Mount(layout.OUTPUTS, f"{p.mounts[0].target}/{layout.OUTPUTS}", False))
+        if p.stage in ("filter", "publish"):  # a subPath is bound alone: the outputs volume named again in /job
+            sources.append(Mount(layout.OUTPUTS, f"{p.mounts[0].target}/{layout.OUTPUTS}", p.stage == "filter"))
         claim = self.claims and claimed and any(m.source == layout.OUTPUTS for m in sources)
         mounts: list[dict[str, Any]] = [
             {"name": "outputs", "mountPath": m.target, "readOnly": m.read_only}
@@ -328,7 +328,7 @@ class KubernetesExecutor(ContainerExecutor):
     def _start(self, job: Job, p: StagePlan) -> Outcome | None:
         try:
             # publish reads the claim while it exists (a job the class came after has none)
-            claimed = self.claims and (p.stage != "publish" or self._claim_exists(job))
+            claimed = self.claims and (p.stage not in ("filter", "publish") or self._claim_exists(job))
             self.batch.create_namespaced_job(self.ns, self.manifest(job, p, claimed))
         except ApiException as exc:
             if exc.status != 409:  # 409: a leftover of an interrupted run, followed
@@ -370,7 +370,7 @@ class KubernetesExecutor(ContainerExecutor):
             started -= max(0.0, time.time() - began)
         if started_hook:
             started_hook()
-        signal = {"configure": layout.CONFIGURED, "publish": layout.PUBLISHED}.get(p.stage)
+        signal = {"configure": layout.CONFIGURED, "filter": layout.FILTERED, "publish": layout.PUBLISHED}.get(p.stage)
         job_dir = self.job_dir(job)
         outcome: Outcome | None = None
         pod_name = None
@@ -380,7 +380,8 @@ class KubernetesExecutor(ContainerExecutor):
                 return Outcome.stop(time.monotonic() - started)
             elapsed = time.monotonic() - started
             # A stage's own signal ends it before the kubelet reports its end (a relist later).
-            given = layout.signalled(job_dir, signal) if signal else None
+            folder = layout.FILTER_DIR if p.stage == "filter" else layout.SIGNALS
+            given = layout.signalled(job_dir, signal, folder) if signal else None
             if given is not None and p.stage == "configure":
                 return Outcome.exited(0, elapsed)  # given on success only; its log and Job: see _settle
             if given is not None:

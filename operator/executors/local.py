@@ -8,7 +8,15 @@ from pathlib import Path
 from c2d.job import Outcome, layout
 from c2d.operator.environments import Environment
 from c2d.operator.executors import sandbox
-from c2d.operator.executors.base import STAGE_SECONDS, ExecutorUnavailable, IsolationUnavailable, JobDirectories
+from c2d.operator.executors.base import (
+    FILTER_MEMORY_MB,
+    FILTER_SECONDS,
+    STAGE_SECONDS,
+    ExecutorUnavailable,
+    IsolationUnavailable,
+    JobDirectories,
+    _empty_folder,
+)
 from c2d.operator.executors.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
 from c2d.operator.executors.sandbox import Limits
 from c2d.operator.settings import OperatorSettings
@@ -59,12 +67,14 @@ class LocalExecutor(JobDirectories):
         log: str,
         env: dict[str, str],
         stop: Callable[[], bool],
+        limits: Limits | None = None,
+        writable: str | None = None,
     ) -> Outcome:
         job_dir = self._prepare(job)
-        limits = Limits(memory_mb=1024, cpu=1.0, processes=256, file_size_mb=1 << 20, seconds=STAGE_SECONDS)
+        limits = limits or Limits(memory_mb=1024, cpu=1.0, processes=256, file_size_mb=1 << 20, seconds=STAGE_SECONDS)
         base_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         return sandbox.run(
-            lambda fd: sandbox.trusted_command(job_dir, argv, relay, self.trusted_uid, fd),
+            lambda fd: sandbox.trusted_command(job_dir, argv, relay, self.trusted_uid, fd, writable),
             limits,
             f"{job.id}-{log.removesuffix('.log')}",
             layout.log(job_dir, log.removesuffix(".log")),
@@ -121,6 +131,19 @@ class LocalExecutor(JobDirectories):
             should_stop,
             user_network=network,
         )
+
+    def filter(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        """The job's directory read-only but for data/../filter/ (its scratch space and report)."""
+        job_dir = self._prepare(job)
+        folder = job_dir / layout.FILTER_DIR
+        folder.mkdir(exist_ok=True)
+        _empty_folder(folder)
+        if self.trusted_uid is not None:
+            os.lchown(folder, self.trusted_uid, self.trusted_uid)
+            _hand_over(layout.outputs(job_dir), self.trusted_uid)
+        argv = [sys.executable, "-m", "c2d.pods.filter", sandbox.STAGE_MOUNT]
+        limits = Limits(memory_mb=FILTER_MEMORY_MB, cpu=1.0, processes=64, file_size_mb=1 << 20, seconds=FILTER_SECONDS)
+        return self._trusted(job, argv, None, "filter.log", {}, should_stop, limits, writable=layout.FILTER_DIR)
 
     def publish(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         if self.trusted_uid is not None:

@@ -150,10 +150,13 @@ def code_paths() -> list[str]:
     return [p for p in outer if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in outer)]
 
 
-def trusted_command(job_dir: Path, argv: list[str], relay: Path | None, uid: int | None, status_fd: int) -> list[str]:
+def trusted_command(
+    job_dir: Path, argv: list[str], relay: Path | None, uid: int | None, status_fd: int, writable: str | None = None
+) -> list[str]:
     """bwrap arguments for c2d's own stage programs (configure, publish): no network (configure
     reaches the provider through the relay's socket at /run/c2d only), /usr and c2d's code
-    read-only, the job's directory at /job and nothing else of the host; as an ordinary user
+    read-only, the job's directory at /job (`writable`: read-only but for that folder of it, the
+    filter stage's) and nothing else of the host; as an ordinary user
     without capabilities when the engine runs as root (`uid`), else in a user namespace."""
     args = [
         bwrap(),
@@ -182,7 +185,11 @@ def trusted_command(job_dir: Path, argv: list[str], relay: Path | None, uid: int
                 made.add(str(parent))
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += ["--ro-bind", path, path]
-    args += ["--bind", str(job_dir), STAGE_MOUNT, "--chdir", STAGE_MOUNT]
+    if writable is None:
+        args += ["--bind", str(job_dir), STAGE_MOUNT, "--chdir", STAGE_MOUNT]
+    else:
+        inner = f"{STAGE_MOUNT}/{writable}"
+        args += ["--ro-bind", str(job_dir), STAGE_MOUNT, "--bind", str(job_dir / writable), inner, "--chdir", inner]
     if relay is not None:
         args += ["--perms", "0755", "--dir", str(Path(RELAY_MOUNT).parent), "--ro-bind", str(relay), RELAY_MOUNT]
     return [*args, "--", *_as_user(uid, argv)]

@@ -5,6 +5,7 @@ import pytest
 
 from c2d.assets import Privacy, PublishedFile, Services, publish
 from c2d.client import ProviderClient
+from c2d.job.policy import PRESETS
 from jobs import CONTAINER, ONE, give
 from stacks import start_stack
 
@@ -33,10 +34,14 @@ def consumer_api(stack, keys):
 
 @pytest.fixture(scope="session")
 def make_dataset(stack, publisher, publisher_api, consumer):
-    def make(*names, privacy=None):
+    def make(*names, privacy=None, policy=None):
+        """`policy`: the dataset's output policy (a dict, or a preset's name); the default's if None."""
         privacy = privacy or Privacy(allowRawAlgorithm=True, publisherTrustedAlgorithmPublishers=[publisher.address])
         files = [PublishedFile.local(stack.data_root / name, "text/plain") for name in names]
-        published = publish(publisher, publisher_api, "Dataset", files, Services(compute_cost=ONE, privacy=privacy))
+        if isinstance(policy, str):
+            policy = PRESETS[policy].model_dump(mode="json")
+        services = Services(compute_cost=ONE, privacy=privacy, output_policy=policy)
+        published = publish(publisher, publisher_api, "Dataset", files, services)
         give(publisher, consumer, published)
         return published
 

@@ -17,7 +17,7 @@ from jobs import dataset_order, raw, wait_final, wait_status
 
 @pytest.fixture(scope="module")
 def dataset(make_dataset):
-    return make_dataset("numbers.csv")
+    return make_dataset("numbers.csv", policy="open")  # publish's own handling of any output
 
 
 def start(consumer, consumer_api, dataset, code, environment=None):
@@ -97,7 +97,7 @@ def test_following_a_200_mb_log_takes_bounded_memory(stack, consumer, consumer_a
 
 
 def test_a_disk_bomb_stops_at_the_quota_and_leaves_nothing_but_its_logs(stack, consumer, consumer_api, make_dataset):
-    dataset = make_dataset("numbers.csv")
+    dataset = make_dataset("numbers.csv", policy="open")  # publish's own output limit
     (job,) = consumer_api.compute_start(dataset_order(consumer, dataset), raw(DISK_BOMB), environment="small-disk")
     final = wait_final(consumer_api, job["jobId"], timeout=120)
     # 64 MB of outputs against a 1 MB output limit: publishing fails, nothing is published
