@@ -42,6 +42,23 @@ def test_whole_flow_from_the_command_line(tmp_path):
             "publish", "dataset", str(published / "n.csv"), "--trust-publisher", publisher, "--data-dir", str(data)
         )
         ds_did = re.search(r"did:op:[0-9a-fA-F]{40}", ds.stdout).group(0)
+        bad = tmp_path / "policy.json"
+        bad.write_text('{"verbatim": {"minRun": 4}}')
+        refused = c2d(
+            "publish",
+            "dataset",
+            str(published / "n.csv"),
+            "--output-policy",
+            str(bad),
+            "--data-dir",
+            str(data),
+            check=False,
+        )
+        assert refused.returncode != 0 and "verbatim.minRun" in refused.stdout + refused.stderr, refused
+        strict = c2d(
+            "publish", "dataset", str(published / "n.csv"), "--output-policy", "strict", "--data-dir", str(data)
+        )
+        assert "dataset published" in strict.stdout
         for did in (ds_did, algo_did):
             assert "bought" in c2d("tokens", "buy", did, "--data-dir", str(data)).stdout
         run = c2d("compute", "start", ds_did, "--algorithm", algo_did, "--data-dir", str(data)).stdout

@@ -5,12 +5,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from c2d.assets import Privacy, PublishedFile, Services
 from c2d.assets import publish as publish_asset
 from c2d.chain import datatoken_for
 from c2d.cli.common import Account, DataDir, clients, console, friendly
 from c2d.compute import DEFAULT_CONTAINER
+from c2d.job.policy import PRESETS, OutputPolicy
 
 publish = typer.Typer(no_args_is_help=True)
 tokens = typer.Typer(no_args_is_help=True)
@@ -59,6 +61,9 @@ def dataset(
     allow_network: Annotated[bool, typer.Option(help="let algorithms use the network")] = False,
     supply: Annotated[int, typer.Option(help="datatokens to list on the exchange")] = 100,
     rate: Annotated[float, typer.Option(help="base tokens per datatoken")] = 1.0,
+    output_policy: Annotated[
+        str, typer.Option(help=f"what may leave a job: a preset ({', '.join(PRESETS)}) or a JSON file")
+    ] = "default",
     data_dir: DataDir = None,
     account: Account = 1,
 ) -> None:
@@ -68,8 +73,33 @@ def dataset(
         allowNetworkAccess=allow_network,
         publisherTrustedAlgorithmPublishers=list(trust_publisher),
     )
-    services = Services(access_cost=int(cost * ONE) if access else None, compute_cost=int(cost * ONE), privacy=privacy)
+    policy = _output_policy(output_policy).model_dump(mode="json")
+    services = Services(
+        access_cost=int(cost * ONE) if access else None,
+        compute_cost=int(cost * ONE),
+        privacy=privacy,
+        output_policy=policy,
+    )
     _publish("dataset", files, name, services, supply, rate, data_dir, account)
+
+
+def _output_policy(value: str) -> OutputPolicy:
+    """A preset by name, or a policy file (JSON, at most 64 KiB), checked as the operator checks it."""
+    if value in PRESETS:
+        return PRESETS[value]
+    path = Path(value)
+    if not path.is_file():
+        raise typer.BadParameter(f"{value} is neither a preset ({', '.join(PRESETS)}) nor a file")
+    with path.open("rb") as handle:
+        text = handle.read((64 << 10) + 1)
+    if len(text) > 64 << 10:
+        raise typer.BadParameter(f"{value} is larger than 64 KiB")
+    try:
+        return OutputPolicy.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the policy"
+        raise typer.BadParameter(f"{value}: {where}: {first['msg']}") from None
 
 
 @publish.command()

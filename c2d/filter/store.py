@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-MEMORY = 4 << 20  # values held before a spill (32 MB of hashes, 16 MB of tags)
+MEMORY = 2 << 20  # values held before a spill, per set (16 MB of hashes, 8 MB of tags)
 BUCKETS = 256
 SHIFT = np.uint64(64 - 8)
 

@@ -48,7 +48,7 @@ STAGE_MEMORY_MB = 512
 STAGE_LOG_BYTES = 1 << 20  # configure, filter and publish
 STAGES = ("configure", "algorithm", "filter", "publish")
 FILTER_SECONDS = 1800  # the filter reads every input and output: it may take longer than the others
-FILTER_MEMORY_MB = 768
+FILTER_MEMORY_MB = STAGE_MEMORY_MB  # within the deployment's LimitRange (512 Mi per container)
 REPORT_BYTES = 4 << 20
 OPERATOR_KEY_ENV = "C2D_OPERATOR_KEY"
 

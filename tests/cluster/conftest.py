@@ -13,6 +13,7 @@ from kubernetes import client, config
 
 from c2d.assets import Privacy, PublishedFile, Services, publish
 from c2d.client import ProviderClient
+from c2d.job.policy import PRESETS
 from c2d.operator import bootstrap
 from egress import egress_packets
 from jobs import ALGORITHMS, CONTAINER, ONE, give
@@ -105,6 +106,19 @@ def apis(stacks, keys):
     yield made
     for api in made.values():
         api.close()
+
+
+@pytest.fixture(scope="module")
+def open_dataset(stacks, publisher, consumer, keys):
+    """The numbers under the `open` output policy: for tests of publish's own limits."""
+    publisher_api = ProviderClient(stacks["local"].provider.url, keys[1])
+    privacy = Privacy(allowRawAlgorithm=True)
+    files = [PublishedFile.local(stacks["local"].data_root / "numbers.csv", "text/plain")]
+    services = Services(compute_cost=ONE, privacy=privacy, output_policy=PRESETS["open"].model_dump(mode="json"))
+    dataset = publish(publisher, publisher_api, "Open numbers", files, services)
+    give(publisher, consumer, dataset, 500 * ONE)
+    publisher_api.close()
+    return dataset
 
 
 @pytest.fixture(scope="module")

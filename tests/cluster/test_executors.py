@@ -318,9 +318,10 @@ print(f"wrote {written} MB", flush=True)
 
 
 @pytest.mark.parametrize("name", CONTAINER_EXECUTORS)
-def test_a_disk_bomb_stops_at_the_quota_and_leaves_only_logs(name, apis, assets, consumer, stacks):
-    """Kubernetes here: the engine's loop volume in the node's (hostPath) jobs directory."""
-    dataset, _ = assets
+def test_a_disk_bomb_stops_at_the_quota_and_leaves_only_logs(name, apis, open_dataset, consumer, stacks):
+    """Kubernetes here: the engine's loop volume in the node's (hostPath) jobs directory. Under
+    the open policy: publish's own output limit is what stops it."""
+    dataset = open_dataset
     job_id = start(apis, name, consumer, dataset, raw(DISK_BOMB), environment="small-disk")
     final = wait_final(apis[name], job_id, timeout=120)
     assert final["status"] == 61, final
@@ -413,7 +414,7 @@ def _claims_of(core, job_id):
     return core.list_namespaced_persistent_volume_claim(JOBS_NS, label_selector=f"workflow={job_id}").items
 
 
-def test_outputs_on_a_claim_have_a_hard_size_and_go_with_the_job(claims, assets, consumer):
+def test_outputs_on_a_claim_have_a_hard_size_and_go_with_the_job(claims, assets, open_dataset, consumer):
     api, stack, core = claims
     dataset, algorithm = assets
     (job,) = api.compute_start(dataset_order(consumer, dataset), algorithm_order(consumer, algorithm))
@@ -421,7 +422,7 @@ def test_outputs_on_a_claim_have_a_hard_size_and_go_with_the_job(claims, assets,
     assert final["status"] == 70, final
     made = outputs(api, final)
     assert set(made) == {"total.txt", "details/report.json"} and made["total.txt"] == b"5050\n"
-    (bomb,) = api.compute_start(dataset_order(consumer, dataset), raw(DISK_BOMB), environment="small-disk")
+    (bomb,) = api.compute_start(dataset_order(consumer, open_dataset), raw(DISK_BOMB), environment="small-disk")
     final = wait_final(api, bomb["jobId"], timeout=180)
     assert final["status"] == 61, final
     log = api.compute_logs(bomb["jobId"]).decode()
