@@ -425,16 +425,38 @@ class _Runs:
         self.run = bytearray()  # the current run while it is short
         self.long = False  # the current run is long: handed on as it comes
         self.marked = False  # the current run holds enc.needs
+        self.table = np.array([bool(enc.runs.fullmatch(bytes([b]))) for b in range(256)])
 
     def feed(self, piece: bytes) -> None:
-        end = len(piece)
-        for match in self.enc.runs.finditer(piece):
-            start, stop = match.span()
-            if start > 0:
-                self._end()
-            self._add(match.group())
-            if stop < end:
-                self._end()
+        """The runs are found with numpy (a table lookup, then where membership changes), so
+        only runs long enough cost a Python step; the run that touches the piece's end may go
+        on in the next one."""
+        if not piece:
+            return
+        member = self.table[np.frombuffer(piece, dtype=np.uint8)]
+        edges = np.flatnonzero(member[1:] != member[:-1]) + 1
+        bounds = np.concatenate(([0], edges, [len(piece)]))
+        first = 0 if member[0] else 1  # runs are every other segment
+        starts, ends = bounds[:-1][first::2], bounds[1:][first::2]
+        size = len(piece)
+        i = 0
+        if self.run or self.long:  # the run at the last piece's end
+            if len(starts) and starts[0] == 0:
+                self._add(piece[: ends[0]])
+                if ends[0] == size:
+                    return
+                i = 1
+            self._end()
+        last = len(starts)
+        tail = last > i and ends[-1] == size
+        if tail:
+            last -= 1
+        lengths = ends[i:last] - starts[i:last]
+        for j in np.flatnonzero(lengths >= self.min_chars) + i:
+            self._add(piece[starts[j] : ends[j]])
+            self._end()
+        if tail:
+            self._add(piece[starts[-1] :])
 
     def _add(self, chars: bytes) -> None:
         if self.enc.needs and not self.marked and self.enc.needs in chars:
