@@ -271,7 +271,13 @@ class Checker:
             if depth == 0:
                 self._record(name, size, digest.hexdigest(), kind)
             return
-        tag = self._item(shown)
+        size, sha256 = self._checked_stream(stream, self._item(shown), kind)
+        if depth == 0:
+            self._record(name, size, sha256, kind)
+
+    def _checked_stream(self, stream: IO[bytes], tag: int, kind: str) -> tuple[int, str]:
+        """A stream's fingerprints (as it is and decoded) and rows under `tag`; its size and sha256."""
+        digest, size = hashlib.sha256(), 0
         views = _Views(self, tag) if self.verbatim else None
         rows = _Rows(self, tag, kind) if self.rows and kind in TABLES else None
         for piece in _pieces(stream):
@@ -285,8 +291,7 @@ class Checker:
             views.finish()
         if rows:
             rows.finish()
-        if depth == 0:
-            self._record(name, size, digest.hexdigest(), kind)
+        return size, digest.hexdigest()
 
     def _record(self, name: str, size: int, sha256: str, kind: str) -> None:
         if len(self.checked) < MAX_CHECKED:
@@ -306,22 +311,9 @@ class Checker:
         if not path.is_file() or path.is_symlink():
             return
         with path.open("rb") as handle:
-            head = _peek(handle)
-            digest, size = hashlib.sha256(), 0
-            views = _Views(self, self._item("the algorithm's log")) if self.verbatim else None
-            rows = _Rows(self, len(self.items) - 1, sniff(head)) if self.rows else None
-            for piece in _pieces(handle):
-                size += len(piece)
-                digest.update(piece)
-                if views:
-                    views.feed(piece)
-                if rows:
-                    rows.feed(piece)
-            if views:
-                views.finish()
-            if rows:
-                rows.finish()
-        self._record("algorithm.log", size, digest.hexdigest(), "text/plain")
+            kind = sniff(_peek(handle))
+            size, sha256 = self._checked_stream(handle, self._item("the algorithm's log"), kind)
+        self._record("algorithm.log", size, sha256, "text/plain")
 
     # ---- the join ----
 

@@ -20,7 +20,7 @@ A dataset without one gets DEFAULT (every built-in check on). A job on several d
 """
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -47,23 +47,7 @@ ContentType = Literal[
 ARCHIVE_TYPES: frozenset[str] = frozenset(
     {"application/gzip", "application/x-bzip2", "application/x-xz", "application/zip", "application/x-tar"}
 )
-DEFAULT_TYPES: list[ContentType] = [
-    "text/plain",
-    "text/csv",
-    "application/json",
-    "application/x-ndjson",
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/svg+xml",
-    "application/pdf",
-    "application/x-npy",
-    "application/gzip",
-    "application/x-bzip2",
-    "application/x-xz",
-    "application/zip",
-    "application/x-tar",
-]
+DEFAULT_TYPES: list[ContentType] = [t for t in get_args(ContentType) if t != "application/octet-stream"]
 Encoding = Literal["base64", "hex", "url"]
 DEFAULT_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]{0,99}$"
 MiB = 1 << 20
