@@ -262,7 +262,8 @@ class Checker:
                     final=True,
                 )
             except (_Unreadable, *BROKEN) as exc:
-                self.find("verbatim.archives", shown, f"{kind} that cannot be read: {type(exc).__name__}")
+                why = str(exc) if isinstance(exc, _Unreadable) else type(exc).__name__
+                self.find("verbatim.archives", shown, f"{kind} that cannot be read: {why}")
             if stream.seekable():
                 stream.seek(0)
                 for piece in _pieces(stream):

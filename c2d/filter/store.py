@@ -2,6 +2,7 @@
 spilled to BUCKETS files by their top bits, and joined bucket by bucket — memory bounded by
 MEMORY and a bucket, time linear in the values (a sort per bucket)."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -59,10 +60,6 @@ class HashSet:
     def _path(self, bucket: int, kind: str) -> Path:
         return self.folder / f"{self.name}.{bucket:03d}.{kind}"
 
-    def buckets(self) -> "list[tuple[int, int]]":
-        """The (bucket, top) ranges a join walks: all at once when nothing was spilled."""
-        return [(b, b + 1) for b in range(BUCKETS)] if self.spilled else [(0, BUCKETS)]
-
     def part(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """The values (and their tags) whose top bits are in [lo, hi)."""
         values, tags = self._held_arrays()
@@ -80,16 +77,8 @@ class HashSet:
     def remove(self) -> None:
         for b in range(BUCKETS):
             for kind in "vt":
-                with _suppress():
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(self._path(b, kind))
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return exc[0] is not None and issubclass(exc[0], FileNotFoundError)  # type: ignore[arg-type]
 
 
 def common(inputs: HashSet, outputs: HashSet, most: int = 1 << 16) -> dict[int, int]:
