@@ -139,6 +139,25 @@ class ProviderClient:
             body["serviceId"] = service_id
         return self._send("POST", "/api/services/fileinfo", body)  # type: ignore[no-any-return]
 
+    def compute_record(self, job_id: str) -> dict[str, Any]:
+        """A job on this publisher's data: transitions, policy, findings, approvals."""
+        with self._lock:
+            params = self.signed(
+                "computeRecord", {"jobId": job_id}, job_id=job_id, query=True, address_field="publisherAddress"
+            )
+            return self._get("/api/services/computeRecord", **params)  # type: ignore[no-any-return]
+
+    def compute_approval(self, job_id: str, decision: str, reason: str = "") -> dict[str, Any]:
+        """Approves ("approve") or rejects ("reject") the results of a job held for approval."""
+        with self._lock:
+            body = self.signed(
+                "computeApproval",
+                {"jobId": job_id, "decision": decision, "reason": reason},
+                job_id=job_id,
+                address_field="publisherAddress",
+            )
+            return self._send("POST", "/api/services/computeApproval", body)  # type: ignore[no-any-return]
+
     # ---- consumer ----
 
     def initialize(self, did: str, service_id: int) -> dict[str, Any]:

@@ -11,8 +11,9 @@ is EIP-712 typed data (eth_signTypedData_v4) of one C2DRequest, naming exactly w
                bytes32 params,uint256 nonce,uint256 expiry)
 
     action      download, encrypt, computeStart, computeStatus, computeStop, computeDelete,
-                computeResult, computeLogs
-    consumer    the signer (consumerAddress; publisherAddress for encrypt)
+                computeResult, computeLogs; a publisher's computeRecord, computeApproval
+    consumer    the signer (consumerAddress; publisherAddress for encrypt, computeRecord and
+                computeApproval)
     documentId  the DID the request names ("" if none); jobId likewise
     index       fileIndex of a download, index of a result, else 0
     params      keccak256 of the request's other parameters as canonical JSON (RFC 8785: keys

@@ -5,13 +5,13 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -19,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from c2d import __version__
 from c2d.job import JobSpec, JobStatus, Status, layout
+from c2d.job.policy import JobRecord
 from c2d.operator import images
 from c2d.operator.assembly import make_store
 from c2d.operator.environments import Environment
@@ -39,6 +40,17 @@ class OperatorError(Exception):
 class StopRequest(BaseModel):
     owner: str
     jobId: str
+
+
+class ApprovalRequest(BaseModel):
+    """An approver's decision on a held job; the provider checked the approver's signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobId: str = Field(min_length=1, max_length=64)
+    approver: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    decision: Literal["approve", "reject"]
+    reason: str = Field(default="", max_length=300)
 
 
 class Operator:
@@ -161,6 +173,33 @@ async def logs(request: Request, owner: Owner, jobId: JobId) -> Response:
     return StreamingResponse(_follow(op, job.id, path), media_type="text/plain")
 
 
+@router.get("/record")
+def record(request: Request, jobId: JobId) -> JobRecord:
+    """The publisher's view of a job (any owner; the provider checks that the asker is a
+    publisher or an approver of one of its datasets)."""
+    op = operator(request)
+    job = op.store.get(jobId)
+    if job is None:
+        raise OperatorError(404, "unknown_job", f"no job {jobId}")
+    return job.as_record(op.store.history(job.id))
+
+
+@router.put("/approval")
+def approval(request: Request, body: ApprovalRequest) -> JobRecord:
+    """An approver's decision on a job held for approval (status 52)."""
+    op = operator(request)
+    job = op.store.get(body.jobId)
+    if job is None:
+        raise OperatorError(404, "unknown_job", f"no job {body.jobId}")
+    if body.approver.lower() not in job.spec.outputPolicy.approval.approvers:
+        raise OperatorError(403, "not_an_approver", "this address does not approve this job's results")
+    if not op.store.decide(job.id, body.approver, body.decision, body.reason):
+        raise OperatorError(409, "job_not_held", f"the job is not waiting for approval (status {int(job.status)})")
+    decided = op.store.get(job.id)
+    assert decided is not None
+    return decided.as_record(op.store.history(job.id))
+
+
 @router.get("/jobStage")
 def job_stage(request: Request, jobId: JobId) -> dict[str, Any]:
     """For the provider's input route: where a job is (any owner); status null for no such job."""
@@ -178,7 +217,8 @@ def environments(request: Request) -> list[dict[str, Any]]:
     out = []
     for env in op.environments:
         mine = [j for j in unfinished if j.environment == env.id]
-        running = sum(1 for j in mine if j.status != Status.WARMING_UP)
+        running = sum(1 for j in mine if j.status not in (Status.WARMING_UP, Status.HELD))
+        held = sum(1 for j in mine if j.status == Status.HELD)
         out.append(
             {
                 **env.model_dump(by_alias=True, exclude=set(Environment.PRIVATE)),
@@ -186,7 +226,8 @@ def environments(request: Request) -> list[dict[str, Any]]:
                 "runtimes": runtimes,
                 "free": env.free,
                 "runningJobs": running,
-                "queuedJobs": len(mine) - running,
+                "queuedJobs": len(mine) - running - held,
+                "heldJobs": held,
                 "busy": running >= env.max_jobs,
             }
         )
@@ -204,13 +245,13 @@ async def _follow(op: Operator, job_id: str, path: Path) -> AsyncIterator[bytes]
     one read), then what is appended while the job runs; ends once the job has ended and the
     log is read to its end. Under an output policy the log is an output like the others: it
     is held until the filter stage has accepted it (the stream starts then), and is never sent
-    if it was not."""
+    if it was not; a job held for approval answers an empty log until it is approved."""
     position = 0
     while True:
         job = await run_in_threadpool(op.store.get, job_id)
         finished = job is None or job.status.final
         if job is not None and job.spec.outputPolicy.enabled and not _released(job):
-            if finished:
+            if finished or job.status == Status.HELD:  # held: nothing until approved (ask again then)
                 return
             await asyncio.sleep(0.2)
             continue

@@ -10,6 +10,8 @@ unfinished job and continues from its last recorded status:
     40 running          the algorithm died with the engine: runs it once more from no outputs;
                         a second interruption ends the job (41)
     50 filtering        checks the results against the output policy again (51 if rejected)
+    52 held             waits for the approvers' decisions or the deadline, holding no slot
+                        (an approval publishes, a rejection or the deadline ends it as 51)
     60 publishing       publishes again
 
 Every stage is bounded in time (the algorithm by its environment's max duration), so every job
@@ -39,6 +41,10 @@ class Stopped(Exception):
 
 class ShuttingDown(Exception):
     """The engine is halting: the job keeps its recorded status for the next start."""
+
+
+class Undecided(ShuttingDown):
+    """A held job without a decision yet: it stays held."""
 
 
 class Engine:
@@ -98,6 +104,8 @@ class Engine:
             if env is None:
                 self.store.set_status(job.id, Status.ALGORITHM_FAILED, f"unknown environment {job.environment}")
                 continue
+            if job.status == Status.HELD and not (job.stop_requested or job.decision()):
+                continue  # waits for its approvers: no thread, no slot
             if job.status == Status.WARMING_UP:
                 if job.stop_requested:
                     self.store.set_status(job.id, Status.STOPPED, "stopped before it started")
@@ -143,9 +151,17 @@ class Engine:
             if status == Status.FILTERING:
                 stage = "filter"
                 self._filter(job, env)
-            if status in (Status.FILTERING, Status.PUBLISHING):
+                if _approval(job):
+                    self._hold(job)
+                    return
+                status = Status.PUBLISHING
+            if status == Status.HELD:
+                stage = "filter"
+                self._decided(job)
+                status = Status.PUBLISHING
+            if status == Status.PUBLISHING:
                 stage = "publish"
-                self.store.set_status(job.id, Status.PUBLISHING, self._reason(job.id))
+                self.store.set_status(job.id, Status.PUBLISHING, self._algorithm_reason(job.id))
                 self._publish(job, env)
         except ShuttingDown:
             return
@@ -210,6 +226,26 @@ class Engine:
         self.executor.withhold(job)
         raise _Final(Status.REJECTED, reason)
 
+    def _hold(self, job: Job) -> None:
+        """The results wait for the approvers (status 52) until the policy's deadline."""
+        until = time.time() + job.spec.outputPolicy.approval.deadlineSeconds
+        self.store.update(job.id, held_until=until)
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(until))
+        self.store.set_status(job.id, Status.HELD, f"held for the publisher's approval until {when}")
+
+    def _decided(self, job: Job) -> None:
+        """A held job goes on once it is decided: approved, it publishes; rejected or past its
+        deadline, it ends as 51; a stop request ends it as 80."""
+        current = self.store.get(job.id) or job
+        if current.stop_requested:
+            raise Stopped
+        decision = current.decision()
+        if decision is None:
+            raise Undecided
+        verdict, why = decision
+        if verdict != "approve":
+            raise _Final(Status.REJECTED, f"output policy, approval: {why}")
+
     def _publish(self, job: Job, env: Environment) -> None:
         outcome = self._stage(self.executor.publish(job, env, lambda: self._stop_requested(job)))
         results = self.executor.results(job)
@@ -255,6 +291,14 @@ class Engine:
         current = self.store.get(job_id)
         return current.reason if current else ""
 
+    def _algorithm_reason(self, job_id: str) -> str:
+        """The reason recorded as the algorithm ended (why it failed, or that its log was cut),
+        whatever the filter and a hold said after it."""
+        for status, _, reason in reversed(self.store.history(job_id)):
+            if status == Status.FILTERING:
+                return reason
+        return self._reason(job_id)
+
     def _last_log_line(self, job: Job, name: str) -> str:
         path = layout.log(self.executor.job_dir(job), name.removesuffix(".log"))
         try:
@@ -262,6 +306,11 @@ class Engine:
         except OSError:
             return ""
         return lines[-1][:300] if lines else ""
+
+
+def _approval(job: Job) -> bool:
+    policy = job.spec.outputPolicy
+    return policy.enabled and policy.approval.required
 
 
 class _Final(Exception):

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
 from c2d.job import FINAL, Container, JobSpec, JobStatus, ResultFile, ResultInfo, Status
+from c2d.job.policy import Decision, FilterReport, JobRecord, Transition
 from c2d.job.results import RESULT_FILES
 
 log = logging.getLogger("c2d.operator.store")
@@ -52,6 +53,8 @@ jobs = Table(
     Column("pending_status", Integer),  # the algorithm's failure, final once publish has run
     Column("results", JSON, nullable=False, default=list),
     Column("report", JSON),  # the filter stage's decision (c2d.job.policy.FilterReport): the publisher's record
+    Column("held_until", Float),  # status 52: when the results are withheld if not approved
+    Column("approvals", JSON),  # {approver: {decision, reason, at}}: the publishers' decisions
 )
 
 transitions = Table(
@@ -104,6 +107,23 @@ class Job:
     attempts: int
     pending_status: Status | None = None
     results: list[ResultFile] = field(default_factory=list)
+    report: dict[str, Any] | None = None
+    held_until: float | None = None
+    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def decision(self, now: float | None = None) -> tuple[str, str] | None:
+        """A held job's outcome once it has one: ("approve", "") when every approver approved,
+        ("reject", why) after a rejection or the deadline; None while it waits."""
+        approvers = self.spec.outputPolicy.approval.approvers
+        for approver, given in self.approvals.items():
+            if given.get("decision") == "reject":
+                why = str(given.get("reason") or "")
+                return "reject", f"rejected by the publisher {approver}" + (f": {why}" if why else "")
+        if approvers and all(self.approvals.get(a, {}).get("decision") == "approve" for a in approvers):
+            return "approve", ""
+        if self.held_until is not None and (time.time() if now is None else now) >= self.held_until:
+            return "reject", "no decision before the deadline"
+        return None
 
     def as_status(self) -> JobStatus:
         """What the provider shows a consumer: no URL, no path."""
@@ -126,6 +146,33 @@ class Job:
                 for i, r in enumerate(self.results)
             ],
         )
+
+    def as_record(self, history: list[tuple[Status, float, str]]) -> JobRecord:
+        """What the datasets' publishers see of the job (c2d.job.policy.JobRecord)."""
+        return JobRecord(
+            jobId=self.id,
+            owner=self.owner,
+            environment=self.environment,
+            datasets=self.spec.dataset_dids,
+            algorithm=self.spec.algorithm_did or "rawcode",
+            status=int(self.status),
+            statusText=self.status.text,
+            reason=self.reason,
+            dateCreated=self.created,
+            dateFinished=self.finished,
+            history=[Transition(status=int(s), at=at, reason=reason) for s, at, reason in history],
+            outputPolicy=self.spec.outputPolicy,
+            report=_report(self.report),
+            heldUntil=self.held_until,
+            approvals={a: Decision.model_validate(d) for a, d in self.approvals.items()},
+        )
+
+
+def _report(stored: Any) -> FilterReport | None:
+    try:
+        return None if stored is None else FilterReport.model_validate(stored)
+    except ValidationError:
+        return None
 
 
 def _shown(name: str) -> str:
@@ -156,7 +203,14 @@ def _job(row: Any) -> Job:
         attempts=int(m["attempts"]),
         pending_status=None if m["pending_status"] is None else Status(m["pending_status"]),
         results=results,
+        report=_json(m["report"]),
+        held_until=m["held_until"],
+        approvals=_json(m["approvals"]) or {},
     )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _stored_spec(stored: dict[str, Any]) -> JobSpec:
@@ -275,6 +329,23 @@ class JobStore:
     def update(self, job_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(updated=time.time(), **values))
+
+    def decide(self, job_id: str, approver: str, decision: str, reason: str) -> bool:
+        """Records an approver's decision on a held job (status 52); False if it is not held.
+        A decision once given stays: a second one changes nothing."""
+        with self.engine.begin() as conn:
+            query = select(jobs.c.status, jobs.c.approvals).where(jobs.c.id == job_id).with_for_update()
+            row = conn.execute(query).first()
+            if row is None or row.status != int(Status.HELD):
+                return False
+            approvals = _json(row.approvals) or {}
+            approvals.setdefault(approver.lower(), {"decision": decision, "reason": reason, "at": time.time()})
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == int(Status.HELD))
+                .values(approvals=approvals, updated=time.time())
+            )
+        return True
 
     def request_stop(self, job_id: str, told: bool = True) -> None:
         """`told`: the events are told (False when the stop came from them)."""

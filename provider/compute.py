@@ -24,7 +24,7 @@ from c2d.job import (
 )
 from c2d.job import Container as JobContainer
 from c2d.job.policy import DEFAULT as DEFAULT_POLICY
-from c2d.job.policy import OutputPolicy
+from c2d.job.policy import JobRecord, OutputPolicy
 from c2d.provider import models, parameters
 from c2d.provider.ddo import DDO, Container, PaidService
 from c2d.provider.errors import BadGateway, Forbidden, InvalidRequest, ProviderError, Unauthorized, Unavailable
@@ -87,7 +87,7 @@ class Compute:
                 )
             )
         privacy = [s.attributes.main.privacy for _, _, s in checked]
-        policies = [s.attributes.main.outputPolicy or DEFAULT_POLICY for _, _, s in checked]
+        policies = [_with_approvers(s.attributes.main.outputPolicy or DEFAULT_POLICY, a) for a, _, s in checked]
         job_id = uuid.uuid4().hex
         job = _job_part(
             JobSpec,
@@ -242,6 +242,38 @@ class Compute:
         params = {"owner": owner, "jobId": job_id}
         return await self._relay(await self.p.operator.send("GET", "/logs", params=params, read_timeout=None))
 
+    async def record(self, signed: models.Signed, job_id: str) -> JobRecord:
+        """The job's record, for a publisher or an approver of one of its datasets."""
+        signer = await run_in_threadpool(self.p.verify, signed, "computeRecord", "", job_id, 0)
+        record = await self._record(job_id)
+        if not await run_in_threadpool(self._may_see, record, signer):
+            raise Forbidden(
+                "only a publisher or an approver of the job's datasets sees its record", code="not_publisher"
+            )
+        return record
+
+    async def approve(self, req: models.ComputeApprovalRequest, signed: models.Signed) -> JobRecord:
+        """An approver's decision, passed on to the operator (which knows the job's approvers)."""
+        signer = await run_in_threadpool(self.p.verify, signed, "computeApproval", "", req.jobId, 0)
+        reason = "".join(c if c.isprintable() else " " for c in req.reason).strip()
+        body = {"jobId": req.jobId, "approver": signer, "decision": req.decision, "reason": reason}
+        return _record(await self.p.operator.call("PUT", "/approval", body=body))
+
+    async def _record(self, job_id: str) -> JobRecord:
+        return _record(await self.p.operator.call("GET", "/record", params={"jobId": job_id}))
+
+    def _may_see(self, record: JobRecord, signer: str) -> bool:
+        if signer.lower() in record.outputPolicy.approval.approvers:
+            return True
+        for did in record.datasets:
+            try:
+                asset, _ = self.p.asset(did)
+            except ProviderError:
+                continue
+            if asset.publisher.lower() == signer.lower():
+                return True
+        return False
+
     async def environments(self) -> Any:
         return await self.p.operator.call("GET", "/environments")
 
@@ -264,6 +296,21 @@ class Compute:
                 await upstream.aclose()
 
         return StreamingResponse(body(), upstream.status_code, headers, upstream.headers.get("content-type"))
+
+
+def _with_approvers(policy: OutputPolicy, asset: Asset) -> OutputPolicy:
+    """A policy requiring approval names who approves: the dataset's publisher unless it says."""
+    approval = policy.approval
+    if not approval.required or approval.approvers:
+        return policy
+    return policy.model_copy(update={"approval": approval.model_copy(update={"approvers": [asset.publisher.lower()]})})
+
+
+def _record(answer: Any) -> JobRecord:
+    try:
+        return JobRecord.model_validate(answer)
+    except ValidationError:
+        raise BadGateway("the operator service answered with no job record", code="operator_failed") from None
 
 
 def _user_data(did: str, service: PaidService, given: dict[str, Any] | None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from eth_utils.address import is_address, to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -133,6 +133,18 @@ class ComputeJobRequest(_Body):
     signature: Signature
     jobId: str | None = Field(default=None, max_length=100)
     documentId: Did | None = None
+
+
+class ComputeApprovalRequest(_Body):
+    """A publisher's (an approver's) decision on a job held for approval (status 52)."""
+
+    publisherAddress: Address
+    nonce: Nonce
+    expiry: Expiry
+    signature: Signature
+    jobId: str = Field(min_length=1, max_length=100)
+    decision: Literal["approve", "reject"]
+    reason: str = Field(default="", max_length=300, description="shown to the consumer with a rejection")
 
 
 class RootInfo(BaseModel):

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from c2d.job import JobStatus
+from c2d.job.policy import JobRecord
 from c2d.provider import models
 from c2d.provider.errors import InvalidRequest
 from c2d.provider.service import Provider
@@ -185,6 +186,29 @@ async def compute_logs(
     """Streams a job's algorithm log while it runs (signed action: computeLogs)."""
     signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
     return await provider(request).compute.logs(signed, jobId)
+
+
+@services.get("/computeRecord", response_model=JobRecord)
+async def compute_record(
+    request: Request,
+    publisherAddress: Annotated[models.Address, Query(description="a publisher or approver of the job's datasets")],
+    jobId: Annotated[str, Query(min_length=1, max_length=100)],
+    nonce: NonceQ,
+    expiry: ExpiryQ,
+    signature: SignatureQ,
+) -> Any:
+    """The publisher's record of a job on their data: its transitions, the output policy, the
+    filter stage's findings with their detail, the approvals (signed action: computeRecord)."""
+    signed = await signed_by(request, publisherAddress, nonce, expiry, signature)
+    return await provider(request).compute.record(signed, jobId)
+
+
+@services.post("/computeApproval", response_model=JobRecord)
+async def compute_approval(request: Request, body: models.ComputeApprovalRequest) -> Any:
+    """Approves or rejects the results of a job held for approval (status 52), by one of its
+    approvers (signed action: computeApproval, covering the whole body)."""
+    signed = await signed_by(request, body.publisherAddress, body.nonce, body.expiry, body.signature)
+    return await provider(request).compute.approve(body, signed)
 
 
 @services.get("/computeInput", response_class=Response, include_in_schema=False)

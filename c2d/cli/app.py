@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from c2d import __version__
-from c2d.cli import compute, market, stack
+from c2d.cli import compute, market, results, stack
 from c2d.cli.common import console, friendly
 
 app = typer.Typer(
@@ -110,6 +110,7 @@ def register() -> None:
     app.add_typer(market.tokens, name="tokens", help="Get datatokens: buy or dispense.")
     app.add_typer(compute.app, name="compute", help="Start, follow, stop compute jobs; get results.")
     app.add_typer(compute.env, name="env", help="Compute environments.")
+    app.add_typer(results.app, name="results", help="A publisher's record of jobs; approve or reject held results.")
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator
 
-from c2d.job.spec import DID_PATTERN, Sha256, Strict
+from c2d.job.spec import DID_PATTERN, Address, Sha256, Strict
 
 ContentType = Literal[
     "text/plain",
@@ -99,8 +99,18 @@ class Rows(Strict):
 
 
 class Approval(Strict):
+    """Results wait (status 52) until every approver has approved; one rejection, or the deadline
+    passing first, withholds them (status 51). `approvers` empty in a DDO: the dataset's
+    publisher; the provider writes the addresses into the job."""
+
     required: bool = False
-    deadlineSeconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    deadlineSeconds: int = Field(default=86_400, ge=5, le=30 * 86_400)
+    approvers: list[Address] = Field(default=[], max_length=1024, description="each must approve")
+
+    @field_validator("approvers")
+    @classmethod
+    def _lower(cls, approvers: list[str]) -> list[str]:
+        return list(dict.fromkeys(a.lower() for a in approvers))
 
 
 class FilterAlgorithm(Strict):
@@ -164,6 +174,7 @@ class OutputPolicy(Strict):
             approval=Approval(
                 required=bool(approvals),
                 deadlineSeconds=min((a.deadlineSeconds for a in approvals), default=86_400),
+                approvers=list(dict.fromkeys(x for a in approvals for x in a.approvers)),
             ),
             filters=filters[:8],
         )
@@ -231,3 +242,37 @@ class FilterReport(Strict):
         first = self.findings[0]
         more = f" (and {len(self.findings) - 1} more)" if len(self.findings) > 1 else ""
         return f"output policy, {first.check}: {first.item}{more}"
+
+
+class Transition(Strict):
+    status: int
+    at: float
+    reason: str
+
+
+class Decision(Strict):
+    decision: Literal["approve", "reject"]
+    reason: str = Field(default="", max_length=300)
+    at: float
+
+
+class JobRecord(Strict):
+    """A job as its datasets' publishers (and approvers) see it: what ran on their data, every
+    transition, the output policy applied, the filter stage's decision with its findings'
+    detail, and the approvals. Never the consumer's results themselves."""
+
+    jobId: str
+    owner: str
+    environment: str
+    datasets: list[str]
+    algorithm: str = Field(description="the algorithm's DID, or 'rawcode'")
+    status: int
+    statusText: str
+    reason: str
+    dateCreated: float
+    dateFinished: float | None
+    history: list[Transition]
+    outputPolicy: OutputPolicy
+    report: FilterReport | None
+    heldUntil: float | None
+    approvals: dict[str, Decision]

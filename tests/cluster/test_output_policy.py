@@ -7,7 +7,8 @@ from attacks import ATTACKS, CSV, HONEST, READ, ROWS
 
 from c2d.assets import Privacy, PublishedFile, Services, publish
 from c2d.client import ProviderClient
-from jobs import ONE, dataset_order, give, raw, wait_final
+from c2d.job.policy import PRESETS
+from jobs import ONE, dataset_order, give, raw, wait_final, wait_status
 
 pytestmark = pytest.mark.cluster
 CONTAINER_EXECUTORS = ("docker", "kubernetes")
@@ -44,3 +45,42 @@ def test_attacks_are_withheld_and_honest_results_pass(name, apis, table, consume
         final = finals[label]
         assert final["status"] == 70, (name, label, final)
         assert any(r["type"] == "output" for r in final["results"]), (name, label)
+
+
+@pytest.fixture(scope="module")
+def held_table(stacks, publisher, consumer, keys):
+    """The table under the `approval` policy: results wait for the publisher."""
+    api = ProviderClient(stacks["local"].provider.url, keys[1])
+    files = [PublishedFile.local(stacks["local"].data_root / "people.csv", "text/csv")]
+    policy = PRESETS["approval"].model_dump(mode="json")
+    services = Services(compute_cost=ONE, privacy=Privacy(allowRawAlgorithm=True), output_policy=policy)
+    dataset = publish(publisher, api, "People, held", files, services)
+    give(publisher, consumer, dataset, 500 * ONE)
+    api.close()
+    return dataset
+
+
+@pytest.mark.parametrize("name", CONTAINER_EXECUTORS)
+def test_held_results_wait_for_the_publisher(name, stacks, apis, held_table, consumer, keys):
+    """Held (52) with nothing released; an approval publishes them, a rejection withholds them."""
+    api = apis[name]
+    publisher_api = ProviderClient(stacks[name].provider.url, keys[1])
+    jobs = []
+    for _ in range(2):
+        (job,) = api.compute_start(dataset_order(consumer, held_table), raw(READ + HONEST["counts"]))
+        jobs.append(job["jobId"])
+    for job_id in jobs:
+        status = wait_status(api, job_id, 52, timeout=240)
+        assert status["results"] == [] and api.compute_logs(job_id) == b"", (name, status)
+    approved, rejected = jobs
+    publisher_api.compute_approval(approved, "approve")
+    publisher_api.compute_approval(rejected, "reject", "not this one")
+    final = wait_final(api, approved, timeout=240)
+    assert final["status"] == 70 and any(r["type"] == "output" for r in final["results"]), (name, final)
+    assert b'"rows": 2000' in api.compute_result(approved, 0)
+    final = wait_final(api, rejected, timeout=240)
+    assert final["status"] == 51 and final["reason"].endswith(": not this one"), (name, final)
+    assert {r["type"] for r in final["results"]} <= {"configurationLog", "filterLog"}, (name, final)
+    history = [h["status"] for h in publisher_api.compute_record(approved)["history"]]
+    assert history[-5:] == [40, 50, 52, 60, 70], (name, history)
+    publisher_api.close()

@@ -1,0 +1,80 @@
+"""`c2d results show|approve|reject JOB`: a publisher's view of the jobs on their data, and the
+decision on results held for approval (status 52)."""
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from c2d.cli.common import Account, DataDir, clients, console, friendly
+
+app = typer.Typer(no_args_is_help=True)
+Reason = Annotated[str, typer.Option(help="why (shown to the consumer with a rejection)", max=300)]
+
+
+def _when(at: float | None) -> str:
+    return "" if at is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+
+
+def _show(record: dict[str, Any], as_json: bool = False) -> None:
+    if as_json:
+        console.out(json.dumps(record, indent=2))
+        return
+    console.print(f"[bold]{record['jobId']}[/] by {record['owner']} on {', '.join(record['datasets'])}")
+    console.print(f"algorithm {record['algorithm']}, environment {record['environment']}")
+    reason = f" — {record['reason']}" if record["reason"] else ""
+    console.print(f"[cyan]{record['status']} {record['statusText']}[/]{reason}")
+    table = Table("at (UTC)", "status", "reason")
+    for step in record["history"]:
+        table.add_row(_when(step["at"]), str(step["status"]), step["reason"])
+    console.print(table)
+    report = record.get("report")
+    if report:
+        verdict = "[green]accepted[/]" if report["accepted"] else "[red]rejected[/]"
+        console.print(
+            f"filter: {verdict}; checks {', '.join(report['checks'])}; {report['outputBytes']} bytes "
+            f"checked against {report['inputBytes']} bytes of inputs in {report['seconds']:.2f} s"
+        )
+        for finding in report["findings"]:
+            detail = f" ({finding['detail']})" if finding["detail"] else ""
+            console.print(f"  [red]{finding['check']}[/] {finding['item']}{detail}")
+        outputs = Table("output", "bytes", "type", "sha256")
+        for out in report["outputs"]:
+            outputs.add_row(out["name"], str(out["bytes"]), out["type"], out["sha256"])
+        console.print(outputs)
+    for approver, given in record["approvals"].items():
+        why = f": {given['reason']}" if given["reason"] else ""
+        console.print(f"{given['decision']} by {approver} at {_when(given['at'])}{why}")
+    if record["status"] == 52:
+        console.print(f"[yellow]held until {_when(record['heldUntil'])} UTC[/]: `c2d results approve|reject JOB`")
+
+
+@app.command()
+@friendly
+def show(
+    job_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="the whole record as JSON")] = False,
+    data_dir: DataDir = None,
+    account: Account = 1,
+) -> None:
+    """The record of a job on your data: what ran, every status, the filter's findings, approvals."""
+    _, publisher = clients(data_dir, account)
+    _show(publisher.provider.compute_record(job_id), as_json)
+
+
+@app.command()
+@friendly
+def approve(job_id: str, reason: Reason = "", data_dir: DataDir = None, account: Account = 1) -> None:
+    """Release the results of a job held for your approval."""
+    _, publisher = clients(data_dir, account)
+    _show(publisher.provider.compute_approval(job_id, "approve", reason))
+
+
+@app.command()
+@friendly
+def reject(job_id: str, reason: Reason = "", data_dir: DataDir = None, account: Account = 1) -> None:
+    """Withhold the results of a job held for your approval (the job ends as 51)."""
+    _, publisher = clients(data_dir, account)
+    _show(publisher.provider.compute_approval(job_id, "reject", reason))
