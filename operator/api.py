@@ -107,7 +107,8 @@ def create(request: Request, body: JobSpec) -> list[JobStatus]:
     if not environment.free:
         raise OperatorError(402, "environment_not_free", "paid environments are not supported yet: choose a free one")
     try:
-        images.check(body.algorithm.container, environment, op.settings)
+        for container in [body.algorithm.container, *(f.container for f in body.filters)]:
+            images.check(container, environment, op.settings)
     except images.ContainerRefused as refused:
         raise OperatorError(400, refused.code, refused.message) from None
     try:

@@ -210,10 +210,18 @@ class Engine:
         return Status.ALGORITHM_FAILED, _describe(outcome, "the algorithm") + cut
 
     def _filter(self, job: Job, env: Environment) -> None:
-        """The output policy's checks: results and the algorithm's log leave only if accepted;
-        otherwise the job ends as 51, its outputs and log withheld (removed), its order used."""
+        """The output policy's checks: the publishers' own filters, then the built-in checks
+        (which read the filters' verdicts); results and the algorithm's log leave only if
+        accepted; otherwise the job ends as 51, its outputs and log withheld (removed), its
+        order used."""
         if not job.spec.outputPolicy.enabled:
             return
+        for index, publisher_filter in enumerate(job.spec.filters):  # first: they may redact
+            outcome = self._stage(self.executor.review(job, env, index, lambda: self._stop_requested(job)))
+            if not outcome.ok:
+                self.executor.withhold(job)
+                what = f"the publisher's filter {publisher_filter.did}"
+                raise _Final(Status.REJECTED, "output policy, filter: " + _describe(outcome, what))
         outcome = self._stage(self.executor.filter(job, env, lambda: self._stop_requested(job)))
         report = self.executor.filter_report(job)
         self.store.update(job.id, report=None if report is None else report.model_dump(mode="json"))

@@ -215,6 +215,19 @@ def provision(job_dir: Path, spec: JobSpec, fetcher: InputFetcher) -> None:
         if dataset.userData:
             (data / "inputs" / "userdata").mkdir(exist_ok=True)
             (data / "inputs" / "userdata" / f"{dataset.did}.json").write_text(json.dumps(dataset.userData))
+    filters = job_dir / layout.FILTERS
+    if filters.is_dir() and not filters.is_symlink():  # idempotent too
+        shutil.rmtree(filters)
+    elif filters.is_symlink() or filters.exists():
+        filters.unlink()
+    for index, publisher_filter in enumerate(spec.filters):
+        folder = layout.publisher_filter(job_dir, index)
+        (folder / "transformations").mkdir(parents=True)
+        (folder / "verdict").mkdir()
+        (file_index,) = publisher_filter.files
+        checksum = publisher_filter.checksums.get(str(file_index))
+        target = folder / "transformations" / "algorithm"
+        fetcher.fetch(publisher_filter.did, file_index, target, checksum, DATA_FAILED)
     algorithm = spec.algorithm
     if algorithm.customData:  # Ocean's path
         (data / "inputs" / "algoCustomData.json").write_text(json.dumps(algorithm.customData))

@@ -3,8 +3,10 @@ against the job's output policy (c2d.job.policy, c2d.filter.check) before anythi
 
     python -m c2d.pods.filter JOB_DIR [--wait SECONDS]
 
-It reads the job directory (inputs, outputs, logs) and writes only JOB_DIR/filter/: its
-scratch space (fingerprints beyond memory) and report.json, the decision (FilterReport). Exit
+It reads the job directory (inputs, outputs, logs, the verdicts of the publishers' own filters,
+which ran before it) and writes only JOB_DIR/filter/: its scratch space (fingerprints beyond
+memory) and report.json, the decision (FilterReport). A filter's rejection, or a filter that left
+no verdict, rejects; the outputs a filter redacted are neither checked nor published. Exit
 codes (c2d.job.FilterExit): 0 accepted, 7 rejected, 8 could not check (rejected too). With
 --wait (started ahead) it waits up to SECONDS for the engine's `filter` signal before it reads
 anything (6 if none came); its exit code is also given as the `filtered` signal.
@@ -16,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from c2d.job import FilterExit, layout
-from c2d.job.policy import FilterReport
+from c2d.job import FilterExit, JobSpec, layout
+from c2d.job.policy import MAX_CHECKED, VERDICT_BYTES, FilterReport, Finding, Verdict
 
 WAIT_POLL = 0.01
 FOLDER = layout.FILTER_DIR
@@ -49,9 +51,16 @@ def check(job_dir: Path, checker: type) -> int:
     except (OSError, ValueError):
         print("filtering failed: the job directory holds no valid job.json", flush=True)
         return _write(report_path, FilterReport(accepted=False), FilterExit.FAILED)
+    refused, withheld = verdicts(job_dir, spec)
+    if refused:
+        report = FilterReport(accepted=False, checks=["filter"], findings=refused)
+        print(f"results withheld: {report.reason()}", flush=True)
+        return _write(report_path, report, FilterExit.REJECTED)
     scratch = folder / "scratch"
     try:
-        report = checker(spec.outputPolicy, job_dir, scratch).run()
+        report = checker(spec.outputPolicy, job_dir, scratch, withheld=withheld).run()
+        if spec.filters:
+            report = report.model_copy(update={"checks": ["filter", *report.checks]})
     except (OSError, ValueError) as exc:  # what could not be read is not let out
         print(f"filtering failed: {type(exc).__name__}", flush=True)
         return _write(report_path, FilterReport(accepted=False), FilterExit.FAILED)
@@ -63,6 +72,32 @@ def check(job_dir: Path, checker: type) -> int:
         return _write(report_path, report, FilterExit.ACCEPTED)
     print(f"results withheld: {report.reason()}", flush=True)
     return _write(report_path, report, FilterExit.REJECTED)
+
+
+def verdicts(job_dir: Path, spec: JobSpec) -> tuple[list[Finding], list[str]]:
+    """The publishers' filters' verdicts (each ran before this stage): the findings of those
+    that rejected or left no verdict that reads, and the outputs the others redacted."""
+    refused: list[Finding] = []
+    withheld: list[str] = []
+    for index, publisher_filter in enumerate(spec.filters):
+        path = layout.publisher_filter(job_dir, index) / "verdict" / layout.VERDICT_FILE
+        what = f"the publisher's filter {publisher_filter.did}"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read(VERDICT_BYTES + 1)
+            if len(data) > VERDICT_BYTES:
+                raise ValueError("too large")
+            verdict = Verdict.model_validate_json(data)
+        except (OSError, ValueError):
+            refused.append(Finding(check="filter", item=f"{what} left no valid verdict"))
+            continue
+        if verdict.decision == "reject":
+            reason = "".join(c if c.isprintable() else " " for c in verdict.reason).strip()
+            refused.append(Finding(check="filter", item=f"rejected by {what}" + (f": {reason}" if reason else "")))
+        elif verdict.decision == "redact":
+            withheld += verdict.remove
+    return refused, withheld[:MAX_CHECKED]
 
 
 def _write(path: Path, report: FilterReport, code: int) -> int:

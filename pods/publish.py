@@ -12,7 +12,8 @@ Writes JOB_DIR/results.json: [{filename, filesize, type, path}] with types outpu
 algorithmLog, configurationLog, publishLog (`path` is relative to the job directory and never
 shown to consumers). Exit codes: 0 published, 5 outputs too large or unreadable (status 61).
 
-Every result's name is valid UTF-8: a file or folder whose name is not is renamed first (each
+Outputs that a publisher's filter redacted (the filter stage's report.json, `withheld`) are not
+published. Every result's name is valid UTF-8: a file or folder whose name is not is renamed first (each
 invalid byte becomes `_`). More than MAX_OUTPUT_FILES output files are published as one
 uncompressed tar of the outputs folder, `outputs.tar`, so a job's status stays small.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from c2d.job import PublishExit, ResultFile, layout
 from c2d.job.layout import RESULTS
+from c2d.job.policy import REPORT_BYTES, FilterReport, is_withheld
 from c2d.job.results import RESULT_FILES, ResultType
 
 MAX_OUTPUT_FILES = 1000
@@ -56,8 +58,9 @@ def _utf8(root: str, name: str) -> str:
     return candidate
 
 
-def _output_files(outputs: Path) -> list[tuple[Path, int]]:
-    """The regular files under outputs, with their sizes."""
+def _output_files(outputs: Path, withheld: list[str]) -> list[tuple[Path, int]]:
+    """The regular files under outputs, with their sizes (but those a publisher's filter
+    redacted: `withheld`)."""
     found: list[tuple[Path, int]] = []
     for root, dirs, files in os.walk(outputs, followlinks=False):
         dirs[:] = sorted(_utf8(root, d) for d in dirs)
@@ -65,6 +68,8 @@ def _output_files(outputs: Path) -> list[tuple[Path, int]]:
             path = Path(root) / name
             if path.is_symlink() or not path.is_file():
                 continue  # a link could point anywhere on the host: not a result
+            if withheld and is_withheld(str(path.relative_to(outputs)), withheld):
+                continue
             found.append((path, path.stat().st_size))
     return found
 
@@ -113,7 +118,7 @@ def collect(job_dir: Path, max_bytes: int) -> list[ResultFile]:
     kept = layout.data(job_dir) / RESULTS
     shutil.rmtree(kept, ignore_errors=True)  # a publish run again starts clean
     kept.mkdir()
-    files = _output_files(outputs)
+    files = _output_files(outputs, _withheld(job_dir))
     if sum(size for _, size in files) > max_bytes:
         raise ValueError(f"the outputs exceed the environment's limit of {max_bytes} bytes")
     if len(files) > MAX_OUTPUT_FILES:
@@ -123,6 +128,19 @@ def collect(job_dir: Path, max_bytes: int) -> list[ResultFile]:
         files = _keep(outputs, kept, files)
     results = [_result(job_dir, path, str(path.relative_to(kept)), size, "output") for path, size in files]
     return results + log_results(job_dir)
+
+
+def _withheld(job_dir: Path) -> list[str]:
+    """What the filter stage's decision says the publishers' filters redacted (none without a
+    policy: there is no decision then)."""
+    try:
+        spec = layout.read_spec(job_dir)
+        if not spec.outputPolicy.enabled or not spec.filters:
+            return []
+        with (job_dir / layout.FILTER_DIR / "report.json").open("rb") as handle:
+            return FilterReport.model_validate_json(handle.read(REPORT_BYTES)).withheld
+    except (OSError, ValueError) as exc:  # accepted, yet unreadable now: nothing is published
+        raise ValueError("the filter stage's decision cannot be read") from exc
 
 
 def log_results(job_dir: Path) -> list[ResultFile]:

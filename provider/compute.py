@@ -16,6 +16,7 @@ from c2d.chain import VerifiedOrder
 from c2d.job import (
     AlgorithmSpec,
     DatasetSpec,
+    FilterSpec,
     JobSpec,
     JobStatus,
     PublishedAlgorithmSpec,
@@ -88,6 +89,10 @@ class Compute:
             )
         privacy = [s.attributes.main.privacy for _, _, s in checked]
         policies = [_with_approvers(s.attributes.main.outputPolicy or DEFAULT_POLICY, a) for a, _, s in checked]
+        output_policy = OutputPolicy.strictest(policies)
+        filters = await self._filters(
+            output_policy, [(a.publisher, p) for (a, _, _), p in zip(checked, policies, strict=True)]
+        )
         job_id = uuid.uuid4().hex
         job = _job_part(
             JobSpec,
@@ -97,9 +102,10 @@ class Compute:
             allowNetworkAccess=all(p is not None and p.allowNetworkAccess for p in privacy),
             datasets=job_datasets,
             algorithm=algo_spec,
-            outputPolicy=OutputPolicy.strictest(policies),
+            outputPolicy=output_policy,
+            filters=filters,
         )
-        inputs = job.dataset_dids + ([job.algorithm_did] if job.algorithm_did else [])
+        inputs = job.dataset_dids + ([job.algorithm_did] if job.algorithm_did else []) + [f.did for f in filters]
         await run_in_threadpool(self.p.store.record_job_inputs, job_id, inputs)
         taken: list[VerifiedOrder] = []
         try:
@@ -117,6 +123,44 @@ class Compute:
                 await run_in_threadpool(self.p.orders.give_back, order)
             raise
         return result
+
+    async def _filters(self, policy: OutputPolicy, named: list[tuple[str, OutputPolicy]]) -> list[FilterSpec]:
+        """The publishers' own filters the job's policy names, found and checked like trusted
+        algorithms (its files' and container section's checksums as the policy records them).
+        A filter runs unordered, so it must be published by a publisher of a dataset naming it."""
+        if not policy.enabled:
+            return []
+        found = []
+        for named_filter in policy.filters:
+            asset, ddo = await run_in_threadpool(self.p.asset, named_filter.did)
+            container = container_of(ddo)
+            namers = {publisher.lower() for publisher, p in named if named_filter in p.filters}
+            if asset.publisher.lower() not in namers:
+                raise Forbidden(
+                    f"the filter {asset.did} is not published by the dataset's publisher", code="filter_not_allowed"
+                )
+            algorithm = PublishedAlgorithm(asset.did, asset.publisher, ddo, asset)
+            checksums = await self._content_checksums(algorithm)
+            trusted = named_filter.model_dump()
+            try:
+                check_checksums(trusted, algorithm, checksums)
+            except Forbidden:
+                raise Forbidden(
+                    f"the filter {asset.did} changed since the policy named it", code="filter_checksum_mismatch"
+                ) from None
+            files = sorted(spec.index for spec in self.p.decrypted_files(asset, ddo))
+            if len(files) != 1:
+                raise InvalidRequest(f"the filter {asset.did} must have exactly one file", code="invalid_filter")
+            found.append(
+                _job_part(
+                    FilterSpec,
+                    did=asset.did,
+                    files=files,
+                    checksums={str(files[0]): checksums[0]},
+                    container=_job_container(container),
+                )
+            )
+        return found
 
     async def _job_exists(self, exc: Exception, owner: str, job_id: str) -> bool:
         """After a failed job creation: did the operator create the job anyway (a timeout, or an

@@ -47,6 +47,7 @@ from c2d.job.policy import (
     FilterReport,
     Finding,
     OutputPolicy,
+    is_withheld,
 )
 
 PIECE = 1 << 20
@@ -82,6 +83,7 @@ class Checker:
     expanded: int = 0
     input_expanded: int = 0
     checks: list[str] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)  # outputs a publisher's filter removed: not checked
 
     def __post_init__(self) -> None:
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -128,6 +130,7 @@ class Checker:
             checks=self.checks,
             findings=self.findings,
             outputs=self.checked[:MAX_CHECKED],
+            withheld=self.withheld[:MAX_CHECKED],
             inputBytes=self.input_bytes,
             outputBytes=self.output_bytes,
             seconds=round(time.monotonic() - started, 3),
@@ -192,9 +195,11 @@ class Checker:
         files = total = 0
         entries: list[tuple[Path, str]] = []
         for root, dirs, names in os.walk(outputs, followlinks=False):
-            dirs.sort()
-            for name in sorted(dirs) + sorted(names):
+            dirs[:] = sorted(d for d in dirs if not self._withheld(Path(root) / d, outputs))
+            for name in dirs + sorted(names):
                 path = Path(root) / name
+                if self._withheld(path, outputs):
+                    continue  # not published: nothing of it leaves
                 rel = os.fsdecode(path.relative_to(outputs))
                 shown = self._name(name, rel, patterns)
                 if path.is_symlink() or not (path.is_file() or path.is_dir()):
@@ -212,6 +217,9 @@ class Checker:
         for path, shown in entries:
             with path.open("rb") as handle:
                 self._output(handle, shown, os.fsdecode(path.relative_to(outputs)), 0)
+
+    def _withheld(self, path: Path, outputs: Path) -> bool:
+        return bool(self.withheld) and is_withheld(os.fsdecode(path.relative_to(outputs)), self.withheld)
 
     def _name(self, name: str, rel: str, patterns: list[re.Pattern[str]]) -> str:
         """Checks a path component's name; how the output is shown (its path, unless a name in

@@ -8,6 +8,8 @@
 <job dir>/data/results/             the published outputs (publish moves them there)
 <job dir>/data/logs/                configure.log, algorithm.log, publish.log
 <job dir>/filter/                   the filter stage's scratch space and report.json (its decision)
+<job dir>/filters/<n>/transformations/algorithm   a publisher's own filter (the policy's n-th)
+<job dir>/filters/<n>/verdict/      its only writable place: verdict.json (c2d.job.policy.Verdict)
 <job dir>/results.json              what publish found: [{filename, filesize, type, path}]
 <job dir>/signals/                  the hand-overs of stages started ahead (container executors):
     configured                      configure: every input is in place (the algorithm waits for it)
@@ -39,6 +41,8 @@ SIGNALS_MOUNT = "/run/c2d"
 CONFIGURED, PUBLISH, PUBLISHED = "configured", "publish", "published"
 FILTER, FILTERED = "filter", "filtered"
 FILTER_DIR = "filter"  # the filter stage's only writable place: its scratch space and report.json
+FILTERS = "filters"  # the publishers' own filters: their code and their verdicts
+VERDICT_FILE = "verdict.json"
 SIGNAL_BYTES = 64  # a signal is empty or an exit code: never read further
 
 
@@ -52,6 +56,16 @@ def outputs(job_dir: Path) -> Path:
 
 def log(job_dir: Path, stage: str) -> Path:
     return data(job_dir) / "logs" / f"{stage}.log"
+
+
+def publisher_filter(job_dir: Path, index: int) -> Path:
+    """The folder of the job's index-th publisher's filter: transformations/ and verdict/."""
+    return job_dir / FILTERS / str(index)
+
+
+def review_stage(index: int) -> str:
+    """The stage (and log) name of the job's index-th publisher's filter."""
+    return f"review-{index}"
 
 
 def signals(job_dir: Path) -> Path:

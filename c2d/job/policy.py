@@ -219,6 +219,7 @@ class Checked(Strict):
 
 MAX_FINDINGS = 100
 MAX_CHECKED = 1000
+REPORT_BYTES = 4 << 20  # report.json is at most this long (the filter stage's bound on it)
 
 
 class FilterReport(Strict):
@@ -229,6 +230,9 @@ class FilterReport(Strict):
     checks: list[str] = Field(default=[], max_length=32, description="the checks that ran")
     findings: list[Finding] = Field(default=[], max_length=MAX_FINDINGS)
     outputs: list[Checked] = Field(default=[], max_length=MAX_CHECKED)
+    withheld: list[str] = Field(
+        default=[], max_length=MAX_CHECKED, description="outputs a publisher's filter redacted: not published"
+    )
     inputBytes: int = Field(default=0, ge=0)
     outputBytes: int = Field(default=0, ge=0, description="outputs, names, log, decoded and unpacked views")
     seconds: float = Field(default=0.0, ge=0)
@@ -242,6 +246,30 @@ class FilterReport(Strict):
         first = self.findings[0]
         more = f" (and {len(self.findings) - 1} more)" if len(self.findings) > 1 else ""
         return f"output policy, {first.check}: {first.item}{more}"
+
+
+VERDICT_BYTES = 64 << 10
+
+
+class Verdict(Strict):
+    """What a publisher's filter decides, in /data/verdict/verdict.json: accept the results,
+    reject them (the job ends as 51, `reason` shown to the consumer), or redact them: the
+    outputs named in `remove` (paths under /data/outputs; a folder removes what is in it) are
+    not published, the rest goes on to the built-in checks."""
+
+    decision: Literal["accept", "reject", "redact"]
+    reason: str = Field(default="", max_length=300)
+    remove: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(default=[], max_length=MAX_CHECKED)
+
+
+def is_withheld(rel: str, removed: list[str]) -> bool:
+    """Whether an output (its path under the outputs folder) is one a verdict removed, or in
+    a folder it removed. A verdict may name outputs as /data/outputs/… or relative to it."""
+    for name in removed:
+        name = name.removeprefix("/data/outputs/").strip("/")
+        if name and (rel == name or rel.startswith(name + "/")):
+            return True
+    return False
 
 
 class Transition(Strict):

@@ -11,7 +11,8 @@ field is an error wherever a job is read).
 `files` are the indexes of the asset's files (the provider keeps the URLs); `checksums` the
 sha256 each file must have, by index (what the DDO declares, or for a trusted algorithm the
 content the publisher's policy approved); `ddo` the asset's public DDO (without its encrypted
-files), which the algorithm finds in /data/ddos. The WorkFlow custom resource shows a summary of
+files), which the algorithm finds in /data/ddos. `filters`: the publishers' own filters the output
+policy names, as the provider found and checked them. The WorkFlow custom resource shows a summary of
 the job (`WorkFlowSpec`, identifiers only); its CRD schema is derived from that model.
 """
 
@@ -106,6 +107,19 @@ class RawAlgorithmSpec(Strict):
 
 
 AlgorithmSpec = PublishedAlgorithmSpec | RawAlgorithmSpec
+MAX_FILTERS = 8
+
+
+class FilterSpec(Strict):
+    """A publisher's own filter (the output policy's `filters`), provisioned like a trusted
+    algorithm: configure fetches its one file (the content its checksums approved) into
+    filters/<n>/transformations/algorithm; it runs in its container after the algorithm, the
+    inputs, outputs and logs read-only, and writes its verdict (c2d.job.policy.Verdict)."""
+
+    did: Did
+    files: list[FileIndex] = Field(min_length=1, max_length=1)
+    checksums: dict[str, Sha256] = Field(description="sha256 by file index: what the policy approved")
+    container: Container
 
 
 class JobSpec(Strict):
@@ -120,6 +134,7 @@ class JobSpec(Strict):
     outputPolicy: "OutputPolicy" = Field(
         default_factory=lambda: OutputPolicy(), description="the strictest of the datasets' output policies"
     )
+    filters: list[FilterSpec] = Field(default=[], max_length=MAX_FILTERS, description="the policy's filters")
 
     @property
     def algorithm_did(self) -> str | None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from c2d.job import Container, Outcome, PublishExit, ResultFile, Status, layout
-from c2d.job.policy import FilterReport
+from c2d.job.policy import REPORT_BYTES, FilterReport
 from c2d.job.results import RESULT_FILES
 from c2d.operator.environments import Environment
 from c2d.operator.executors import quota
@@ -49,7 +49,6 @@ STAGE_LOG_BYTES = 1 << 20  # configure, filter and publish
 STAGES = ("configure", "algorithm", "filter", "publish")
 FILTER_SECONDS = 1800  # the filter reads every input and output: it may take longer than the others
 FILTER_MEMORY_MB = STAGE_MEMORY_MB  # within the deployment's LimitRange (512 Mi per container)
-REPORT_BYTES = 4 << 20
 OPERATOR_KEY_ENV = "C2D_OPERATOR_KEY"
 
 
@@ -137,6 +136,46 @@ def plan(stage: str, job: Job, env: Environment, settings: OperatorSettings, ahe
     mounts = [*p.mounts, Mount(layout.SIGNALS, layout.SIGNALS_MOUNT, True)]
     command = [*p.command[:-1], signal_wait(waits) + p.command[-1]]
     return replace(p, command=command, mounts=mounts, wait_seconds=waits)
+
+
+def stages_of(job: Job) -> list[str]:
+    """Every stage a job may have: the four, and one per publisher's filter."""
+    return [*STAGES, *(layout.review_stage(i) for i in range(len(job.spec.filters)))]
+
+
+def review_plan(job: Job, env: Environment, index: int) -> StagePlan:
+    """A publisher's own filter (the job's index-th): its container, like the algorithm's but
+    with the inputs, the DDOs, the logs and the outputs read-only, its own code as
+    /data/transformations/algorithm, and /data/verdict its only writable place; no network,
+    the environment's limits, at most FILTER_SECONDS."""
+    publisher_filter = job.spec.filters[index]
+    folder = f"{layout.FILTERS}/{index}"
+    container = publisher_filter.container
+    return StagePlan(
+        stage=layout.review_stage(index),
+        image=container.reference,
+        command=["/bin/sh", "-c", container.entrypoint.replace("$ALGO", f"{layout.DATA_MOUNT}/{layout.ALGORITHM}")],
+        env={"HOME": "/tmp", "LANG": "C.UTF-8", **layout.algorithm_env(job.spec), "VERDICT": "/data/verdict"},  # noqa: S108
+        mounts=[
+            Mount("data/inputs", "/data/inputs", True),
+            Mount("data/ddos", "/data/ddos", True),
+            Mount("data/logs", "/data/logs", True),
+            Mount(layout.OUTPUTS, "/data/outputs", True),
+            Mount(f"{folder}/transformations", "/data/transformations", True),
+            Mount(f"{folder}/verdict", "/data/verdict", False),
+        ],
+        network=False,
+        cpu=env.cpu,
+        memory_mb=env.memory_mb,
+        processes=env.max_processes,
+        tmp_mb=min(env.disk_mb, 1024),
+        seconds=min(env.max_duration, FILTER_SECONDS),
+        workdir="/data",
+        container=container,
+        pull=env.pull_policy,
+        pull_secret=env.pull_secret,
+        start_seconds=env.start_timeout,
+    )
 
 
 def _plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) -> StagePlan:
@@ -235,11 +274,22 @@ class Executor(Protocol):
 
     def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome: ...
 
+    def review(self, job: Job, env: Environment, index: int, should_stop: Callable[[], bool]) -> Outcome:
+        """The job's index-th publisher's filter (review_plan), its verdict folder emptied first."""
+
     def filter(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         """The output policy's checks (c2d.pods.filter), inputs and outputs read-only."""
 
     def filter_report(self, job: Job) -> FilterReport | None:
         """The filter stage's decision, or None if it left none that reads."""
+
+    def empty_verdict(self, job: Job, index: int) -> Path:
+        """The index-th publisher's filter's verdict folder, made or emptied, the stage user's."""
+        folder = layout.publisher_filter(self.job_dir(job), index) / "verdict"
+        if folder.is_symlink() or not folder.is_dir():
+            raise IsolationUnavailable("a publisher's filter's verdict folder is not a plain folder")
+        _empty_folder(folder)
+        return folder
 
     def withhold(self, job: Job) -> None:
         """The algorithm's outputs and log go unreleased: removed."""
@@ -332,6 +382,14 @@ class JobDirectories:
         except (OSError, ValueError):
             return None
 
+    def empty_verdict(self, job: Job, index: int) -> Path:
+        """The index-th publisher's filter's verdict folder, made or emptied, the stage user's."""
+        folder = layout.publisher_filter(self.job_dir(job), index) / "verdict"
+        if folder.is_symlink() or not folder.is_dir():
+            raise IsolationUnavailable("a publisher's filter's verdict folder is not a plain folder")
+        _empty_folder(folder)
+        return folder
+
     def withhold(self, job: Job) -> None:
         self.drop_outputs(job)
         layout.log(self.job_dir(job), "algorithm").unlink(missing_ok=True)
@@ -345,6 +403,7 @@ class JobDirectories:
         data = layout.data(self.job_dir(job))
         for name in ("inputs", "transformations"):
             shutil.rmtree(data / name, ignore_errors=True)
+        shutil.rmtree(self.job_dir(job) / layout.FILTERS, ignore_errors=True)
 
     def mount_outputs(self, job: Job, env: Environment, owner: int | None) -> None:
         """The algorithm's writable space: a volume of the environment's diskMb (c2d.operator.executors.quota)."""
@@ -445,6 +504,14 @@ class ContainerExecutor(JobDirectories):
             self.mount_outputs(job, env, STAGE_UID if os.geteuid() == 0 else None)
         return self._run(job, plan("algorithm", job, env, self.settings), should_stop)
 
+    def review(self, job: Job, env: Environment, index: int, should_stop: Callable[[], bool]) -> Outcome:
+        """Always from the start, like the filter: an earlier run's verdict and container go."""
+        self.prepare(job)
+        stage = layout.review_stage(index)
+        self._discard(job, (stage,))
+        self.empty_verdict(job, index)
+        return self._run(job, review_plan(job, env, index), should_stop)
+
     def filter(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         """Always from the start (an earlier run's decision and container go): it is only a check."""
         self.prepare(job)
@@ -468,7 +535,7 @@ class ContainerExecutor(JobDirectories):
 
     def clean_inputs(self, job: Job) -> None:
         self._ahead_started(job, "publish")
-        self._discard(job, STAGES)  # stages started ahead that were not needed
+        self._discard(job, stages_of(job))  # stages started ahead that were not needed
         self._ahead_problems.pop(job.id, None)
         super().clean_inputs(job)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from c2d.job import Outcome
 from c2d.operator.executors import usernet
-from c2d.operator.executors.base import STAGE_UID, STAGES, ContainerExecutor, ExecutorUnavailable, StagePlan
+from c2d.operator.executors.base import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan, stages_of
 from c2d.operator.executors.relay import MOUNT as RELAY_MOUNT
 from c2d.operator.executors.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
 from c2d.operator.settings import OperatorSettings
@@ -285,7 +285,7 @@ class DockerExecutor(ContainerExecutor):
         return outcome.with_log_cut(cut)
 
     def remove(self, job: Job) -> None:
-        self._discard(job, STAGES)
+        self._discard(job, stages_of(job))
         super().remove(job)
 
 

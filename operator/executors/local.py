@@ -16,6 +16,7 @@ from c2d.operator.executors.base import (
     IsolationUnavailable,
     JobDirectories,
     _empty_folder,
+    review_plan,
 )
 from c2d.operator.executors.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
 from c2d.operator.executors.sandbox import Limits
@@ -132,6 +133,39 @@ class LocalExecutor(JobDirectories):
             user_network=network,
         )
 
+    def review(self, job: Job, env: Environment, index: int, should_stop: Callable[[], bool]) -> Outcome:
+        """A publisher's own filter in the algorithm's sandbox: the inputs, DDOs, logs and
+        outputs read-only, its code as /data/transformations, /data/verdict writable."""
+        job_dir = self._prepare(job)
+        data = layout.data(job_dir)
+        verdict = self.empty_verdict(job, index)
+        p = review_plan(job, env, index)
+        uid = self.trusted_uid
+        if uid is not None:  # it reads what the algorithm's user wrote, and writes its verdict
+            _hand_over(layout.outputs(job_dir), uid)
+            os.lchown(verdict, uid, uid)
+        _readable(data)
+        _readable(layout.publisher_filter(job_dir, index), ("transformations",))
+        binds = [
+            (data / "inputs", "/data/inputs", True),
+            (data / "ddos", "/data/ddos", True),
+            (data / "logs", "/data/logs", True),
+            (layout.outputs(job_dir), "/data/outputs", True),
+            (layout.publisher_filter(job_dir, index) / "transformations", "/data/transformations", True),
+            (verdict, "/data/verdict", False),
+        ]
+        limits = Limits(memory_mb=p.memory_mb, cpu=p.cpu, processes=p.processes, file_size_mb=64, seconds=p.seconds)
+        entrypoint = p.command[-1]
+        env_vars = {k: v for k, v in p.env.items() if k != "HOME"}  # the sandbox's HOME is /data
+        return sandbox.run(
+            lambda fd: sandbox.algorithm_command(data, entrypoint, env_vars, False, uid, fd, binds=binds),
+            limits,
+            f"{job.id}-{p.stage}",
+            layout.log(job_dir, p.stage),
+            {},
+            should_stop,
+        )
+
     def filter(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
         """The job's directory read-only but for data/../filter/ (its scratch space and report)."""
         job_dir = self._prepare(job)
@@ -171,10 +205,10 @@ def _hand_over(outputs: Path, uid: int) -> None:
                 os.chmod(path, 0o600)
 
 
-def _readable(data: Path) -> None:
+def _readable(data: Path, names: tuple[str, ...] = ("inputs", "ddos", "transformations", "logs")) -> None:
     """Inputs, DDOs and the algorithm readable by the algorithm's user (written by configure as
     the engine's user)."""
-    for name in ("inputs", "ddos", "transformations", "logs"):
+    for name in names:
         for root, dirs, files in os.walk(data / name):
             os.chmod(root, 0o755)
             for entry in files:

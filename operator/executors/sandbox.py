@@ -73,10 +73,27 @@ def bwrap() -> str:
 
 
 def algorithm_command(
-    job_data: Path, entrypoint: str, env: dict[str, str], network: bool, uid: int | None, status_fd: int
+    job_data: Path,
+    entrypoint: str,
+    env: dict[str, str],
+    network: bool,
+    uid: int | None,
+    status_fd: int,
+    binds: list[tuple[Path, str, bool]] | None = None,
 ) -> list[str]:
-    """bwrap arguments for the algorithm: /usr read-only, the job's /data, nothing else."""
+    """bwrap arguments for the algorithm: /usr read-only, the job's /data, nothing else.
+    `binds` (source, target, read-only) replace the algorithm's /data folders (a publisher's
+    filter sees other ones)."""
     data = job_data
+    if binds is None:
+        binds = [
+            (data / "inputs", "/data/inputs", True),
+            (data / "ddos", "/data/ddos", True),
+            (data / "transformations", "/data/transformations", True),
+            (data / "logs", "/data/logs", True),
+            (data / "outputs", "/data/outputs", False),
+        ]
+    folders = [a for source, target, ro in binds for a in ("--ro-bind" if ro else "--bind", str(source), target)]
     args = [
         bwrap(),
         "--die-with-parent",
@@ -99,11 +116,7 @@ def algorithm_command(
         "--proc", "/proc",
         "--dev", "/dev",
         "--dir", "/data",
-        "--ro-bind", str(data / "inputs"), "/data/inputs",
-        "--ro-bind", str(data / "ddos"), "/data/ddos",
-        "--ro-bind", str(data / "transformations"), "/data/transformations",
-        "--ro-bind", str(data / "logs"), "/data/logs",
-        "--bind", str(data / "outputs"), "/data/outputs",
+        *folders,
         "--dir", "/opt/c2d/bin",
         "--symlink", "/usr/bin/python3", "/opt/c2d/bin/python",
         "--chdir", "/data",
