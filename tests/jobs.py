@@ -1,5 +1,6 @@
 """Helpers of the compute tests: ordering, starting and following jobs."""
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -75,3 +76,16 @@ def job_spec(job_id: str = "a" * 32, environment: str | None = "default", **chan
         "algorithm": {"rawcode": "print(1)", "container": CONTAINER},
     }
     return JobSpec.model_validate({**fields, **changes})
+
+
+def filter_entry(published, source: bytes) -> dict[str, str]:
+    """An output policy's `filters` entry (or a trusted algorithm's) for a published algorithm
+    of one file, `source`, in CONTAINER."""
+    from c2d.provider.ddo import Container as DDOContainer
+    from c2d.provider.ddo import container_checksum, files_checksum
+
+    return {
+        "did": published.did,
+        "filesChecksum": files_checksum([hashlib.sha256(source).hexdigest()]),
+        "containerSectionChecksum": container_checksum(DDOContainer(**CONTAINER)),
+    }

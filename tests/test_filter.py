@@ -262,3 +262,118 @@ def test_strictest_policy() -> None:
     assert not OutputPolicy.strictest([PRESETS["open"], PRESETS["open"]]).enabled
     with pytest.raises(ValueError):
         Limits(namePatterns=["(unclosed"])
+
+
+def test_spilled_sets_join_as_in_memory_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond MEMORY values a set goes to disk bucket by bucket: the join finds what it finds
+    in memory, tag by tag."""
+    from c2d.filter import store
+
+    gen = np.random.default_rng(5)
+    inputs = gen.integers(0, 2**63, 50_000, dtype=np.uint64)
+    outputs = [gen.integers(0, 2**63, 3_000, dtype=np.uint64) for _ in range(4)]
+    outputs[1][:700] = inputs[:700]  # tag 1 shares 700 values, tag 3 shares 5
+    outputs[3][:5] = inputs[-5:]
+
+    def joined(folder: Path) -> dict[int, int]:
+        a, b = store.HashSet(folder, "in"), store.HashSet(folder, "out")
+        for piece in np.array_split(inputs, 7):
+            a.add(piece)
+        for tag, values in enumerate(outputs):
+            b.add(values, tag)
+        try:
+            return store.common(a, b)
+        finally:
+            spilled = a.spilled and b.spilled
+            a.remove()
+            b.remove()
+            assert not list(folder.glob("*"))
+            joined.spilled = spilled  # type: ignore[attr-defined]
+
+    in_memory = joined(tmp_path / "memory")
+    assert not joined.spilled  # type: ignore[attr-defined]
+    monkeypatch.setattr(store, "MEMORY", 4_000)
+    on_disk = joined(tmp_path / "disk")
+    assert joined.spilled  # type: ignore[attr-defined]
+    assert in_memory == on_disk == {1: 700, 3: 5}
+
+
+def _verdict_job(tmp_path: Path, verdicts: list[bytes | None]) -> Path:
+    from c2d.job import JobSpec, layout
+
+    job = tmp_path / "job"
+    filters = [
+        {"did": "did:op:" + str(i) * 40, "files": [0], "checksums": {"0": "0" * 64}, "container": CONTAINER}
+        for i in range(len(verdicts))
+    ]
+    spec = JobSpec.model_validate(
+        {
+            "jobId": "j",
+            "owner": "0x" + "1" * 40,
+            "datasets": [{"did": DID, "serviceId": 0, "transferTxId": "0x" + "2" * 64, "files": [0]}],
+            "algorithm": {"rawcode": "x", "container": CONTAINER},
+            "filters": filters,
+        }
+    )
+    (job / "data").mkdir(parents=True)
+    layout.write_spec(job, spec)
+    for index, verdict in enumerate(verdicts):
+        folder = layout.publisher_filter(job, index) / "verdict"
+        folder.mkdir(parents=True)
+        if verdict is not None:
+            (folder / layout.VERDICT_FILE).write_bytes(verdict)
+    return job
+
+
+CONTAINER = {"entrypoint": "python $ALGO", "image": "c2d/algorithm-python", "tag": "dev"}
+
+
+def test_publisher_filters_verdicts(tmp_path: Path) -> None:
+    from c2d.job import layout
+    from c2d.pods.filter import verdicts
+
+    def read(*given: bytes | None) -> tuple[list[str], list[str]]:
+        job = _verdict_job(tmp_path / str(len(list(tmp_path.iterdir()))), list(given))
+        refused, withheld = verdicts(job, layout.read_spec(job))
+        return [f.item for f in refused], withheld
+
+    accept = b'{"decision": "accept"}'
+    assert read(accept, accept) == ([], [])
+    assert read(accept, b'{"decision": "redact", "remove": ["a.csv", "/data/outputs/b"]}') == (
+        [],
+        ["a.csv", "/data/outputs/b"],
+    )
+    items, _ = read(b'{"decision": "reject", "reason": "no\\u0000thanks"}')
+    assert items == ["rejected by the publisher's filter did:op:" + "0" * 40 + ": no thanks"]
+    for bad in (None, b"", b"[]", b'{"decision": "maybe"}', b'{"decision": "accept", "extra": 1}', b" " * (65 << 10)):
+        items, _ = read(accept, bad)
+        assert items == ["the publisher's filter did:op:" + "1" * 40 + " left no valid verdict"], bad
+    job = _verdict_job(tmp_path / "link", [None])  # a verdict that is a link is not followed
+    target = tmp_path / "elsewhere.json"
+    target.write_bytes(accept)
+    (layout.publisher_filter(job, 0) / "verdict" / layout.VERDICT_FILE).symlink_to(target)
+    refused, _ = verdicts(job, layout.read_spec(job))
+    assert [f.item for f in refused] == ["the publisher's filter did:op:" + "0" * 40 + " left no valid verdict"]
+
+
+def test_redacted_outputs_are_not_checked(tmp_path: Path) -> None:
+    from c2d.job.policy import is_withheld
+
+    report = Checker(DEFAULT, _job_with(tmp_path, {"copy.csv": DATA, "deep/x/raw.csv": DATA, "ok.txt": b"3"}),
+                     tmp_path / "scratch", withheld=["copy.csv", "/data/outputs/deep"]).run()  # fmt: skip
+    assert report.accepted, report.findings
+    assert [o.name for o in report.outputs] == ["ok.txt", "algorithm.log"]
+    assert is_withheld("deep/x/raw.csv", ["deep/"]) and not is_withheld("deeper.csv", ["deep"])
+    assert not is_withheld("a", ["", "/", "/data/outputs/"])
+
+
+def _job_with(tmp_path: Path, outputs: dict[str, bytes]) -> Path:
+    job = tmp_path / "job"
+    (job / "data" / "inputs" / DID).mkdir(parents=True)
+    (job / "data" / "inputs" / DID / "0").write_bytes(DATA)
+    for name, content in outputs.items():
+        (job / "data" / "outputs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (job / "data" / "outputs" / name).write_bytes(content)
+    (job / "data" / "logs").mkdir(parents=True)
+    (job / "data" / "logs" / "algorithm.log").write_bytes(b"ok\n")
+    return job

@@ -3,46 +3,13 @@ dataset's output policy by DID and checksums, run after the algorithm with the i
 outputs read-only; its verdict accepts, rejects (51, its reason shown) or redacts (the outputs
 it names are not published, the rest still goes through the built-in checks)."""
 
-import hashlib
-
 import pytest
-from attacks import CSV, READ
+from attacks import CSV, PUBLISHER_FILTER, READ
 
 from c2d.assets import Privacy, PublishedFile, Services, publish
 from c2d.client import ProviderClient, ProviderRequestError
 from c2d.job.policy import DEFAULT
-from c2d.provider.ddo import Container, container_checksum, files_checksum
-from jobs import CONTAINER, ONE, dataset_order, give, raw, wait_final
-
-# The publisher's filter: rejects outputs holding a marker, redacts files named secret*,
-# and says whether it could write where it must not.
-FILTER = """
-import json, os
-verdict = {"decision": "accept", "reason": "", "remove": []}
-try:
-    open("/data/outputs/planted.txt", "w").write("x")
-    verdict["reason"] = "outputs were writable"
-except OSError:
-    pass
-for name in sorted(os.listdir("/data/outputs")):
-    if name.startswith("secret"):
-        verdict["decision"] = "redact"
-        verdict["remove"].append(name)
-    elif b"REJECTME" in open("/data/outputs/" + name, "rb").read():
-        verdict = {"decision": "reject", "reason": "a forbidden\\nmarker", "remove": []}
-        break
-assert os.listdir(os.environ["INPUTS"])
-print("verdict", verdict["decision"])
-json.dump(verdict, open(os.environ["VERDICT"] + "/verdict.json", "w"))
-"""
-
-
-def _entry(published, source: bytes) -> dict[str, str]:
-    return {
-        "did": published.did,
-        "filesChecksum": files_checksum([hashlib.sha256(source).hexdigest()]),
-        "containerSectionChecksum": container_checksum(Container(**CONTAINER)),
-    }
+from jobs import CONTAINER, ONE, dataset_order, filter_entry, give, raw, wait_final
 
 
 def _publish_filter(stack, chain, api, source: bytes, name: str):
@@ -67,9 +34,9 @@ def _dataset(stack, publisher, publisher_api, consumer, entry, name="filtered.cs
 
 @pytest.fixture(scope="module")
 def filtered(stack, publisher, publisher_api, consumer):
-    source = FILTER.encode()
+    source = PUBLISHER_FILTER.encode()
     published = _publish_filter(stack, publisher, publisher_api, source, "publisher-filter")
-    return _dataset(stack, publisher, publisher_api, consumer, _entry(published, source)), published
+    return _dataset(stack, publisher, publisher_api, consumer, filter_entry(published, source)), published
 
 
 def _run(consumer, consumer_api, dataset, code):
@@ -125,7 +92,7 @@ def test_a_filter_that_fails_or_says_nothing_rejects(stack, publisher, publisher
     ):
         published = _publish_filter(stack, publisher, publisher_api, source, f"bad-filter-{len(source)}")
         dataset = _dataset(
-            stack, publisher, publisher_api, consumer, _entry(published, source), f"bad-{len(source)}.csv"
+            stack, publisher, publisher_api, consumer, filter_entry(published, source), f"bad-{len(source)}.csv"
         )
         _, final = _run(consumer, consumer_api, dataset, "open('/data/outputs/n.txt', 'w').write('1')")
         assert final["status"] == 51 and final["reason"].startswith("output policy, filter: "), final
@@ -136,15 +103,15 @@ def test_a_filter_must_be_the_publishers_and_unchanged(
     stack, publisher, publisher_api, consumer, consumer_api, stranger, keys
 ):
     stranger_api = ProviderClient(stack.provider.url, keys[3])
-    source = FILTER.encode()
+    source = PUBLISHER_FILTER.encode()
     foreign = _publish_filter(stack, stranger, stranger_api, source, "foreign-filter")
     stranger_api.close()
-    dataset = _dataset(stack, publisher, publisher_api, consumer, _entry(foreign, source), "foreign.csv")
+    dataset = _dataset(stack, publisher, publisher_api, consumer, filter_entry(foreign, source), "foreign.csv")
     with pytest.raises(ProviderRequestError) as refused:
         consumer_api.compute_start(dataset_order(consumer, dataset), raw("print(1)"))
     assert refused.value.status == 403 and refused.value.code == "filter_not_allowed"
     own = _publish_filter(stack, publisher, publisher_api, source, "changed-filter")
-    entry = _entry(own, source + b"# changed since\n")
+    entry = filter_entry(own, source + b"# changed since\n")
     dataset = _dataset(stack, publisher, publisher_api, consumer, entry, "changed.csv")
     with pytest.raises(ProviderRequestError) as refused:
         consumer_api.compute_start(dataset_order(consumer, dataset), raw("print(1)"))
