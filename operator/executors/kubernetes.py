@@ -56,6 +56,8 @@ from c2d.operator.store import Job
 log = logging.getLogger("c2d.operator.executors.kubernetes")
 
 POLL = 0.05
+REFUSED_AFTER = 2.0  # seconds without a pod before the Job's events are looked at
+REFUSED_POLL = 2.0
 STAGE_REQUESTS = {"cpu": "100m", "memory": "64Mi"}
 SETTLE_SECONDS = 5  # configure's pod, for its end to be seen (its log complete)
 CLAIM_SECONDS = 120  # a job's earlier outputs claim is waited for this long to go
@@ -374,6 +376,7 @@ class KubernetesExecutor(ContainerExecutor):
         job_dir = self.job_dir(job)
         outcome: Outcome | None = None
         pod_name = None
+        next_look = 0.0
         while outcome is None:
             if should_stop():
                 self._delete(job.id, p.stage)
@@ -399,6 +402,9 @@ class KubernetesExecutor(ContainerExecutor):
                 outcome = pod_outcome(pod, elapsed, p.start_seconds if p.container else None)
             if outcome is None:
                 outcome = self._job_outcome(name, elapsed)
+            if outcome is None and pod is None and elapsed > REFUSED_AFTER and time.monotonic() > next_look:
+                next_look = time.monotonic() + REFUSED_POLL
+                outcome = self._refused(name, elapsed)
             if outcome is None and pod_name and self._running_for(job, p, pod) > p.seconds:
                 self._delete(job.id, p.stage)  # its time is up: the same limit as the local executor's
                 outcome = Outcome.timeout(elapsed)
@@ -425,6 +431,21 @@ class KubernetesExecutor(ContainerExecutor):
         selector = f"workflow={job.id},component={stage}"
         pods = self.core.list_namespaced_pod(self.ns, label_selector=selector).items
         return max(pods, key=lambda item: item.metadata.creation_timestamp) if pods else None
+
+    def _refused(self, name: str, elapsed: float) -> Outcome | None:
+        """A stage's Job whose pod the cluster will not create (a LimitRange, an admission
+        policy): ends the stage at once, rather than at its time bound. A quota exceeded for now
+        is waited out (the Job controller creates the pod once there is room)."""
+        selector = f"involvedObject.kind=Job,involvedObject.name={name},reason=FailedCreate"
+        try:
+            events = self.core.list_namespaced_event(self.ns, field_selector=selector).items
+        except ApiException:
+            return None  # no right to look (an older role): the stage's time bound still ends it
+        for event in events:
+            message = str(event.message or "")
+            if "exceeded quota" not in message:
+                return Outcome.failed(f"could not start: the cluster refused its pod ({message[:300]})", elapsed)
+        return None
 
     def _job_outcome(self, name: str, elapsed: float) -> Outcome | None:
         kube_job = self._read_job(name)

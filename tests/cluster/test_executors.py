@@ -111,6 +111,34 @@ def test_stop_ends_the_job_at_once(name, apis, assets, consumer, kube, stacks):
     assert time.monotonic() - stopped < 5
 
 
+def test_a_pod_the_cluster_refuses_ends_the_job_at_once(apis, assets, consumer, kube, stacks):
+    """A LimitRange that forbids the stages' memory: the Job's pod is never created. The stage
+    ends as soon as the cluster says so (its FailedCreate event), not at its time bound."""
+    dataset, _ = assets
+    core = client.CoreV1Api(kube)
+    log = stacks["kubernetes"].engine.log_path  # its start probes the nodes with a pod: let it first
+    deadline = time.monotonic() + 120
+    while b"engine started" not in log.read_bytes():
+        assert time.monotonic() < deadline, "the kubernetes engine did not start"
+        time.sleep(0.5)
+    tight = {
+        "metadata": {"name": "test-tight"},
+        "spec": {"limits": [{"type": "Container", "max": {"memory": "128Mi"}}]},
+    }
+    core.create_namespaced_limit_range(JOBS_NS, tight)
+    try:
+        started = time.monotonic()
+        job_id = start(apis, "kubernetes", consumer, dataset, raw("print(1)"))
+        final = wait_final(apis["kubernetes"], job_id, timeout=90)
+        took = time.monotonic() - started
+    finally:
+        core.delete_namespaced_limit_range("test-tight", JOBS_NS)
+    assert final["status"] == 31, final  # configure, the first stage, could not start
+    assert "could not start: the cluster refused its pod" in final["reason"], final
+    assert "maximum memory usage per Container is 128Mi" in final["reason"], final
+    assert took < 60, took
+
+
 @pytest.mark.parametrize("name", CONTAINER_EXECUTORS)
 def test_engine_killed_mid_job_then_restarted(name, apis, assets, consumer, stacks):
     dataset, _ = assets

@@ -91,6 +91,7 @@ def test_rbac_is_exactly_what_each_part_needs(stack):
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete", "deletecollection"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
         {"apiGroups": ["c2d.dev"], "resources": ["workflows"], "verbs": ["get", "list", "watch", "patch", "delete"]},
         {"apiGroups": ["c2d.dev"], "resources": ["workflows/status"], "verbs": ["get", "patch"]},
     ]
