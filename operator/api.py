@@ -195,7 +195,7 @@ def approval(request: Request, body: ApprovalRequest) -> JobRecord:
     if body.approver.lower() not in job.spec.outputPolicy.approval.approvers:
         raise OperatorError(403, "not_an_approver", "this address does not approve this job's results")
     if not op.store.decide(job.id, body.approver, body.decision, body.reason):
-        raise OperatorError(409, "job_not_held", f"the job is not waiting for approval (status {int(job.status)})")
+        raise OperatorError(409, "job_not_held", "the job is not waiting for approval (or its deadline has passed)")
     decided = op.store.get(job.id)
     assert decided is not None
     return decided.as_record(op.store.history(job.id))

@@ -236,6 +236,7 @@ class Engine:
 
     def _hold(self, job: Job) -> None:
         """The results wait for the approvers (status 52) until the policy's deadline."""
+        self.executor.release_inputs(job)  # held for days maybe: nothing but the outputs is kept
         until = time.time() + job.spec.outputPolicy.approval.deadlineSeconds
         self.store.update(job.id, held_until=until)
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(until))

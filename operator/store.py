@@ -331,13 +331,16 @@ class JobStore:
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(updated=time.time(), **values))
 
     def decide(self, job_id: str, approver: str, decision: str, reason: str) -> bool:
-        """Records an approver's decision on a held job (status 52); False if it is not held.
+        """Records an approver's decision on a held job (status 52); False if it is not held
+        (or its deadline has passed).
         A decision once given stays: a second one changes nothing."""
         with self.engine.begin() as conn:
-            query = select(jobs.c.status, jobs.c.approvals).where(jobs.c.id == job_id).with_for_update()
-            row = conn.execute(query).first()
+            query = select(jobs.c.status, jobs.c.approvals, jobs.c.held_until).where(jobs.c.id == job_id)
+            row = conn.execute(query.with_for_update()).first()
             if row is None or row.status != int(Status.HELD):
                 return False
+            if row.held_until is not None and time.time() >= row.held_until:
+                return False  # past its deadline: withheld, whatever comes late
             approvals = _json(row.approvals) or {}
             approvals.setdefault(approver.lower(), {"decision": decision, "reason": reason, "at": time.time()})
             conn.execute(

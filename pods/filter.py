@@ -14,6 +14,7 @@ anything (6 if none came); its exit code is also given as the `filtered` signal.
 
 import os
 import shutil
+import stat
 import sys
 import time
 from pathlib import Path
@@ -83,7 +84,10 @@ def verdicts(job_dir: Path, spec: JobSpec) -> tuple[list[Finding], list[str]]:
         path = layout.publisher_filter(job_dir, index) / "verdict" / layout.VERDICT_FILE
         what = f"the publisher's filter {publisher_filter.did}"
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would hold the stage
+                os.close(fd)
+                raise ValueError("not a file")
             with os.fdopen(fd, "rb") as handle:
                 data = handle.read(VERDICT_BYTES + 1)
             if len(data) > VERDICT_BYTES:
@@ -97,7 +101,11 @@ def verdicts(job_dir: Path, spec: JobSpec) -> tuple[list[Finding], list[str]]:
             refused.append(Finding(check="filter", item=f"rejected by {what}" + (f": {reason}" if reason else "")))
         elif verdict.decision == "redact":
             withheld += verdict.remove
-    return refused, withheld[:MAX_CHECKED]
+    if len(withheld) > MAX_CHECKED:  # never cut: what a filter withholds stays withheld
+        refused.append(
+            Finding(check="filter", item=f"the publishers' filters withhold more than {MAX_CHECKED} outputs")
+        )
+    return refused, withheld
 
 
 def _write(path: Path, report: FilterReport, code: int) -> int:

@@ -25,7 +25,7 @@ from c2d.job import (
 )
 from c2d.job import Container as JobContainer
 from c2d.job.policy import DEFAULT as DEFAULT_POLICY
-from c2d.job.policy import JobRecord, OutputPolicy
+from c2d.job.policy import JobRecord, OutputPolicy, PoliciesTooLarge
 from c2d.provider import models, parameters
 from c2d.provider.ddo import DDO, Container, PaidService
 from c2d.provider.errors import BadGateway, Forbidden, InvalidRequest, ProviderError, Unauthorized, Unavailable
@@ -89,10 +89,11 @@ class Compute:
             )
         privacy = [s.attributes.main.privacy for _, _, s in checked]
         policies = [_with_approvers(s.attributes.main.outputPolicy or DEFAULT_POLICY, a) for a, _, s in checked]
-        output_policy = OutputPolicy.strictest(policies)
-        filters = await self._filters(
-            output_policy, [(a.publisher, p) for (a, _, _), p in zip(checked, policies, strict=True)]
-        )
+        try:
+            output_policy = OutputPolicy.strictest(policies)
+        except PoliciesTooLarge as exc:
+            raise InvalidRequest(str(exc), code="policies_too_large") from None
+        filters = await self._filters(output_policy, [a.publisher for a, _, _ in checked])
         job_id = uuid.uuid4().hex
         job = _job_part(
             JobSpec,
@@ -124,20 +125,21 @@ class Compute:
             raise
         return result
 
-    async def _filters(self, policy: OutputPolicy, named: list[tuple[str, OutputPolicy]]) -> list[FilterSpec]:
+    async def _filters(self, policy: OutputPolicy, publishers: list[str]) -> list[FilterSpec]:
         """The publishers' own filters the job's policy names, found and checked like trusted
         algorithms (its files' and container section's checksums as the policy records them).
-        A filter runs unordered, so it must be published by a publisher of a dataset naming it."""
+        A filter runs unordered and reads every input, and its verdict reaches the consumer
+        unchecked: it must be published by the publisher of every dataset of the job."""
         if not policy.enabled:
             return []
         found = []
         for named_filter in policy.filters:
             asset, ddo = await run_in_threadpool(self.p.asset, named_filter.did)
             container = container_of(ddo)
-            namers = {publisher.lower() for publisher, p in named if named_filter in p.filters}
-            if asset.publisher.lower() not in namers:
+            if any(asset.publisher.lower() != publisher.lower() for publisher in publishers):
                 raise Forbidden(
-                    f"the filter {asset.did} is not published by the dataset's publisher", code="filter_not_allowed"
+                    f"the filter {asset.did} is not published by the publisher of every dataset of the job",
+                    code="filter_not_allowed",
                 )
             algorithm = PublishedAlgorithm(asset.did, asset.publisher, ddo, asset)
             checksums = await self._content_checksums(algorithm)
@@ -292,7 +294,8 @@ class Compute:
         record = await self._record(job_id)
         if not await run_in_threadpool(self._may_see, record, signer):
             raise Forbidden(
-                "only a publisher or an approver of the job's datasets sees its record", code="not_publisher"
+                "only an approver of the job, or the publisher of all its datasets, sees its record",
+                code="not_publisher",
             )
         return record
 
@@ -307,16 +310,18 @@ class Compute:
         return _record(await self.p.operator.call("GET", "/record", params={"jobId": job_id}))
 
     def _may_see(self, record: JobRecord, signer: str) -> bool:
+        """An approver of the job, or the publisher of every one of its datasets: the record
+        names what the algorithm wrote after reading all of them."""
         if signer.lower() in record.outputPolicy.approval.approvers:
             return True
         for did in record.datasets:
             try:
                 asset, _ = self.p.asset(did)
             except ProviderError:
-                continue
-            if asset.publisher.lower() == signer.lower():
-                return True
-        return False
+                return False
+            if asset.publisher.lower() != signer.lower():
+                return False
+        return bool(record.datasets)
 
     async def environments(self) -> Any:
         return await self.p.operator.call("GET", "/environments")

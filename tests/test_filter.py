@@ -339,13 +339,14 @@ def test_publisher_filters_verdicts(tmp_path: Path) -> None:
 
     accept = b'{"decision": "accept"}'
     assert read(accept, accept) == ([], [])
-    assert read(accept, b'{"decision": "redact", "remove": ["a.csv", "/data/outputs/b"]}') == (
-        [],
-        ["a.csv", "/data/outputs/b"],
-    )
+    redact = b'{"decision": "redact", "remove": ["a.csv", "/data/outputs/b", "./c//d/", "e/./f"]}'
+    assert read(accept, redact) == ([], ["a.csv", "b", "c/d", "e/f"])
     items, _ = read(b'{"decision": "reject", "reason": "no\\u0000thanks"}')
     assert items == ["rejected by the publisher's filter did:op:" + "0" * 40 + ": no thanks"]
-    for bad in (None, b"", b"[]", b'{"decision": "maybe"}', b'{"decision": "accept", "extra": 1}', b" " * (65 << 10)):
+    paths = (b"/data/outputs/", b"/data/outputs", b".", b"/", b"../x", b"a/../../b")
+    bad_paths = [b'{"decision": "redact", "remove": ["%s"]}' % path for path in paths]
+    malformed = (None, b"", b"[]", b'{"decision": "maybe"}', b'{"decision": "accept", "extra": 1}', b" " * (65 << 10))
+    for bad in (*malformed, *bad_paths):
         items, _ = read(accept, bad)
         assert items == ["the publisher's filter did:op:" + "1" * 40 + " left no valid verdict"], bad
     job = _verdict_job(tmp_path / "link", [None])  # a verdict that is a link is not followed
@@ -377,3 +378,23 @@ def _job_with(tmp_path: Path, outputs: dict[str, bytes]) -> Path:
     (job / "data" / "logs").mkdir(parents=True)
     (job / "data" / "logs" / "algorithm.log").write_bytes(b"ok\n")
     return job
+
+
+def test_strictest_never_drops_a_check() -> None:
+    """Merged policies beyond one policy's caps refuse the job rather than cut a dataset's
+    filters, patterns or rules; approval is a check (it needs the policy on)."""
+    from c2d.job.policy import Approval, FilterAlgorithm, PoliciesTooLarge
+
+    def filters(start: int) -> list[FilterAlgorithm]:
+        return [
+            FilterAlgorithm(did=f"did:op:{i:040x}", filesChecksum="0" * 64, containerSectionChecksum="0" * 64)
+            for i in range(start, start + 5)
+        ]
+
+    with pytest.raises(PoliciesTooLarge):
+        OutputPolicy.strictest([OutputPolicy(filters=filters(0)), OutputPolicy(filters=filters(5))])
+    assert (
+        len(OutputPolicy.strictest([OutputPolicy(filters=filters(0)), OutputPolicy(filters=filters(0))]).filters) == 5
+    )
+    with pytest.raises(ValueError, match="approval is a check"):
+        OutputPolicy(enabled=False, approval=Approval(required=True))

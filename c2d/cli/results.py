@@ -6,12 +6,13 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from c2d.cli.common import Account, DataDir, clients, console, friendly
 
 app = typer.Typer(no_args_is_help=True)
-Reason = Annotated[str, typer.Option(help="why (shown to the consumer with a rejection)", max=300)]
+Reason = Annotated[str, typer.Option(help="why, at most 300 characters (shown to the consumer with a rejection)")]
 
 
 def _when(at: float | None) -> str:
@@ -22,30 +23,31 @@ def _show(record: dict[str, Any], as_json: bool = False) -> None:
     if as_json:
         console.out(json.dumps(record, indent=2))
         return
-    console.print(f"[bold]{record['jobId']}[/] by {record['owner']} on {', '.join(record['datasets'])}")
-    console.print(f"algorithm {record['algorithm']}, environment {record['environment']}")
-    reason = f" — {record['reason']}" if record["reason"] else ""
+    # Every text here may come from the algorithm (names, reasons): shown as text, never as markup.
+    console.print(f"[bold]{escape(record['jobId'])}[/] by {record['owner']} on {', '.join(record['datasets'])}")
+    console.print(f"algorithm {escape(record['algorithm'])}, environment {escape(record['environment'])}")
+    reason = f" — {escape(record['reason'])}" if record["reason"] else ""
     console.print(f"[cyan]{record['status']} {record['statusText']}[/]{reason}")
     table = Table("at (UTC)", "status", "reason")
     for step in record["history"]:
-        table.add_row(_when(step["at"]), str(step["status"]), step["reason"])
+        table.add_row(_when(step["at"]), str(step["status"]), escape(step["reason"]))
     console.print(table)
     report = record.get("report")
     if report:
         verdict = "[green]accepted[/]" if report["accepted"] else "[red]rejected[/]"
         console.print(
-            f"filter: {verdict}; checks {', '.join(report['checks'])}; {report['outputBytes']} bytes "
+            f"filter: {verdict}; checks {escape(', '.join(report['checks']))}; {report['outputBytes']} bytes "
             f"checked against {report['inputBytes']} bytes of inputs in {report['seconds']:.2f} s"
         )
         for finding in report["findings"]:
-            detail = f" ({finding['detail']})" if finding["detail"] else ""
-            console.print(f"  [red]{finding['check']}[/] {finding['item']}{detail}")
+            detail = f" ({escape(finding['detail'])})" if finding["detail"] else ""
+            console.print(f"  [red]{escape(finding['check'])}[/] {escape(finding['item'])}{detail}")
         outputs = Table("output", "bytes", "type", "sha256")
         for out in report["outputs"]:
-            outputs.add_row(out["name"], str(out["bytes"]), out["type"], out["sha256"])
+            outputs.add_row(escape(out["name"]), str(out["bytes"]), escape(out["type"]), out["sha256"])
         console.print(outputs)
     for approver, given in record["approvals"].items():
-        why = f": {given['reason']}" if given["reason"] else ""
+        why = f": {escape(given['reason'])}" if given["reason"] else ""
         console.print(f"{given['decision']} by {approver} at {_when(given['at'])}{why}")
     if record["status"] == 52:
         console.print(f"[yellow]held until {_when(record['heldUntil'])} UTC[/]: `c2d results approve|reject JOB`")

@@ -1,5 +1,5 @@
 """Sets of 64-bit hashes too large for memory: kept in memory up to MEMORY values, beyond that
-spilled to BUCKETS files by their top bits, and joined bucket by bucket — memory bounded by
+spilled to BUCKETS files by their low bits, and joined bucket by bucket — memory bounded by
 MEMORY and a bucket, time linear in the values (a sort per bucket)."""
 
 import contextlib
@@ -10,7 +10,14 @@ import numpy as np
 
 MEMORY = 2 << 20  # values held before a spill, per set (16 MB of hashes, 8 MB of tags)
 BUCKETS = 256
-SHIFT = np.uint64(64 - 8)
+LOW = np.uint64(BUCKETS - 1)
+
+
+def _bucket(values: np.ndarray) -> np.ndarray:
+    """A value's bucket: its low bits. Not its top bits: fingerprints are minima of windows, so
+    their top bits crowd the first buckets (a sixteenth of them all in bucket 0 for w = 16),
+    and one bucket's join would hold that much."""
+    return (values & LOW).astype(np.uint8)
 
 
 class HashSet:
@@ -42,7 +49,7 @@ class HashSet:
     def _spill(self) -> None:
         values, tags = self._held_arrays()
         self._values, self._tags, self._held = [], [], 0
-        buckets = (values >> SHIFT).astype(np.uint8)
+        buckets = _bucket(values)
         order = np.argsort(buckets, kind="stable")
         values, tags, buckets = values[order], tags[order], buckets[order]
         bounds = np.searchsorted(buckets, np.arange(BUCKETS + 1))
@@ -67,11 +74,11 @@ class HashSet:
             self._spill()
 
     def part(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-        """The values (and their tags) whose top bits are in [lo, hi)."""
+        """The values (and their tags) whose buckets are in [lo, hi)."""
         values, tags = self._held_arrays()
         if lo != 0 or hi != BUCKETS:
-            top = values >> SHIFT
-            keep = (top >= lo) & (top < hi)
+            bucket = _bucket(values)
+            keep = (bucket >= lo) & (bucket < hi)
             values, tags = values[keep], tags[keep]
         if self.spilled and hi == lo + 1:
             v, t = self._path(lo, "v"), self._path(lo, "t")

@@ -19,10 +19,11 @@ A dataset without one gets DEFAULT (every built-in check on). A job on several d
 `c2d publish dataset --output-policy`.
 """
 
+import posixpath
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from c2d.job.spec import DID_PATTERN, Address, Sha256, Strict
 
@@ -98,6 +99,9 @@ class Rows(Strict):
     minGroupSize: list[GroupRule] = Field(default=[], max_length=16)
 
 
+MAX_APPROVERS = 1024
+
+
 class Approval(Strict):
     """Results wait (status 52) until every approver has approved; one rejection, or the deadline
     passing first, withholds them (status 51). `approvers` empty in a DDO: the dataset's
@@ -105,7 +109,7 @@ class Approval(Strict):
 
     required: bool = False
     deadlineSeconds: int = Field(default=86_400, ge=5, le=30 * 86_400)
-    approvers: list[Address] = Field(default=[], max_length=1024, description="each must approve")
+    approvers: list[Address] = Field(default=[], max_length=MAX_APPROVERS, description="each must approve")
 
     @field_validator("approvers")
     @classmethod
@@ -121,6 +125,10 @@ class FilterAlgorithm(Strict):
     containerSectionChecksum: Sha256
 
 
+class PoliciesTooLarge(ValueError):
+    """The datasets' policies together hold more than one policy may: the job is refused."""
+
+
 class OutputPolicy(Strict):
     enabled: bool = True
     limits: Limits = Limits()
@@ -128,6 +136,12 @@ class OutputPolicy(Strict):
     rows: Rows = Rows()
     approval: Approval = Approval()
     filters: list[FilterAlgorithm] = Field(default=[], max_length=8)
+
+    @model_validator(mode="after")
+    def _approval_is_a_check(self) -> "OutputPolicy":
+        if self.approval.required and not self.enabled:
+            raise ValueError("approval is a check: a policy that requires it must be enabled")
+        return self
 
     @property
     def checks(self) -> bool:
@@ -152,12 +166,23 @@ class OutputPolicy(Strict):
         filters = list(
             {f.did + f.filesChecksum + f.containerSectionChecksum: f for p in on for f in p.filters}.values()
         )
+        rules = [GroupRule(column=c, k=k) for c, k in groups.items()]
+        for what, merged, most in (
+            ("name patterns", patterns, 16),
+            ("group rules", rules, 16),
+            ("filters", filters, 8),
+        ):
+            if len(merged) > most:  # never cut: a check dropped would be one dataset's policy unmet
+                raise PoliciesTooLarge(f"the datasets' output policies hold more than {most} {what} together")
+        approvers = list(dict.fromkeys(x for a in approvals for x in a.approvers))
+        if len(approvers) > MAX_APPROVERS:
+            raise PoliciesTooLarge(f"the datasets' output policies name more than {MAX_APPROVERS} approvers together")
         return cls(
             enabled=True,
             limits=Limits(
                 maxBytes=min(p.limits.maxBytes for p in on),
                 maxFiles=min(p.limits.maxFiles for p in on),
-                namePatterns=patterns[:16],
+                namePatterns=patterns,
                 contentTypes=types,
             ),
             verbatim=Verbatim(
@@ -167,16 +192,13 @@ class OutputPolicy(Strict):
                 archives="refuse" if any(v.archives == "refuse" for v in verbatim) else "inspect",
                 maxExpandedBytes=min((v.maxExpandedBytes for v in verbatim), default=1 << 30),
             ),
-            rows=Rows(
-                enabled=bool(rows),
-                minGroupSize=[GroupRule(column=c, k=k) for c, k in list(groups.items())[:16]],
-            ),
+            rows=Rows(enabled=bool(rows), minGroupSize=rules),
             approval=Approval(
                 required=bool(approvals),
                 deadlineSeconds=min((a.deadlineSeconds for a in approvals), default=86_400),
-                approvers=list(dict.fromkeys(x for a in approvals for x in a.approvers)),
+                approvers=approvers,
             ),
-            filters=filters[:8],
+            filters=filters,
         )
 
 
@@ -261,13 +283,27 @@ class Verdict(Strict):
     reason: str = Field(default="", max_length=300)
     remove: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(default=[], max_length=MAX_CHECKED)
 
+    @field_validator("remove")
+    @classmethod
+    def _paths(cls, names: list[str]) -> list[str]:
+        """Each a path under /data/outputs, normalised; the folder itself, or a path out of it,
+        is no verdict (a filter meaning to withhold everything rejects)."""
+        normal = []
+        for name in names:
+            path = posixpath.normpath("/" + name.removeprefix("/data/outputs/").lstrip("/")).lstrip("/")
+            if path in ("", ".") or name.rstrip("/") == "/data/outputs" or ".." in name.split("/"):
+                raise ValueError(f"{name[:100]!r} is not an output's path")
+            normal.append(path)
+        return normal
+
 
 def is_withheld(rel: str, removed: list[str]) -> bool:
     """Whether an output (its path under the outputs folder) is one a verdict removed, or in
     a folder it removed. A verdict may name outputs as /data/outputs/… or relative to it."""
+    rel = posixpath.normpath(rel)
     for name in removed:
-        name = name.removeprefix("/data/outputs/").strip("/")
-        if name and (rel == name or rel.startswith(name + "/")):
+        name = posixpath.normpath("/" + name.removeprefix("/data/outputs/").lstrip("/")).lstrip("/")
+        if name not in ("", ".") and (rel == name or rel.startswith(name + "/")):
             return True
     return False
 

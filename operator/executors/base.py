@@ -301,6 +301,10 @@ class Executor(Protocol):
     def results(self, job: Job) -> list[ResultFile]:
         """What publish listed (results.json), with the logs' sizes as they are now."""
 
+    def release_inputs(self, job: Job) -> None:
+        """Results held for approval: the inputs, the algorithm and the filters go (publish
+        needs only the outputs)."""
+
     def clean_inputs(self, job: Job) -> None:
         """After the job, well or badly: everything but its results and logs goes."""
 
@@ -400,6 +404,9 @@ class JobDirectories:
         go (with its disk volume); the published results (data/results) and logs stay until
         they expire."""
         self.drop_outputs(job)
+        self.release_inputs(job)
+
+    def release_inputs(self, job: Job) -> None:
         data = layout.data(self.job_dir(job))
         for name in ("inputs", "transformations"):
             shutil.rmtree(data / name, ignore_errors=True)

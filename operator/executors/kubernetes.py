@@ -436,15 +436,24 @@ class KubernetesExecutor(ContainerExecutor):
         """A stage's Job whose pod the cluster will not create (a LimitRange, an admission
         policy): ends the stage at once, rather than at its time bound. A quota exceeded for now
         is waited out (the Job controller creates the pod once there is room)."""
-        selector = f"involvedObject.kind=Job,involvedObject.name={name},reason=FailedCreate"
         try:
+            kube_job = self._read_job(name)
+            if kube_job is None:
+                return None
+            selector = (
+                f"involvedObject.uid={kube_job.metadata.uid},reason=FailedCreate"  # this Job's, not an earlier one's
+            )
             events = self.core.list_namespaced_event(self.ns, field_selector=selector).items
         except ApiException:
             return None  # no right to look (an older role): the stage's time bound still ends it
         for event in events:
             message = str(event.message or "")
-            if "exceeded quota" not in message:
-                return Outcome.failed(f"could not start: the cluster refused its pod ({message[:300]})", elapsed)
+            if "exceeded quota" in message or "serviceaccount" in message or "webhook" in message:
+                continue  # for now: the Job controller tries again
+            log.warning("%s: the cluster refuses its pod: %s", name, message[:500])
+            return Outcome.failed(
+                "could not start: the cluster refused its pod (a LimitRange or an admission policy)", elapsed
+            )
         return None
 
     def _job_outcome(self, name: str, elapsed: float) -> Outcome | None:
