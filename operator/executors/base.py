@@ -283,14 +283,6 @@ class Executor(Protocol):
     def filter_report(self, job: Job) -> FilterReport | None:
         """The filter stage's decision, or None if it left none that reads."""
 
-    def empty_verdict(self, job: Job, index: int) -> Path:
-        """The index-th publisher's filter's verdict folder, made or emptied, the stage user's."""
-        folder = layout.publisher_filter(self.job_dir(job), index) / "verdict"
-        if folder.is_symlink() or not folder.is_dir():
-            raise IsolationUnavailable("a publisher's filter's verdict folder is not a plain folder")
-        _empty_folder(folder)
-        return folder
-
     def withhold(self, job: Job) -> None:
         """The algorithm's outputs and log go unreleased: removed."""
 
@@ -387,7 +379,7 @@ class JobDirectories:
             return None
 
     def empty_verdict(self, job: Job, index: int) -> Path:
-        """The index-th publisher's filter's verdict folder, made or emptied, the stage user's."""
+        """The index-th publisher's filter's verdict folder (configure made it), emptied."""
         folder = layout.publisher_filter(self.job_dir(job), index) / "verdict"
         if folder.is_symlink() or not folder.is_dir():
             raise IsolationUnavailable("a publisher's filter's verdict folder is not a plain folder")
