@@ -176,8 +176,8 @@ async def logs(request: Request, owner: Owner, jobId: JobId) -> Response:
 
 @router.get("/record")
 def record(request: Request, jobId: JobId) -> JobRecord:
-    """The publisher's view of a job (any owner; the provider checks that the asker is a
-    publisher or an approver of one of its datasets)."""
+    """The publisher's view of a job (any owner; the provider checks that the asker is an
+    approver of the job or the publisher of all its datasets)."""
     op = operator(request)
     job = op.store.get(jobId)
     if job is None:
