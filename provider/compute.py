@@ -289,7 +289,7 @@ class Compute:
         return await self._relay(await self.p.operator.send("GET", "/logs", params=params, read_timeout=None))
 
     async def record(self, signed: models.Signed, job_id: str) -> JobRecord:
-        """The job's record, for a publisher or an approver of one of its datasets."""
+        """The job's record, for an approver of the job or the publisher of all its datasets."""
         signer = await run_in_threadpool(self.p.verify, signed, "computeRecord", "", job_id, 0)
         record = await self._record(job_id)
         if not await run_in_threadpool(self._may_see, record, signer):
