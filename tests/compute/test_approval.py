@@ -124,3 +124,33 @@ def test_a_held_job_outlives_an_engine_restart(stack, consumer, consumer_api, pu
     stack.engine.start()
     final = wait_final(consumer_api, job_id)
     assert final["status"] == 70 and any(r["type"] == "output" for r in final["results"]), final
+
+
+def test_hostile_decisions_and_record_requests_get_clear_errors(publisher_api):
+    """Every malformed call is a 4xx with {error, message}, never a 5xx, bounded in size."""
+    http = publisher_api.http
+    good = publisher_api.signed(
+        "computeApproval",
+        {"jobId": "x", "decision": "approve", "reason": ""},
+        job_id="x",
+        address_field="publisherAddress",
+    )
+    bodies = [
+        {**good, "reason": "r" * 301},  # longer than a reason may be
+        {**good, "decision": "maybe"},
+        {**good, "jobId": "j" * 101},
+        {**good, "extra": 1},
+        {k: v for k, v in good.items() if k != "signature"},
+    ]
+    answers = [http.post("/api/services/computeApproval", json=b) for b in bodies]
+    answers.append(http.post("/api/services/computeApproval", content=b"\xff\xfe not json"))
+    answers.append(http.post("/api/services/computeApproval", content=b"[" * 100 + b"]" * 100))
+    answers.append(http.post("/api/services/computeApproval", content=b'{"reason": "' + b"a" * (64 << 10) + b'"}'))
+    answers.append(http.get("/api/services/computeRecord", params={"jobId": "j" * 101, "publisherAddress": "0x1"}))
+    unknown = publisher_api.signed("computeRecord", {"jobId": "nosuchjob"}, job_id="nosuchjob", query=True,
+                                   address_field="publisherAddress")  # fmt: skip
+    answers.append(http.get("/api/services/computeRecord", params=unknown))
+    for response in answers:
+        assert 400 <= response.status_code < 500, (response.status_code, response.text[:200])
+        assert set(response.json()) == {"error", "message"}, response.text[:200]
+    assert answers[-3].status_code == 413 and answers[-1].json()["error"] == "unknown_job"
