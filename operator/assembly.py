@@ -7,6 +7,7 @@ run_engine(settings)   the engine process: checks its executor, follows the Work
 """
 
 import signal
+import socket
 import threading
 
 from c2d.operator.engine import Engine
@@ -16,21 +17,29 @@ from c2d.operator.settings import OperatorSettings
 from c2d.operator.store import JobStore
 
 
-def make_store(settings: OperatorSettings) -> JobStore:
+def make_store(settings: OperatorSettings, holder: str | None = None) -> JobStore:
+    """`holder`: the engine the store writes for (None: the operator service)."""
     if settings.executor == "kubernetes":
         from c2d.operator.mirror import WorkFlowMirror
 
-        return JobStore(settings.operator_database_url, events=WorkFlowMirror(settings))
-    return JobStore(settings.operator_database_url)
+        return JobStore(settings.operator_database_url, events=WorkFlowMirror(settings), holder=holder)
+    return JobStore(settings.operator_database_url, holder=holder)
+
+
+def engine_id(settings: OperatorSettings) -> str:
+    """This engine's name in the store: its setting, or the host's name (stable across restarts,
+    so a restarted engine continues its jobs at once; a pod's name on Kubernetes)."""
+    return settings.engine_id or socket.gethostname()[:128]
 
 
 def build_engine(settings: OperatorSettings) -> Engine:
     return Engine(
-        make_store(settings),
+        make_store(settings, holder=engine_id(settings)),
         make_executor(settings),
         load_environments(settings.environments_file),
         settings.results_ttl,
         settings.poll_interval,
+        settings.lease_seconds,
     )
 
 

@@ -16,18 +16,23 @@ unfinished job and continues from its last recorded status:
 
 Every stage is bounded in time (the algorithm by its environment's max duration), so every job
 reaches a final status; a stop request ends it as 80 within the store's poll interval.
+
+Engines may run side by side on one store (PostgreSQL): each runs the jobs it has claimed
+(JobStore.claim: one claim at a time, environments' slots counted over all engines) and renews
+their leases every third of `lease_seconds`. When an engine dies its leases run out and another
+continues its jobs as above; a job's status is written only by the engine holding its lease.
 """
 
 import logging
+import os
 import threading
 import time
-from collections import Counter
 
 from c2d import heartbeat
 from c2d.job import ConfigureExit, FilterExit, Outcome, ResultFile, Status, layout
 from c2d.operator.environments import Environment
 from c2d.operator.executors import Executor, IsolationUnavailable
-from c2d.operator.store import Job, JobStore
+from c2d.operator.store import Job, JobStore, LeaseLost
 from c2d.pods.publish import log_results
 
 log = logging.getLogger("c2d.operator.engine")
@@ -55,24 +60,30 @@ class Engine:
         environments: list[Environment],
         results_ttl: float,
         poll_interval: float = 0.05,
+        lease_seconds: float = 30.0,
     ) -> None:
+        """`store`: its `holder` names this engine (its leases, its transitions)."""
         self.store = store
         self.executor = executor
         self.environments = {env.id: env for env in environments}
         self.results_ttl = results_ttl
         self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
         self.running: dict[str, threading.Thread] = {}
         self._halt = threading.Event()
         self._last_expiry = 0.0
+        self._last_renewal = 0.0
 
     # ---- the loop ----
 
     def run_forever(self) -> None:
-        log.info("engine started with environments %s", ", ".join(self.environments))
+        self.store.register(os.getpid(), self.lease_seconds)  # raises EngineNameTaken
+        log.info("engine %s started with environments %s", self.store.holder, ", ".join(self.environments))
         heartbeat.beat()  # ready: what `c2d stack up` waits for
         beat = time.monotonic()
         while not self._halt.is_set():
             try:
+                self.renew()
                 self.schedule()
                 if time.monotonic() - beat > heartbeat.INTERVAL:
                     beat = time.monotonic()
@@ -84,42 +95,54 @@ class Engine:
             self._halt.wait(self.poll_interval)
         for thread in list(self.running.values()):
             thread.join(timeout=10)
-        log.info("engine halted; unfinished jobs continue at the next start")
+        try:
+            self.store.release()  # its jobs are any engine's at once, not after the lease
+        except Exception as exc:
+            log.warning("could not release the leases: %s (they run out)", type(exc).__name__)
+        log.info("engine halted; unfinished jobs continue at the next start or on another engine")
 
     def halt(self) -> None:
         """Stops scheduling and kills the stages under way; their jobs continue at the next start."""
         self._halt.set()
         self.executor.halt()
 
+    def renew(self) -> None:
+        """Every third of the lease: the jobs under way stay this engine's. One lost meanwhile
+        (this engine stalled past its lease) is another's now: its thread stops at its next
+        write (LeaseLost)."""
+        if time.monotonic() - self._last_renewal < self.lease_seconds / 3:
+            return
+        self._last_renewal = time.monotonic()
+        mine = [job_id for job_id, thread in self.running.items() if thread.is_alive()]
+        for job_id in set(mine) - self.store.renew(mine, self.lease_seconds):
+            log.warning("job %s: its lease ran out; another engine may have taken it over", job_id)
+
     def schedule(self) -> None:
-        """Starts what may start: jobs that were under way, then queued jobs in arrival order
-        while their environment has a free slot."""
+        """Starts what this engine has claimed: jobs under way whose engine is gone (or this
+        engine's own, after a restart), decided held jobs, queued jobs in arrival order while
+        their environment has a free slot."""
         self.running = {job_id: t for job_id, t in self.running.items() if t.is_alive()}
-        unfinished = self.store.unfinished()
-        busy = Counter(job.environment for job in unfinished if job.id in self.running)
-        for job in unfinished:
+        capacity = {env.id: env.max_jobs for env in self.environments.values()}
+        for job in self.store.claim(capacity, self.lease_seconds):
             if job.id in self.running:
-                continue
+                continue  # its lease had run out while it ran here: taken back
             env = self.environments.get(job.environment)
-            if env is None:
-                self.store.set_status(job.id, Status.ALGORITHM_FAILED, f"unknown environment {job.environment}")
+            try:
+                if env is None:
+                    self._finish(job, Status.ALGORITHM_FAILED, f"unknown environment {job.environment}")
+                    continue
+                if job.status == Status.WARMING_UP and job.stop_requested:
+                    self._finish(job, Status.STOPPED, "stopped before it started")
+                    continue
+            except LeaseLost:
                 continue
-            if job.status == Status.HELD and not (job.stop_requested or job.decision()):
-                continue  # waits for its approvers: no thread, no slot
-            if job.status == Status.WARMING_UP:
-                if job.stop_requested:
-                    self.store.set_status(job.id, Status.STOPPED, "stopped before it started")
-                    continue
-                if busy[env.id] >= env.max_jobs:
-                    continue
-            busy[env.id] += 1
             thread = threading.Thread(target=self._run_job, args=(job, env), name=f"job-{job.id[:8]}", daemon=True)
             self.running[job.id] = thread
             thread.start()
 
     def expire(self) -> None:
         self._last_expiry = time.monotonic()
-        for job in self.store.expired(self.results_ttl):
+        for job in self.store.claim_expired(self.results_ttl, self.lease_seconds):
             self.executor.remove(job)
             self.store.remove(job.id)
             log.info("job %s expired: results removed", job.id)
@@ -127,12 +150,21 @@ class Engine:
     # ---- one job ----
 
     def _run_job(self, job: Job, env: Environment) -> None:
+        try:
+            self._run_stages(job, env)
+        except LeaseLost:
+            log.warning("job %s: taken over by another engine; this one leaves it", job.id)
+            return
+        try:  # not final (held, or the engine halting): any engine's to continue
+            self.store.release(job.id)
+        except Exception as exc:
+            log.warning("job %s: could not release its lease: %s (it runs out)", job.id, type(exc).__name__)
+
+    def _run_stages(self, job: Job, env: Environment) -> None:
         stage = "configure"
         try:
             status = job.status
             if status in (Status.WARMING_UP, Status.STARTED, Status.CONFIGURING):
-                if status == Status.WARMING_UP:
-                    self.store.set_status(job.id, Status.STARTED)
                 self.store.set_status(job.id, Status.CONFIGURING)
                 self._configure(job, env)
                 status = Status.PROVISIONED
@@ -165,6 +197,8 @@ class Engine:
                 self._publish(job, env)
         except ShuttingDown:
             return
+        except LeaseLost:
+            raise
         except Stopped:
             self._finish(job, Status.STOPPED, "stopped by request")
         except _Final as final:

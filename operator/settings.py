@@ -68,6 +68,19 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
     )
     results_ttl: int = Field(default=7 * 24 * 3600, ge=60, description="seconds results are kept after a job ends")
     poll_interval: float = Field(default=0.05, gt=0, description="seconds between two looks at the job store")
+    engine_id: str = Field(
+        default="",
+        max_length=128,
+        description="this engine's name in the job store's leases and transitions; the host's name if empty "
+        "(engines sharing one store need distinct names: a second live engine of one name is refused)",
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        ge=2,
+        le=3600,
+        description="how long a job stays an engine's without it renewing (every third of it): after that, another "
+        "engine on the same store takes the job over and continues it from its recorded status",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -1,11 +1,22 @@
 """The job store: jobs, their status transitions and the providers' nonces, behind one
 data-access layer (SQLAlchemy; SQLite by default, PostgreSQL by URL). The service writes new
-jobs and stop requests; the engine writes everything else."""
+jobs and stop requests; the engines write everything else.
+
+Several engines may share one store (PostgreSQL): an engine runs a job only while it holds the
+job's lease (`lease_owner`, `lease_until`), taken in `claim` and renewed while the job runs. A
+claim is one transaction that first locks the store's scheduling row (`SELECT … FOR UPDATE` on
+PostgreSQL; SQLite's write lock), so two engines never take the same job, an environment's
+`maxJobs` counts the jobs of every engine, and queued jobs start in arrival order whichever
+engine starts them. Every status an engine writes is fenced by its lease: an engine that lost a
+job (it stalled past its lease and another took the job over) gets LeaseLost instead of writing.
+An engine that dies (SIGKILL, a lost node) lets its leases run out; the others then continue its
+jobs from their recorded status, as a restarted engine would."""
 
 import json
 import logging
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -21,7 +32,9 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
+    or_,
     select,
     update,
 )
@@ -55,6 +68,8 @@ jobs = Table(
     Column("report", JSON),  # the filter stage's decision (c2d.job.policy.FilterReport): the publisher's record
     Column("held_until", Float),  # status 52: when the results are withheld if not approved
     Column("approvals", JSON),  # {approver: {decision, reason, at}}: the publishers' decisions
+    Column("lease_owner", String(128)),  # the engine running the job (or that ended it)
+    Column("lease_until", Float),  # until when it is that engine's: after it, any engine's
 )
 
 transitions = Table(
@@ -65,6 +80,24 @@ transitions = Table(
     Column("status", Integer, nullable=False),
     Column("at", Float, nullable=False),
     Column("reason", Text, nullable=False, default=""),
+    Column("engine", String(128)),  # the engine that recorded it
+)
+
+# One row per scheduling decision's scope; a claim locks it first, so claims are one at a time.
+scheduling = Table(
+    "scheduling",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("at", Float, nullable=False),
+)
+
+# The engines on this store: a name in use by a live engine is refused to a second one.
+engines = Table(
+    "engines",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("pid", Integer, nullable=False),
+    Column("seen", Float, nullable=False),
 )
 
 signer_nonces = nonce_table("signer_nonces", metadata)
@@ -72,6 +105,15 @@ signer_nonces = nonce_table("signer_nonces", metadata)
 
 class JobExists(Exception):
     pass
+
+
+class EngineNameTaken(Exception):
+    """Another engine that is alive runs on this store under the same name."""
+
+
+class LeaseLost(Exception):
+    """This engine no longer holds the job's lease (another engine took the job over): it must
+    stop working on it and write nothing more of it."""
 
 
 class JobEvents(Protocol):
@@ -168,6 +210,43 @@ class Job:
         )
 
 
+_FINAL = [int(s) for s in FINAL]
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this pid runs on this host (a name on another host is that host's:
+    the same name there is a configuration error this cannot see)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _held_may_go(now: float) -> Any:
+    """A held job is worth a look once it may have a decision: asked to stop, past its
+    deadline, or with an approver's word."""
+    return or_(
+        jobs.c.status != int(Status.HELD),
+        jobs.c.stop_requested,
+        jobs.c.held_until <= now,
+        jobs.c.approvals.is_not(None),
+    )
+
+
+def _busy(conn: Any) -> dict[str, int]:
+    """Jobs holding a slot of their environment, per environment: started and not final, not
+    waiting in a hold."""
+    rows = conn.execute(
+        select(jobs.c.environment, func.count())
+        .where(jobs.c.status.not_in([*_FINAL, int(Status.WARMING_UP), int(Status.HELD)]))
+        .group_by(jobs.c.environment)
+    )
+    return {environment: int(count) for environment, count in rows}
+
+
 def _report(stored: Any) -> FilterReport | None:
     try:
         return None if stored is None else FilterReport.model_validate(stored)
@@ -227,9 +306,12 @@ def _stored_spec(stored: dict[str, Any]) -> JobSpec:
 
 
 class JobStore:
-    def __init__(self, url: str, events: JobEvents | None = None) -> None:
+    def __init__(self, url: str, events: JobEvents | None = None, holder: str | None = None) -> None:
+        """`holder`: the engine this store writes for; its status writes are fenced by its leases
+        (None: the operator service, which writes new jobs and stop requests only)."""
         self.engine = make_engine(url)
         self.events = events
+        self.holder = holder
         create_schema(self.engine, metadata)
 
     def close(self) -> None:
@@ -318,17 +400,242 @@ class JobStore:
             values["results"] = RESULT_FILES.dump_python(results, mode="json")
         if status.final:
             values["finished"] = now
+            values["lease_until"] = None  # nothing more to run: its engine's no longer
         with self.engine.begin() as conn:
+            changed = conn.execute(
+                self._fenced(update(jobs).where(jobs.c.id == job_id)).values(
+                    status=int(status), reason=reason, updated=now, **values
+                )
+            ).rowcount
+            if not changed and self.holder is not None:
+                raise LeaseLost(job_id)
             conn.execute(
-                update(jobs).where(jobs.c.id == job_id).values(status=int(status), reason=reason, updated=now, **values)
+                insert(transitions).values(job_id=job_id, status=int(status), at=now, reason=reason, engine=self.holder)
             )
-            conn.execute(insert(transitions).values(job_id=job_id, status=int(status), at=now, reason=reason))
         if self.events:
             self.events.status(job_id, status, reason)
 
     def update(self, job_id: str, **values: Any) -> None:
+        """Changes a job's record (fenced by the lease, as set_status)."""
         with self.engine.begin() as conn:
-            conn.execute(update(jobs).where(jobs.c.id == job_id).values(updated=time.time(), **values))
+            changed = conn.execute(
+                self._fenced(update(jobs).where(jobs.c.id == job_id)).values(updated=time.time(), **values)
+            ).rowcount
+        if not changed and self.holder is not None:
+            raise LeaseLost(job_id)
+
+    def _fenced(self, statement: Any) -> Any:
+        return statement if self.holder is None else statement.where(jobs.c.lease_owner == self.holder)
+
+    # ---- leases: which engine runs which job ----
+
+    def claim(self, capacity: dict[str, int], ttl: float, limit: int = 64) -> list[Job]:
+        """Takes the jobs this store's engine (`holder`) may run now and leases them to it for
+        `ttl` seconds: jobs under way whose lease is free or has run out (their engine died or
+        let them go), held jobs once decided, stopped or past their deadline, and queued jobs in
+        arrival order while their environment (`capacity`: environment → maxJobs, counted over
+        every engine) has room; these are recorded as started in the same transaction. Queued
+        jobs asked to stop, and jobs of environments this engine does not know, are taken too
+        (the engine ends them). One claim at a time over the whole store."""
+        assert self.holder is not None, "only an engine claims jobs"
+        now = time.time()
+        if not self._claimable(now, capacity):
+            return []
+        claimed: list[Job] = []
+        started: list[str] = []
+        try:
+            with self.engine.begin() as conn:
+                self._lock_scheduling(conn, now)
+                now = time.time()  # the lock may have taken a while: what follows is as of now
+                under_way = conn.execute(
+                    select(jobs)
+                    .where(
+                        jobs.c.status.not_in([*_FINAL, int(Status.WARMING_UP)]),
+                        or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
+                        _held_may_go(now),
+                    )
+                    .order_by(jobs.c.seq)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+                found, unreadable = self._parse(under_way)
+                for job in found:
+                    if job.status == Status.HELD and not (job.stop_requested or job.decision(now)):
+                        continue
+                    claimed.append(job)
+                waiting = jobs.c.status == int(Status.WARMING_UP)
+                ending, bad = self._parse(  # asked to stop, or of an environment this engine lacks
+                    conn.execute(
+                        select(jobs)
+                        .where(waiting, or_(jobs.c.stop_requested, jobs.c.environment.not_in(list(capacity))))
+                        .order_by(jobs.c.seq)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                claimed += ending
+                unreadable += bad
+                busy = _busy(conn)
+                for environment, room in capacity.items():
+                    free = min(room - busy.get(environment, 0), limit)
+                    if free <= 0:
+                        continue
+                    starting, bad = self._parse(
+                        conn.execute(
+                            select(jobs)
+                            .where(waiting, jobs.c.environment == environment, jobs.c.stop_requested.is_not(True))
+                            .order_by(jobs.c.seq)
+                            .limit(free)
+                            .with_for_update(skip_locked=True)
+                        )
+                    )
+                    claimed += [replace(job, status=Status.STARTED) for job in starting]
+                    started += [job.id for job in starting]
+                    unreadable += bad
+                for job_id in unreadable:  # ended, so that it neither stops the engines nor waits for ever
+                    self._end_unreadable(conn, job_id, now)
+                if claimed:
+                    conn.execute(
+                        update(jobs)
+                        .where(jobs.c.id.in_([job.id for job in claimed]))
+                        .values(lease_owner=self.holder, lease_until=now + ttl)
+                    )
+                if started:
+                    conn.execute(
+                        update(jobs)
+                        .where(jobs.c.id.in_(started))
+                        .values(status=int(Status.STARTED), reason="", updated=now)
+                    )
+                    conn.execute(
+                        insert(transitions),
+                        [
+                            {
+                                "job_id": job_id,
+                                "status": int(Status.STARTED),
+                                "at": now,
+                                "reason": "",
+                                "engine": self.holder,
+                            }
+                            for job_id in started
+                        ],
+                    )
+        except IntegrityError:
+            return []  # another engine made the scheduling row at the same time: the next claim
+        if self.events:
+            for job_id in started:
+                self.events.status(job_id, Status.STARTED, "")
+        return claimed
+
+    def _claimable(self, now: float, capacity: dict[str, int]) -> bool:
+        """Whether a claim could take anything (a read, so that idle engines write nothing)."""
+        with self.engine.connect() as conn:
+            free = conn.execute(
+                select(jobs.c.id)
+                .where(
+                    jobs.c.status.not_in([*_FINAL, int(Status.WARMING_UP)]),
+                    or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
+                    _held_may_go(now),
+                )
+                .limit(1)
+            ).first()
+            if free is not None:
+                return True
+            queued = conn.execute(
+                select(jobs.c.environment, jobs.c.stop_requested)
+                .where(jobs.c.status == int(Status.WARMING_UP))
+                .distinct()
+            ).all()
+            if not queued:
+                return False
+            busy = _busy(conn)
+        for environment, stopping in queued:
+            room = capacity.get(environment)
+            if stopping or room is None or busy.get(environment, 0) < room:
+                return True
+        return False
+
+    def _lock_scheduling(self, conn: Any, now: float) -> None:
+        """Locks the scheduling row (first thing in the transaction: on SQLite it takes the write
+        lock at once, so no other writer slips in between this claim's reads and its writes)."""
+        if not conn.execute(update(scheduling).where(scheduling.c.name == "claims").values(at=now)).rowcount:
+            conn.execute(insert(scheduling).values(name="claims", at=now))
+
+    def register(self, pid: int, ttl: float) -> None:
+        """Records this engine (`holder`) as alive and makes the jobs a dead engine of the same
+        name held free at once (a restart continues them without waiting out their leases).
+        Raises EngineNameTaken when an engine of that name on this host still lives (seen within
+        `ttl`, its process there): two engines of one name would both run its jobs."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(engines).where(engines.c.id == self.holder).with_for_update()).first()
+            if row is not None and row.pid != pid and row.seen > now - ttl and _alive(row.pid):
+                raise EngineNameTaken(
+                    f"an engine named {self.holder} (process {row.pid}) runs on this job store: give each engine "
+                    "its own name (C2D_ENGINE_ID)"
+                )
+            if row is None:
+                conn.execute(insert(engines).values(id=self.holder, pid=pid, seen=now))
+            else:
+                conn.execute(update(engines).where(engines.c.id == self.holder).values(pid=pid, seen=now))
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.lease_owner == self.holder, jobs.c.status.not_in(_FINAL))
+                .values(lease_until=None)
+            )
+
+    def renew(self, job_ids: list[str], ttl: float) -> set[str]:
+        """Extends this engine's leases of `job_ids` (and says it is alive); returns the jobs it
+        still holds."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(update(engines).where(engines.c.id == self.holder).values(seen=now))
+            if not job_ids:
+                return set()
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(job_ids), jobs.c.lease_owner == self.holder, jobs.c.status.not_in(_FINAL))
+                .values(lease_until=now + ttl)
+            )
+            held = conn.execute(
+                select(jobs.c.id).where(
+                    jobs.c.id.in_(job_ids), jobs.c.lease_owner == self.holder, jobs.c.lease_until > now
+                )
+            )
+            return {row.id for row in held}
+
+    def release(self, job_id: str | None = None) -> None:
+        """Lets this engine's lease of a job (or of all its jobs) go at once: any engine may take
+        it (a held job waiting for its decision, or every job as the engine halts)."""
+        query = update(jobs).where(jobs.c.lease_owner == self.holder)
+        if job_id is not None:
+            query = query.where(jobs.c.id == job_id)
+        with self.engine.begin() as conn:
+            conn.execute(query.values(lease_until=None))
+
+    def claim_expired(self, ttl: float, lease: float) -> list[Job]:
+        """Final jobs whose results are older than `ttl` seconds, leased to this engine for
+        `lease` seconds so that one engine removes each."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            rows = list(
+                conn.execute(
+                    select(jobs)
+                    .where(
+                        jobs.c.status.in_(_FINAL),
+                        jobs.c.finished < now - ttl,
+                        or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
+                    )
+                    .limit(256)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if rows:
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id.in_([row.id for row in rows]))
+                    .values(lease_owner=self.holder, lease_until=now + lease)
+                )
+        return self._readable(rows)
 
     def decide(self, job_id: str, approver: str, decision: str, reason: str) -> bool:
         """Records an approver's decision on a held job (status 52); False if it is not held
@@ -351,8 +658,10 @@ class JobStore:
         return True
 
     def request_stop(self, job_id: str, told: bool = True) -> None:
-        """`told`: the events are told (False when the stop came from them)."""
-        self.update(job_id, stop_requested=True)
+        """`told`: the events are told (False when the stop came from them). Not fenced: whoever
+        runs the job sees it."""
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == job_id).values(stop_requested=True, updated=time.time()))
         if self.events and told:
             self.events.stop_requested(job_id)
 
@@ -382,18 +691,37 @@ class JobStore:
 
     def _readable(self, rows: Any, end_unreadable: bool = False) -> list[Job]:
         """The rows that are jobs. One that is not (changed by hand, or written in a shape no
-        version reads) is left out and logged; with `end_unreadable` (the engine's unfinished
-        jobs) it is ended, so that it neither stops the engine nor waits for ever."""
-        found = []
+        version reads) is left out and logged; with `end_unreadable` it is ended, so that it
+        neither stops the engines nor waits for ever."""
+        found, unreadable = self._parse(rows)
+        if end_unreadable and unreadable:
+            with self.engine.begin() as conn:
+                for job_id in unreadable:
+                    self._end_unreadable(conn, job_id, time.time())
+        return found
+
+    @staticmethod
+    def _parse(rows: Any) -> tuple[list[Job], list[str]]:
+        found, unreadable = [], []
         for row in rows:
             try:
                 found.append(_job(row))
             except ValidationError:
                 job_id = row._mapping["id"]
                 log.error("job %s: its stored record is not a job", job_id)
-                if end_unreadable:
-                    self.set_status(job_id, Status.DATA_PROVISIONING_FAILED, "its stored record could not be read")
-        return found
+                unreadable.append(job_id)
+        return found, unreadable
+
+    def _end_unreadable(self, conn: Any, job_id: str, now: float) -> None:
+        status, reason = Status.DATA_PROVISIONING_FAILED, "its stored record could not be read"
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status.not_in(_FINAL))
+            .values(status=int(status), reason=reason, updated=now, finished=now, lease_until=None)
+        )
+        conn.execute(
+            insert(transitions).values(job_id=job_id, status=int(status), at=now, reason=reason, engine=self.holder)
+        )
 
     def advance_signer_nonce(self, signer: str, nonce: int) -> bool:
         return advance_nonce(self.engine, signer_nonces, signer, nonce)

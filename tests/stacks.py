@@ -44,12 +44,22 @@ class Stack:
 
 
 def start_stack(
-    root, published, ganache, addresses_file, keys, executor=None, service=None, environments=None
+    root,
+    published,
+    ganache,
+    addresses_file,
+    keys,
+    executor=None,
+    service=None,
+    environments=None,
+    database_url=None,
+    engine_env=None,
 ) -> Stack:
     """Starts a provider, an operator service and an engine process under `root`, serving the
     files of `published` (shared between stacks). `executor`: operator settings of both the
     engine and the service; `service`: settings only the service gets; `environments`: the
-    operator's (ENVIRONMENTS by default)."""
+    operator's (ENVIRONMENTS by default); `database_url`: the operator's store (SQLite under
+    `root` by default); `engine_env`: more of the engine's environment."""
     executor = executor or {}
     data_root = published / _address(keys[1]).lower()  # the publisher's folder
     data_root.mkdir(parents=True, exist_ok=True)
@@ -64,7 +74,7 @@ def start_stack(
     envs.write_text(json.dumps(ENVIRONMENTS if environments is None else environments))
     values = {
         "jobs_dir": root / "jobs",
-        "operator_database_url": f"sqlite:///{root / 'operator.db'}",
+        "operator_database_url": database_url or f"sqlite:///{root / 'operator.db'}",
         "operator_providers": provider_address,
         "environments_file": envs,
         "poll_interval": 0.05,
@@ -93,6 +103,7 @@ def start_stack(
         "C2D_ENVIRONMENTS_FILE": str(envs),
         "C2D_POLL_INTERVAL": "0.05",
         **{f"C2D_{name.upper()}": str(value) for name, value in executor.items()},
+        **(engine_env or {}),
     }
     engine = EngineProcess(engine_env, root / "engine.log").start()
     return Stack(root, provider, operator, engine, Path(values["jobs_dir"]), data_root, key_file)

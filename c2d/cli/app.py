@@ -94,6 +94,7 @@ def operator_engine() -> None:
     Its liveness: `python -m c2d.heartbeat`."""
     from c2d.operator import load_settings, run_engine
     from c2d.operator.executors import ExecutorUnavailable
+    from c2d.operator.store import EngineNameTaken
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
@@ -101,6 +102,9 @@ def operator_engine() -> None:
     except ExecutorUnavailable as exc:
         console.print(f"[red]error:[/] {exc}")
         console.print("[dim]hint: start what it needs, or choose another executor (C2D_EXECUTOR)[/]")
+        raise typer.Exit(1) from None
+    except EngineNameTaken as exc:
+        console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
 
 

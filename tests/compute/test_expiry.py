@@ -19,9 +19,10 @@ def test_finished_jobs_expire_after_the_ttl_and_others_stay(tmp_path):
         provider_url="http://127.0.0.1:9",
         results_ttl=60,
     )
-    store = JobStore(settings.operator_database_url)
+    store = JobStore(settings.operator_database_url)  # the service's, unfenced: sets the scene
     executor = LocalExecutor(settings)
-    engine = Engine(store, executor, load_environments(None), settings.results_ttl)
+    engine_store = JobStore(settings.operator_database_url, holder="engine-1")
+    engine = Engine(engine_store, executor, load_environments(None), settings.results_ttl)
     old, recent, running = (store.create(job_spec(name)) for name in ("old", "recent", "running"))
     for job in (old, recent, running):
         (settings.jobs_dir / job.id / "data" / "outputs").mkdir(parents=True)
