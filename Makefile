@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 
-.PHONY: help setup contracts lint test test-contracts test-python test-cluster cluster-up cluster-down images render demo bench lock lock-brownie clean
+.PHONY: help setup contracts lint test test-contracts test-python test-manifests test-cluster cluster-up cluster-down images render demo bench lock lock-brownie clean
 
 help:
 	@echo "make demo    set up, then run the demo on a local Ganache chain"
@@ -35,6 +35,10 @@ test-contracts: contracts
 test-python: contracts
 	$(VENV)/pytest -q -m "not cluster"
 
+# The rendered stack's outside checks: checkov and kubernetes-validate on every variant.
+test-manifests: setup
+	$(VENV)/python scripts/check-manifests.py
+
 # The cluster tests: docker and kubernetes executors on the loopback test cluster (scripts/cluster).
 test-cluster: contracts cluster-up images
 	$(VENV)/pytest -q -m cluster tests/cluster; status=$$?; scripts/cluster/down.sh; exit $$status
@@ -52,7 +56,7 @@ images: contracts
 render: setup
 	@scripts/render.sh
 
-test: lint test-contracts test-python test-cluster
+test: lint test-contracts test-python test-manifests test-cluster
 
 demo: contracts
 	$(VENV)/c2d demo

@@ -1,5 +1,6 @@
 """Loading a service's settings with one clear error for everything missing or invalid."""
 
+import os
 import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -84,12 +85,15 @@ NetworkList = Annotated[list[str], NoDecode, BeforeValidator(_comma_split), Afte
 def read_key_file(data: object, field: str) -> object:
     """For a settings model's before-validator: `field` (a key) read from the file `field_file`
     names when it is not given itself. The file must be the owner's only (mode 600 or stricter),
-    as ssh asks of private keys."""
+    as ssh asks of private keys, or root's and readable by this process's group only (mode 440:
+    a Kubernetes Secret's volume with the pod's fsGroup, which sets no other owner)."""
     if not isinstance(data, dict) or data.get(field) or not data.get(f"{field}_file"):
         return data
     path = Path(str(data[f"{field}_file"]))
     try:
-        if path.stat().st_mode & 0o077:
+        stat = path.stat()
+        secret_volume = stat.st_uid == 0 and stat.st_gid == os.getegid() and not stat.st_mode & 0o027
+        if stat.st_mode & 0o077 and not secret_volume:
             raise ValueError("the key file must be readable by its owner only (chmod 600)")
         return {**data, field: path.read_text().strip()}
     except OSError:

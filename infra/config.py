@@ -7,6 +7,15 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
     operatorKey         secret, required   the operator's key; configure pods sign with it
     imageRegistry       "c2d/"             prefix of c2d's images (registry/path/)
     imageTag            "dev"              tag of c2d's images
+    images              "prebuilt"         "prebuilt": images pushed beforehand, named by
+                                           imageDigests; "build": the stack builds each from
+                                           images/*.Dockerfile and pushes it to imageRegistry
+    imageDigests        required when prebuilt (not loopback)   JSON {component: "sha256:…"}
+                                           of every image the stack runs (docker push prints
+                                           them); every pod names its image by digest
+    imageBase           "python:3.11-slim-bookworm"   the images' base when built
+    registryUsername, registryPassword (secret)   the registry's login for the build's push
+                                           (else the machine's docker login)
     systemNamespace     "c2d-system"       the provider and the chain (Ganache, contracts Job)
     jobsNamespace       "c2d-jobs"         operator service and engine, stage pods, WorkFlows
     chain               "ganache"          "ganache" (in the cluster) or "external"
@@ -33,6 +42,7 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -44,6 +54,11 @@ KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# The images of the stack's own pods (the chain's only with the in-cluster chain); the engine's
+# stage pods run configure and publish.
+SERVICE_IMAGES = ("provider", "operator-service", "operator-engine", "configure", "publish")
+CHAIN_IMAGES = ("ganache", "contracts")
 
 
 class ConfigError(Exception):
@@ -59,9 +74,13 @@ class Placement:
     image_registry: str = "c2d/"
     image_tag: str = "dev"
     loopback: bool = False
+    # component → its reference by digest (name:tag@sha256:…; an Output when the stack builds it)
+    image_refs: Mapping[str, Any] = field(default_factory=dict)
 
-    def image(self, name: str) -> str:
-        return f"{self.image_registry}{name}:{self.image_tag}"
+    def image(self, name: str) -> Any:
+        """The component's image: by digest where known (always, but on the loopback cluster,
+        whose locally built images have no registry digest)."""
+        return self.image_refs.get(name) or f"{self.image_registry}{name}:{self.image_tag}"
 
     @property
     def pull_policy(self) -> str:
@@ -95,10 +114,20 @@ class ChainSettings:
 
 
 @dataclass(frozen=True)
+class ImageBuild:
+    """How the stack builds its images (c2d:images build)."""
+
+    base: str = "python:3.11-slim-bookworm"
+    username: str = ""
+    password: pulumi.Output[str] | None = None
+
+
+@dataclass(frozen=True)
 class StackConfig:
     provider_key: pulumi.Output[str]
     operator_key: pulumi.Output[str]
     placement: Placement = Placement()
+    build: ImageBuild | None = None  # None: prebuilt images
     volumes: Volumes = Volumes()
     chain: ChainSettings = ChainSettings()
     environments: list[Environment] = field(default_factory=list)
@@ -192,16 +221,55 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
     loopback = config.get_bool("loopback")
     if loopback is not None:
         values["loopback"] = loopback
+    build = None
+    mode = config.get("images") or "prebuilt"
+    wanted = SERVICE_IMAGES + (CHAIN_IMAGES if values.get("kind", "ganache") == "ganache" else ())
+    if mode == "build":
+        build = ImageBuild(
+            base=config.get("imageBase") or ImageBuild.base,
+            username=config.get("registryUsername") or "",
+            password=config.get_secret("registryPassword"),
+        )
+        if bool(build.username) != (build.password is not None):
+            problems.append("c2d:registryUsername, c2d:registryPassword: give both, or neither (docker login)")
+    elif mode == "prebuilt":
+        digests = _digests(config.get("imageDigests"), problems)
+        missing = [name for name in wanted if name not in digests]
+        if missing and not values.get("loopback"):
+            problems.append(
+                "c2d:imageDigests: no digest for " + ", ".join(missing) + " (every pod names its image by digest: "
+                "docker push prints it, or docker inspect --format '{{index .RepoDigests 0}}'; or c2d:images build)"
+            )
+        registry, tag = values.get("image_registry", "c2d/"), values.get("image_tag", "dev")
+        values["image_refs"] = {name: f"{registry}{name}:{tag}@{digests[name]}" for name in wanted if name in digests}
+    else:
+        problems.append(f"c2d:images: {mode!r} is neither 'prebuilt' nor 'build'")
     if problems:
         raise ConfigError("the stack's configuration has problems:\n  " + "\n  ".join(problems))
     return StackConfig(
         provider_key=provider_key,
         operator_key=operator_key,
         placement=_split(values, Placement),
+        build=build,
         volumes=_split(values, Volumes),
         chain=_split(values, ChainSettings),
         **values,
     )
+
+
+def _digests(raw: str | None, problems: list[str]) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        digests = json.loads(raw)
+    except json.JSONDecodeError:
+        digests = None
+    if not isinstance(digests, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and DIGEST.match(v) for k, v in digests.items()
+    ):
+        problems.append('c2d:imageDigests: not a JSON object of component to "sha256:<64 hex digits>"')
+        return {}
+    return digests
 
 
 def _checked_key(name: str, key: str) -> str:

@@ -1,12 +1,13 @@
 """The whole deployment: what `pulumi up` declares (infra/__main__.py calls `deploy`)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
 
 from c2d.infra import components as c
-from c2d.infra.config import StackConfig, load
+from c2d.infra.components.images import Images
+from c2d.infra.config import CHAIN_IMAGES, SERVICE_IMAGES, StackConfig, load
 
 
 @dataclass
@@ -23,11 +24,16 @@ class Deployment:
     operator: c.Operator
     policies: c.NetworkPolicies
     quota: c.JobQuota
+    images: Images | None = None
 
 
 def deploy(cfg: StackConfig | None = None) -> Deployment:
     cfg = cfg or load()
     at, in_cluster_chain = cfg.placement, cfg.chain.in_cluster
+    images = None
+    if cfg.build is not None:  # built and pushed here: every pod names what the push returned
+        images = Images("images", at, cfg.build, SERVICE_IMAGES + (CHAIN_IMAGES if in_cluster_chain else ()))
+        at = replace(at, image_refs=images.refs)
     namespaces = c.Namespaces("namespaces", at)
     after_ns = pulumi.ResourceOptions(depends_on=[namespaces])
     crd = c.WorkflowCrd("workflow-crd")
@@ -77,5 +83,5 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
     for key, value in outputs.items():
         pulumi.export(key, value)
     return Deployment(
-        cfg, namespaces, crd, rbac, storage, secrets, chain, contracts, provider, operator, policies, quota
+        cfg, namespaces, crd, rbac, storage, secrets, chain, contracts, provider, operator, policies, quota, images
     )

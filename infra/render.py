@@ -9,6 +9,7 @@ operatorKey are given to the program as secrets. OUT.json is a `v1/List` that
 `kubectl apply -f` takes.
 """
 
+import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class Recorded:
     """What the program declared: resources (type, name, wire inputs) and stack outputs."""
 
     resources: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    others: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # images, commands
     components: list[tuple[str, str]] = field(default_factory=list)
     reads: list[tuple[str, str]] = field(default_factory=list)
 
@@ -62,11 +64,17 @@ class _Mocks(pulumi.runtime.Mocks):
             self.recorded.reads.append((args.typ, args.name))
             data = {"addresses.json": json.dumps({"1337": {"contracts": {}}})}
             return args.resource_id, {**args.inputs, "data": data}
-        if not args.typ.startswith("kubernetes:"):
+        if args.typ.startswith("kubernetes:"):
+            self.recorded.resources.append((args.typ, args.name, dict(args.inputs)))
+        elif args.typ.startswith("c2d:"):
             self.recorded.components.append((args.typ, args.name))
         else:
-            self.recorded.resources.append((args.typ, args.name, dict(args.inputs)))
-        return f"{args.name}-id", dict(args.inputs)
+            self.recorded.others.append((args.typ, args.name, dict(args.inputs)))
+        outputs = dict(args.inputs)
+        if args.typ == "docker-build:index:Image":  # what a push would return: a digest of the image
+            digest = "sha256:" + hashlib.sha256(f"mock image {args.name}".encode()).hexdigest()
+            outputs.update(digest=digest, ref=f"{outputs['tags'][0]}@{digest}")
+        return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         return {}, None

@@ -34,6 +34,11 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
         default="dev", description="tag of the c2d/configure, c2d/publish images (docker, kubernetes)"
     )
     image_prefix: str = Field(default="c2d/", description="registry and prefix of c2d's images")
+    images: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON {"configure": ref, "publish": ref}: the stage images by reference (name:tag@sha256:…), '
+        "in place of image_prefix and images_tag",
+    )
     docker_host: str = Field(default="", description="Docker daemon URL (docker executor); DOCKER_HOST if empty")
     kube_namespace: str = Field(default="c2d-jobs", description="namespace of the stage Jobs and WorkFlows")
     kubeconfig: Path | None = Field(default=None, description="kubeconfig of the cluster; in-cluster config if unset")
@@ -101,7 +106,7 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
         return self.operator_key.get_secret_value()
 
     def image(self, name: str) -> str:
-        return f"{self.image_prefix}{name}:{self.images_tag}"
+        return self.images.get(name) or f"{self.image_prefix}{name}:{self.images_tag}"
 
 
 def load_settings(**overrides: object) -> OperatorSettings:

@@ -242,6 +242,13 @@ def provision(job_dir: Path, spec: JobSpec, fetcher: InputFetcher) -> None:
         fetcher.fetch(algorithm.did, index, target, algorithm.checksum(index), ALGORITHM_FAILED)
 
 
+def _operator_key() -> str:
+    """The operator's key: a file (C2D_OPERATOR_KEY_FILE, a Secret's volume on Kubernetes) or the
+    environment (the docker and local executors, from a file only root reads)."""
+    path = os.environ.get("C2D_OPERATOR_KEY_FILE")
+    return Path(path).read_text().strip() if path else os.environ["C2D_OPERATOR_KEY"]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     job_dir = Path(args[0])
@@ -252,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return DATA_FAILED
     fetcher = InputFetcher(
         os.environ["C2D_PROVIDER_URL"],
-        os.environ["C2D_OPERATOR_KEY"],
+        _operator_key(),
         spec.jobId,
         os.environ.get("C2D_PROVIDER_SOCKET"),
     )

@@ -6,6 +6,9 @@
 #                               (python, node, shell: c2d.operator.images.RUNTIMES)
 #   scripts/images.sh pause     only the pod sandbox image of the test cluster
 #   scripts/images.sh base      only the local base image (debootstrap, cached)
+#   scripts/images.sh stage     only what the Dockerfiles copy (.toolchain/images: wheels, Ganache,
+#                               the compiled contracts), for a builder of its own (the stack's
+#                               c2d:images build)
 #
 # BASE=<image> builds the components FROM that image (python:3.11-slim-bookworm for real users);
 # by default they are built FROM the local debootstrap image, since no registry is reachable here.
@@ -20,7 +23,7 @@ LOCAL_BASE=c2d/base:bookworm
 COMPONENTS_IMAGES="provider operator-service operator-engine configure publish algorithm-python algorithm-node algorithm-shell ganache contracts"
 
 if [[ -z ${DOCKER_HOST:-} && -S $DOCKER_SOCK ]]; then export DOCKER_HOST=unix://$DOCKER_SOCK; fi
-if ! docker version >/dev/null 2>&1; then
+if [[ ${1:-all} != stage ]] && ! docker version >/dev/null 2>&1; then
   need_root
   docker_up
   export DOCKER_HOST=unix://$DOCKER_SOCK
@@ -147,7 +150,10 @@ components() {
 
 case ${1:-all} in
   pause) pause_image ;;
+  stage)
+    [[ -f $repo/contracts/build/contracts/DataToken.json ]] || { echo "compile the contracts first (make contracts)" >&2; exit 1; }
+    wheels; ganache_files; contracts_files ;;
   base) base_image ;;
   all) pause_image; components ;;
-  *) echo "usage: $0 [all|pause|base]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|pause|base|stage]" >&2; exit 2 ;;
 esac

@@ -5,6 +5,7 @@
 #   .toolchain/solcx          the npm solc registered as py-solc-x's compiler
 #   .toolchain/brownie-home   brownie's home: its network-config.yaml (Ganache networks)
 #   .toolchain/slither-venv   slither, the contracts' static analysis          (requirements/slither.lock)
+#   .toolchain/checks-venv    checkov, kubernetes-validate: the manifests' checks (requirements/checks.lock)
 #   .venv                     the c2d package and its tools                   (requirements/c2d.lock)
 # Each step is skipped when its stamp matches the hash of what it was made from.
 set -euo pipefail
@@ -71,6 +72,14 @@ if outdated slither "$(exists "$tool/slither-venv/bin/slither")" requirements/sl
   "$PYTHON" -m venv "$tool/slither-venv"
   pip_quiet "$tool/slither-venv/bin/pip" install -q --disable-pip-version-check -r requirements/slither.lock
   mark slither
+fi
+
+if outdated checks "$(exists "$tool/checks-venv/bin/checkov")" requirements/checks.lock; then
+  say "manifest checks environment (.toolchain/checks-venv: checkov, kubernetes-validate)"
+  rm -rf "$tool/checks-venv"
+  "$PYTHON" -m venv "$tool/checks-venv"
+  pip_quiet "$tool/checks-venv/bin/pip" install -q --disable-pip-version-check -r requirements/checks.lock
+  mark checks
 fi
 
 scripts/install-solc.sh "$tool/solcx" >/dev/null

@@ -9,11 +9,13 @@ import pulumi_kubernetes as k8s
 from c2d.infra.components.common import (
     CONTRACTS_CONFIG_MAP,
     GANACHE_PORT,
+    KEYS_MOUNT,
     RESTRICTED_CONTAINER,
+    exceptions,
     labels,
     pod_spec,
     resources,
-    secret_env,
+    secret_volume,
     service,
     tcp_probe,
 )
@@ -52,7 +54,12 @@ class Chain(pulumi.ComponentResource):
             app = labels("ganache")
             self.deployment = k8s.apps.v1.Deployment(
                 "ganache",
-                metadata={"name": "c2d-ganache", "namespace": at.system_namespace, "labels": app},
+                metadata={
+                    "name": "c2d-ganache",
+                    "namespace": at.system_namespace,
+                    "labels": app,
+                    **exceptions(at, "ganache"),
+                },
                 spec={
                     "replicas": 1,
                     "strategy": {"type": "Recreate"},
@@ -67,6 +74,14 @@ class Chain(pulumi.ComponentResource):
                                     "name": "ganache",
                                     "image": at.image("ganache"),
                                     "imagePullPolicy": at.pull_policy,
+                                    # the accounts' mnemonic from the Secret's file, not the env
+                                    "command": [
+                                        "sh",
+                                        "-c",
+                                        'exec node /opt/ganache/node_modules/ganache/dist/node/cli.js "$@" '
+                                        f'--wallet.mnemonic "$(cat {KEYS_MOUNT}/mnemonic)"',
+                                        "ganache",
+                                    ],
                                     "args": [
                                         "--server.host",
                                         "127.0.0.1" if at.loopback else "0.0.0.0",  # noqa: S104
@@ -78,19 +93,22 @@ class Chain(pulumi.ComponentResource):
                                         "10",
                                         "--database.dbPath",
                                         "/chain",
-                                        "--wallet.mnemonic",
-                                        "$(GANACHE_MNEMONIC)",  # expanded by the kubelet from the Secret
                                     ],
-                                    "env": [secret_env("GANACHE_MNEMONIC", secret.metadata["name"], "mnemonic")],
                                     "ports": [{"name": "rpc", "containerPort": GANACHE_PORT}],
                                     "readinessProbe": tcp_probe(at, GANACHE_PORT, 2),
                                     "livenessProbe": tcp_probe(at, GANACHE_PORT, 10),
                                     "resources": resources("1", "512Mi", cpu_request="200m"),
                                     "securityContext": RESTRICTED_CONTAINER,
-                                    "volumeMounts": [{"name": "chain", "mountPath": "/chain", "subPath": "db"}],
+                                    "volumeMounts": [
+                                        {"name": "chain", "mountPath": "/chain", "subPath": "db"},
+                                        {"name": "accounts", "mountPath": KEYS_MOUNT, "readOnly": True},
+                                    ],
                                 }
                             ],
-                            [{"name": "chain", "persistentVolumeClaim": {"claimName": chain_claim.metadata["name"]}}],
+                            [
+                                {"name": "chain", "persistentVolumeClaim": {"claimName": chain_claim.metadata["name"]}},
+                                secret_volume("accounts", secret.metadata["name"], "mnemonic"),
+                            ],
                             owned={"chain": ["db"]},
                         ),
                     },
@@ -129,7 +147,12 @@ class Contracts(pulumi.ComponentResource):
             app = labels("contracts")
             self.job = k8s.batch.v1.Job(
                 "contracts",
-                metadata={"name": CONTRACTS_CONFIG_MAP, "namespace": at.system_namespace, "labels": app},
+                metadata={
+                    "name": CONTRACTS_CONFIG_MAP,
+                    "namespace": at.system_namespace,
+                    "labels": app,
+                    **exceptions(at, "contracts"),
+                },
                 spec={
                     "backoffLimit": 4,
                     "activeDeadlineSeconds": 600,

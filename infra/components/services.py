@@ -11,17 +11,19 @@ from c2d.infra.components.common import (
     CONTRACTS_CONFIG_MAP,
     HEARTBEAT_CHECK,
     JOBS_MOUNT,
+    KEYS_MOUNT,
     OPERATOR_PORT,
     PROVIDER_DATA_ROOT,
     PROVIDER_PORT,
     RESTRICTED_CONTAINER,
     deployment_spec,
+    exceptions,
     http_probe,
     labels,
     listen,
     pod_spec,
     resources,
-    secret_env,
+    secret_volume,
     service,
 )
 from c2d.infra.components.storage import Secrets, Storage
@@ -58,11 +60,16 @@ class Provider(pulumi.ComponentResource):
             {"name": "C2D_PROVIDER_DATABASE_URL", "value": "sqlite:////var/lib/c2d/state/provider.db"},
             {"name": "C2D_PROVIDER_URL", "value": self.url},
             {"name": "C2D_OPERATOR_ADDRESSES", "value": operator_account},
-            secret_env("C2D_PROVIDER_KEY", secrets.provider.metadata["name"], "provider-key"),
+            {"name": "C2D_PROVIDER_KEY_FILE", "value": f"{KEYS_MOUNT}/provider-key"},  # a file, not the env
         ]
         self.deployment = k8s.apps.v1.Deployment(
             "provider",
-            metadata={"name": "c2d-provider", "namespace": at.system_namespace, "labels": app},
+            metadata={
+                "name": "c2d-provider",
+                "namespace": at.system_namespace,
+                "labels": app,
+                **exceptions(at, "provider"),
+            },
             spec={
                 "replicas": 1,
                 "strategy": {"type": "Recreate"},  # SQLite on a ReadWriteOnce volume
@@ -88,6 +95,7 @@ class Provider(pulumi.ComponentResource):
                                     {"name": "provider", "mountPath": "/var/lib/c2d/state", "subPath": "state"},
                                     {"name": "provider", "mountPath": PROVIDER_DATA_ROOT, "subPath": "data"},
                                     {"name": "contracts", "mountPath": "/etc/c2d/contracts", "readOnly": True},
+                                    {"name": "key", "mountPath": KEYS_MOUNT, "readOnly": True},
                                 ],
                             }
                         ],
@@ -100,6 +108,7 @@ class Provider(pulumi.ComponentResource):
                                 "name": "contracts",
                                 "configMap": {"name": CONTRACTS_CONFIG_MAP},
                             },  # the Job writes it by name
+                            secret_volume("key", secrets.provider.metadata["name"], "provider-key"),
                         ],
                         owned={"provider": ["state", "data"]},
                     ),
@@ -146,6 +155,11 @@ class Operator(pulumi.ComponentResource):
             {"name": "C2D_KUBE_LOOPBACK", "value": "true" if at.loopback else "false"},
             {"name": "C2D_IMAGE_PREFIX", "value": at.image_registry},
             {"name": "C2D_IMAGES_TAG", "value": at.image_tag},
+            # the stage pods' images, by digest as the stack's own
+            {
+                "name": "C2D_IMAGES",
+                "value": pulumi.Output.json_dumps({name: at.image(name) for name in ("configure", "publish")}),
+            },
             {"name": "C2D_JOBS_DIR", "value": f"{JOBS_MOUNT}/jobs"},
             {"name": "C2D_OPERATOR_DATABASE_URL", "value": f"sqlite:///{JOBS_MOUNT}/state/operator.db"},
             {"name": "C2D_ENVIRONMENTS_FILE", "value": "/etc/c2d/environments/environments.json"},
@@ -180,7 +194,7 @@ class Operator(pulumi.ComponentResource):
             pod = pod_spec(at, f"c2d-{part}", [container], volumes, owned={"jobs": ["jobs", "state"]})
             return k8s.apps.v1.Deployment(
                 part,
-                metadata={"name": f"c2d-{part}", "namespace": at.jobs_namespace, "labels": app},
+                metadata={"name": f"c2d-{part}", "namespace": at.jobs_namespace, "labels": app, **exceptions(at, part)},
                 spec=deployment_spec(app, pod),
                 opts=child,
             )

@@ -63,6 +63,8 @@ SETTLE_SECONDS = 5  # configure's pod, for its end to be seen (its log complete)
 CLAIM_SECONDS = 120  # a job's earlier outputs claim is waited for this long to go
 GRACE = 2  # seconds between SIGTERM and SIGKILL for stage pods (a PID-1 python ignores SIGTERM)
 SECRET_KEY = "operator-key"  # noqa: S105 (a key name in the Secret)
+KEY_MOUNT = "/run/c2d-key"  # configure's: the Secret's volume
+OPERATOR_KEY_FILE_ENV = "C2D_OPERATOR_KEY_FILE"
 
 
 PROBE_SECONDS = 120.0
@@ -248,8 +250,9 @@ class KubernetesExecutor(ContainerExecutor):
         mounts.append({"name": "tmp", "mountPath": "/tmp"})  # noqa: S108 (the container's own)
         mounts.append({"name": "shm", "mountPath": "/dev/shm"})  # noqa: S108 (the container's own)
         env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in p.env.items()]
-        secret = {"name": self.settings.kube_operator_key_secret, "key": SECRET_KEY}
-        env += [{"name": name, "valueFrom": {"secretKeyRef": secret}} for name in p.secret_env]
+        if p.secret_env:  # the key as a file of a Secret's volume, never in the environment
+            env.append({"name": OPERATOR_KEY_FILE_ENV, "value": f"{KEY_MOUNT}/{SECRET_KEY}"})
+            mounts.append({"name": "operator-key", "mountPath": KEY_MOUNT, "readOnly": True})
         resources = {"cpu": f"{int(p.cpu * 1000)}m", "memory": f"{p.memory_mb}Mi"}
         if p.gpus:  # an extended resource: requested = limit, scheduled only where the nodes have it
             resources[p.gpu_resource] = str(p.gpus)
@@ -291,6 +294,21 @@ class KubernetesExecutor(ContainerExecutor):
             ],
             "volumes": [
                 {"name": "jobs", **volume},
+                *(
+                    [
+                        {
+                            "name": "operator-key",
+                            # 0444: the pod's only user reads it (no fsGroup on the jobs volume)
+                            "secret": {
+                                "secretName": self.settings.kube_operator_key_secret,
+                                "items": [{"key": SECRET_KEY, "path": SECRET_KEY}],
+                                "defaultMode": 0o444,
+                            },
+                        }
+                    ]
+                    if p.secret_env
+                    else []
+                ),
                 {"name": "tmp", "emptyDir": {"sizeLimit": f"{p.tmp_mb}Mi"}},
                 {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{p.shm_mb}Mi"}},
             ],

@@ -7,11 +7,11 @@ import pytest
 
 from c2d.infra.config import ConfigError
 from c2d.infra.render import run
+from variants import DIGESTS, VARIANTS
+from variants import KEYS as ONLY_KEYS
 
-KEYS = {
-    "c2d:providerKey": "0x" + "09" * 32,
-    "c2d:operatorKey": "0x" + "08" * 32,
-}
+# the keys and each image's digest: what every stack of prebuilt images needs
+KEYS = {**ONLY_KEYS, "c2d:imageDigests": json.dumps(DIGESTS)}
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +302,68 @@ def test_bad_values_are_refused(key, value, says):
     with pytest.raises(ConfigError) as raised:
         run({**KEYS, key: value})
     assert key in str(raised.value) and says in str(raised.value)
+
+
+def test_prebuilt_images_need_their_digests_and_every_pod_names_its_image_by_digest():
+    with pytest.raises(ConfigError) as raised:
+        run(dict(ONLY_KEYS))
+    assert "c2d:imageDigests: no digest for provider, operator-service, operator-engine" in str(raised.value)
+    partial = {**ONLY_KEYS, "c2d:imageDigests": json.dumps({"provider": DIGESTS["provider"]})}
+    with pytest.raises(ConfigError, match="no digest for operator-service"):
+        run(partial)
+    with pytest.raises(ConfigError, match="not a JSON object of component"):
+        run({**ONLY_KEYS, "c2d:imageDigests": '{"provider": "latest"}'})
+    for variant in ("existing", "external-chain", "build"):
+        stack = run(VARIANTS[variant])
+        for name, pod in pods(stack):
+            for container in pod["containers"] + pod.get("initContainers", []):
+                assert "@sha256:" in container["image"], (variant, name, container["image"])
+        engine = named(stack, "Deployment", "c2d-operator-engine")["spec"]["template"]["spec"]["containers"][0]
+        stage_images = json.loads(next(e["value"] for e in engine["env"] if e["name"] == "C2D_IMAGES"))
+        assert set(stage_images) == {"configure", "publish"}
+        assert all("@sha256:" in ref for ref in stage_images.values()), stage_images
+    prebuilt = run(VARIANTS["existing"])
+    provider = named(prebuilt, "Deployment", "c2d-provider")["spec"]["template"]["spec"]["containers"][0]
+    assert provider["image"] == f"registry.example/c2d/provider:dev@{DIGESTS['provider']}"
+
+
+def test_the_stack_builds_and_pushes_each_image_it_runs():
+    stack = run(VARIANTS["build"])
+    images = {name: inputs for typ, name, inputs in stack.others if typ == "docker-build:index:Image"}
+    assert set(images) == set(DIGESTS)  # the services', the stages' and the in-cluster chain's
+    for name, inputs in images.items():
+        assert inputs["push"] is True and inputs["tags"] == [f"registry.example/c2d/{name}:dev"]
+        assert inputs["dockerfile"]["location"].endswith(f"images/{name}.Dockerfile")
+        assert inputs["buildArgs"] == {"BASE": "python:3.11-slim-bookworm"}
+    (stage,) = [inputs for typ, _, inputs in stack.others if typ == "command:local:Command"]
+    assert stage["create"] == "make -s contracts && scripts/images.sh stage"
+    external = run(
+        {
+            **VARIANTS["build"],
+            **{
+                k: v
+                for k, v in VARIANTS["external-chain"].items()
+                if "chain" in k.lower() or k in ("c2d:rpcUrl", "c2d:addresses")
+            },
+        }
+    )
+    built = {name for typ, name, _ in external.others if typ == "docker-build:index:Image"}
+    assert built == set(DIGESTS) - {"ganache", "contracts"}
+
+
+def test_secrets_reach_containers_as_files_only():
+    for variant, config in VARIANTS.items():
+        stack = run(config)
+        for name, pod in pods(stack):
+            for container in pod["containers"] + pod.get("initContainers", []):
+                for env in container.get("env", []):
+                    assert "secretKeyRef" not in env.get("valueFrom", {}), (variant, name, env)
+                assert "envFrom" not in container, (variant, name)
+    pod = named(run(VARIANTS["existing"]), "Deployment", "c2d-provider")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["C2D_PROVIDER_KEY_FILE"] == "/etc/c2d/keys/provider-key" and "C2D_PROVIDER_KEY" not in env
+    key = next(v for v in pod["volumes"] if v["name"] == "key")
+    assert key["secret"]["items"] == [{"key": "provider-key", "path": "provider-key"}]
+    assert key["secret"]["defaultMode"] == 0o440  # root's, the pod's group (its fsGroup) reads it
+    assert {"name": "key", "mountPath": "/etc/c2d/keys", "readOnly": True} in container["volumeMounts"]

@@ -1,0 +1,40 @@
+"""The stack's variants, as configurations: what the mock tests, the policy tests and the
+outside checks (scripts/check-manifests.py) each render."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+
+from c2d.infra.config import CHAIN_IMAGES, SERVICE_IMAGES
+
+REPO = Path(__file__).resolve().parents[1]
+
+KEYS = {
+    "c2d:providerKey": "0x" + "09" * 32,
+    "c2d:operatorKey": "0x" + "08" * 32,
+}
+# What `docker push` printed for each image (any digest serves under the mocks).
+DIGESTS = {name: "sha256:" + hashlib.sha256(name.encode()).hexdigest() for name in SERVICE_IMAGES + CHAIN_IMAGES}
+PREBUILT = {**KEYS, "c2d:imageRegistry": "registry.example/c2d/", "c2d:imageDigests": json.dumps(DIGESTS)}
+EXTERNAL_CHAIN = {
+    "c2d:chain": "external",
+    "c2d:rpcUrl": "https://rpc.example",
+    "c2d:chainId": "100",
+    "c2d:addresses": '{"100": {"contracts": {}}}',
+}
+
+
+def dev() -> dict[str, str]:
+    """The loopback test cluster's stack (Pulumi.dev.yaml)."""
+    config = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())["config"]
+    return {str(k): str(v) for k, v in config.items()}
+
+
+VARIANTS: dict[str, dict[str, str]] = {
+    "dev": dev(),
+    "existing": PREBUILT,
+    "external-chain": {**PREBUILT, **EXTERNAL_CHAIN},
+    "build": {**KEYS, "c2d:imageRegistry": "registry.example/c2d/", "c2d:images": "build"},
+}
