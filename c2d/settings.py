@@ -1,7 +1,7 @@
 """Loading a service's settings with one clear error for everything missing or invalid."""
 
-import os
 import ipaddress
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 

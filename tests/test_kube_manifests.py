@@ -117,3 +117,22 @@ def test_the_algorithm_pod_runs_its_own_image_as_its_environment_says(tmp_path, 
     assert pod.get("imagePullSecrets") == (None if loopback else [{"name": "regcred"}])
     configure = manifest(tmp_path, "configure", env=env, spec=spec, kube_loopback=loopback)
     assert "imagePullSecrets" not in configure and "amd.com/gpu" not in str(configure["containers"][0]["resources"])
+
+
+def test_configure_reads_the_operator_key_from_a_secret_file_and_no_stage_has_it_in_its_environment(tmp_path):
+    configure = manifest(tmp_path, "configure")
+    (container,) = configure["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["C2D_OPERATOR_KEY_FILE"]["value"] == "/run/c2d-key/operator-key" and "C2D_OPERATOR_KEY" not in env
+    assert not any("valueFrom" in e for e in container["env"])
+    assert {"name": "operator-key", "mountPath": "/run/c2d-key", "readOnly": True} in container["volumeMounts"]
+    (key,) = [v for v in configure["volumes"] if v["name"] == "operator-key"]
+    assert key["secret"] == {
+        "secretName": "c2d-operator-key",
+        "items": [{"key": "operator-key", "path": "operator-key"}],
+        "defaultMode": 0o444,
+    }
+    for stage in ("algorithm", "publish"):
+        pod = manifest(tmp_path, stage)
+        assert not any(v["name"] == "operator-key" for v in pod["volumes"]), stage
+        assert "KEY" not in str([e["name"] for e in pod["containers"][0]["env"]]), stage

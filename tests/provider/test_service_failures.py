@@ -1,5 +1,7 @@
 """Start-up settings, an unreachable chain, and a provider on PostgreSQL."""
 
+import os
+
 import httpx
 import pytest
 
@@ -52,6 +54,20 @@ def test_key_files_and_the_default_confirmations(monkeypatch, tmp_path, addresse
     with pytest.raises(SettingsError) as info:
         load_settings(**base)
     assert "readable by its owner only" in str(info.value) and provider_key[2:] not in str(info.value)
+    for mode in (0o444, 0o460, 0o640):  # others, a writing group, a group of the owner's
+        key_file.chmod(mode)
+        if mode == 0o640 and os.geteuid() == 0:
+            continue  # root's and root's group: the Secret volume's shape below
+        with pytest.raises(SettingsError, match="readable by its owner only"):
+            load_settings(**base)
+    # A Kubernetes Secret's volume: root's, readable by the pod's group (its fsGroup) only.
+    key_file.chmod(0o440)
+    if os.geteuid() == 0:
+        os.chown(key_file, 0, os.getegid())
+        assert load_settings(**base).provider_key.get_secret_value() == provider_key
+    else:  # the file is this user's own: its group's reading is refused
+        with pytest.raises(SettingsError, match="readable by its owner only"):
+            load_settings(**base)
     key_file.chmod(0o600)
     settings = load_settings(**base)
     assert settings.provider_key.get_secret_value() == provider_key
