@@ -17,9 +17,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     case,
     delete,
     insert,
+    or_,
     select,
     update,
 )
@@ -332,9 +334,19 @@ class Store:
         return None if value is None else int(value)
 
     def save_index(self, found: list[Asset], log_indexes: list[int], cursor: int) -> None:
-        """Stores newly indexed DDOs and the last block read, in one transaction."""
+        """Stores newly indexed DDOs and the last block read, in one transaction. Replicas index
+        the same chain into one store: a DDO is replaced only by one written later on chain, and
+        the cursor only moves forward (a replica that lags behind writes nothing older)."""
         now = int(time.time())
         with self.engine.begin() as conn:
+            # The cursor's row first, locked: one replica's save at a time (SQLite: its write lock).
+            if (
+                conn.execute(
+                    update(settings_table).where(settings_table.c.name == "cursor").values(value=settings_table.c.value)
+                ).rowcount
+                == 0
+            ):
+                conn.execute(insert(settings_table).values(name="cursor", value=str(cursor)))
             for asset, log_index in zip(found, log_indexes, strict=True):
                 values = {
                     "datatoken": asset.datatoken,
@@ -344,12 +356,14 @@ class Store:
                     "log_index": log_index,
                     "indexed_at": now,
                 }
-                if conn.execute(update(assets).where(assets.c.did == asset.did).values(**values)).rowcount == 0:
+                older = or_(
+                    assets.c.block_number < asset.block_number,
+                    and_(assets.c.block_number == asset.block_number, assets.c.log_index <= log_index),
+                )
+                if conn.execute(update(assets).where(assets.c.did == asset.did, older).values(**values)).rowcount:
+                    continue
+                if conn.execute(select(assets.c.did).where(assets.c.did == asset.did)).first() is None:
                     conn.execute(insert(assets).values(did=asset.did, **values))
-            if (
-                conn.execute(
-                    update(settings_table).where(settings_table.c.name == "cursor").values(value=str(cursor))
-                ).rowcount
-                == 0
-            ):
-                conn.execute(insert(settings_table).values(name="cursor", value=str(cursor)))
+            stored = conn.execute(select(settings_table.c.value).where(settings_table.c.name == "cursor")).scalar()
+            if stored is None or int(stored) < cursor:
+                conn.execute(update(settings_table).where(settings_table.c.name == "cursor").values(value=str(cursor)))

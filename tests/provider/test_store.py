@@ -94,3 +94,17 @@ def test_index_stores_assets_and_cursor_together(store):
     store.save_index([newer], [3], 12)
     assert store.asset(asset.did) == newer
     assert store.index_cursor() == 12
+
+
+def test_a_replica_that_lags_behind_writes_nothing_older(store):
+    """Two provider replicas index one chain into one store: the one behind stores neither an
+    older DDO over a newer one nor an earlier cursor."""
+    did = "did:op:" + "12" * 20
+    newer = Asset(did, "0x" + "12" * 20, "0x" + "56" * 20, {"service": [], "n": 2}, 180)
+    older = Asset(did, newer.datatoken, newer.publisher, {"service": [], "n": 1}, 120)
+    store.save_index([newer], [0], 200)  # the replica ahead
+    store.save_index([older], [3], 150)  # the one behind, from what it read before
+    assert store.asset(did).ddo == {"service": [], "n": 2} and store.index_cursor() == 200
+    same_block = Asset(did, newer.datatoken, newer.publisher, {"service": [], "n": 3}, 180)
+    store.save_index([same_block], [1], 201)  # later in the same block: newer
+    assert store.asset(did).ddo["n"] == 3 and store.index_cursor() == 201
