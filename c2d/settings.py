@@ -94,10 +94,10 @@ def read_key_file(data: object, field: str) -> object:
         stat = path.stat()
         secret_volume = stat.st_uid == 0 and stat.st_gid == os.getegid() and not stat.st_mode & 0o027
         if stat.st_mode & 0o077 and not secret_volume:
-            raise ValueError("the key file must be readable by its owner only (chmod 600)")
+            raise ValueError(f"the file of {field} must be readable by its owner only (chmod 600)")
         return {**data, field: path.read_text().strip()}
     except OSError:
-        raise ValueError("the key file cannot be read") from None
+        raise ValueError(f"the file of {field} cannot be read") from None
 
 
 class HttpLimitSettings(BaseSettings):

@@ -16,6 +16,20 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
     imageBase           "python:3.11-slim-bookworm"   the images' base when built
     registryUsername, registryPassword (secret)   the registry's login for the build's push
                                            (else the machine's docker login)
+    database            "sqlite"           the provider's and the operator's stores: "sqlite" (a
+                                           file on their volumes: one replica each), "postgres"
+                                           (a StatefulSet in the system namespace) or "external"
+    postgresImage       required with postgres   the official postgres image by digest
+                                           (postgres:16-bookworm@sha256:…)
+    databasePassword    secret, required with postgres   its administrator's; the provider's
+                                           and the operator's own roles get passwords derived
+                                           from it
+    databaseSize        "10Gi"             its volume
+    providerDatabaseUrl, operatorDatabaseUrl   secrets, required with external
+                                           (postgresql+psycopg://user:password@host:port/db)
+    databaseCidr        required with external   where the operator's pods may reach it (5432)
+    providerReplicas, engineReplicas   2   with PostgreSQL (one each with sqlite); the operator
+                                           service runs two as well
     systemNamespace     "c2d-system"       the provider and the chain (Ganache, contracts Job)
     jobsNamespace       "c2d-jobs"         operator service and engine, stage pods, WorkFlows
     chain               "ganache"          "ganache" (in the cluster) or "external"
@@ -40,6 +54,7 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
                                            images are never pulled, volumes are hostPath
 """
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -123,11 +138,30 @@ class ImageBuild:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    kind: str = "sqlite"
+    image: str = ""
+    size: str = "10Gi"
+    password: pulumi.Output[str] | None = None  # postgres: the administrator's
+    provider_url: pulumi.Output[str] | None = None  # external
+    operator_url: pulumi.Output[str] | None = None
+    cidr: str = ""
+    provider_replicas: int = 1
+    engine_replicas: int = 1
+
+    @property
+    def shared(self) -> bool:
+        """PostgreSQL: several replicas may share the stores."""
+        return self.kind != "sqlite"
+
+
+@dataclass(frozen=True)
 class StackConfig:
     provider_key: pulumi.Output[str]
     operator_key: pulumi.Output[str]
     placement: Placement = Placement()
     build: ImageBuild | None = None  # None: prebuilt images
+    database: DatabaseSettings = DatabaseSettings()
     volumes: Volumes = Volumes()
     chain: ChainSettings = ChainSettings()
     environments: list[Environment] = field(default_factory=list)
@@ -244,6 +278,7 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         values["image_refs"] = {name: f"{registry}{name}:{tag}@{digests[name]}" for name in wanted if name in digests}
     else:
         problems.append(f"c2d:images: {mode!r} is neither 'prebuilt' nor 'build'")
+    database = _database(config, problems, loopback=bool(values.get("loopback")))
     if problems:
         raise ConfigError("the stack's configuration has problems:\n  " + "\n  ".join(problems))
     return StackConfig(
@@ -251,10 +286,64 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         operator_key=operator_key,
         placement=_split(values, Placement),
         build=build,
+        database=database,
         volumes=_split(values, Volumes),
         chain=_split(values, ChainSettings),
         **values,
     )
+
+
+def _database(config: pulumi.Config, problems: list[str], *, loopback: bool) -> DatabaseSettings:
+    kind = config.get("database") or "sqlite"
+    if kind == "sqlite":
+        return DatabaseSettings()
+    replicas = {}
+    for name in ("providerReplicas", "engineReplicas"):
+        try:
+            value = config.get_int(name)
+        except (ValueError, TypeError):
+            value = -1
+        if value is not None and not 1 <= value <= 16:
+            problems.append(f"c2d:{name}: between 1 and 16")
+        replicas[name] = value or 2
+    common: dict[str, Any] = {
+        "provider_replicas": replicas["providerReplicas"],
+        "engine_replicas": replicas["engineReplicas"],
+    }
+    if kind == "postgres":
+        image = config.get("postgresImage") or ""
+        if not image or ("@sha256:" not in image and not loopback):
+            problems.append(
+                "c2d:postgresImage: required with c2d:database postgres, by digest (docker pull postgres:16-bookworm "
+                "&& docker inspect --format '{{index .RepoDigests 0}}' postgres:16-bookworm)"
+            )
+        password = config.get_secret("databasePassword")
+        if password is None:
+            problems.append("c2d:databasePassword: required with c2d:database postgres (config set --secret)")
+        size = config.get("databaseSize") or "10Gi"
+        if not QUANTITY.match(size):
+            problems.append(f"c2d:databaseSize: {size!r} is not a storage quantity (for example 20Gi)")
+        return DatabaseSettings(kind=kind, image=image, size=size, password=password, **common)
+    if kind == "external":
+        urls = {}
+        for name in ("providerDatabaseUrl", "operatorDatabaseUrl"):
+            urls[name] = config.get_secret(name)
+            if urls[name] is None:
+                problems.append(f"c2d:{name}: required with c2d:database external (--secret postgresql+psycopg://…)")
+        cidr = config.get("databaseCidr") or ""
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError:
+            problems.append("c2d:databaseCidr: required with c2d:database external (its network: 10.0.5.0/24)")
+        return DatabaseSettings(
+            kind=kind,
+            provider_url=urls["providerDatabaseUrl"],
+            operator_url=urls["operatorDatabaseUrl"],
+            cidr=cidr,
+            **common,
+        )
+    problems.append(f"c2d:database: {kind!r} is neither 'sqlite', 'postgres' nor 'external'")
+    return DatabaseSettings()
 
 
 def _digests(raw: str | None, problems: list[str]) -> dict[str, str]:

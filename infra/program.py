@@ -6,6 +6,7 @@ from typing import Any
 import pulumi
 
 from c2d.infra import components as c
+from c2d.infra.components.database import Database
 from c2d.infra.components.images import Images
 from c2d.infra.config import CHAIN_IMAGES, SERVICE_IMAGES, StackConfig, load
 
@@ -25,6 +26,7 @@ class Deployment:
     policies: c.NetworkPolicies
     quota: c.JobQuota
     images: Images | None = None
+    database: Database | None = None
 
 
 def deploy(cfg: StackConfig | None = None) -> Deployment:
@@ -42,9 +44,19 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         at,
         in_cluster_chain=in_cluster_chain,
         claims_outputs=bool(cfg.volumes.outputs_storage_class),
+        in_cluster_database=cfg.database.kind == "postgres",
         opts=after_ns,
     )
     storage = c.Storage("storage", at, cfg.volumes, in_cluster_chain=in_cluster_chain, opts=after_ns)
+    database = None
+    if cfg.database.shared:  # PostgreSQL: the stores shared by several replicas
+        database = Database(
+            "database",
+            at,
+            cfg.database,
+            storage_class=cfg.volumes.storage_class,
+            opts=pulumi.ResourceOptions(depends_on=[rbac]),
+        )
     secrets = c.Secrets("secrets", at, cfg.provider_key, cfg.operator_key, after_ns)
     chain = c.Chain("chain", at, cfg.chain, storage, pulumi.ResourceOptions(depends_on=[namespaces, rbac]))
     contracts = c.Contracts("contracts", at, cfg.chain, chain, pulumi.ResourceOptions(depends_on=[rbac]))
@@ -57,7 +69,9 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         secrets,
         chain_id=cfg.chain.chain_id,
         operator_account=c.address(cfg.operator_key),
-        opts=pulumi.ResourceOptions(depends_on=[rbac]),
+        database=database,
+        replicas=cfg.database.provider_replicas,
+        opts=pulumi.ResourceOptions(depends_on=[rbac, *([database] if database else [])]),
     )
     operator = c.Operator(
         "operator",
@@ -68,10 +82,17 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         environments=cfg.environments,
         outputs_storage_class=cfg.volumes.outputs_storage_class,
         provider_account=c.address(cfg.provider_key),
-        opts=pulumi.ResourceOptions(depends_on=[rbac, crd]),
+        database=database,
+        engine_replicas=cfg.database.engine_replicas,
+        opts=pulumi.ResourceOptions(depends_on=[rbac, crd, *([database] if database else [])]),
     )
     policies = c.NetworkPolicies(
-        "network-policies", at, in_cluster_chain=in_cluster_chain, api_server_cidr=cfg.api_server_cidr, opts=after_ns
+        "network-policies",
+        at,
+        in_cluster_chain=in_cluster_chain,
+        api_server_cidr=cfg.api_server_cidr,
+        database=cfg.database,
+        opts=after_ns,
     )
     quota = c.JobQuota("job-quota", at.jobs_namespace, cfg.environments, after_ns)
     outputs: dict[str, Any] = {
@@ -83,5 +104,18 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
     for key, value in outputs.items():
         pulumi.export(key, value)
     return Deployment(
-        cfg, namespaces, crd, rbac, storage, secrets, chain, contracts, provider, operator, policies, quota, images
+        cfg,
+        namespaces,
+        crd,
+        rbac,
+        storage,
+        secrets,
+        chain,
+        contracts,
+        provider,
+        operator,
+        policies,
+        quota,
+        images,
+        database,
     )

@@ -18,7 +18,14 @@ from typing import Any
 
 import pulumi
 
-SECRET_KEYS = ("c2d:providerKey", "c2d:operatorKey")
+SECRET_KEYS = (
+    "c2d:providerKey",
+    "c2d:operatorKey",
+    "c2d:registryPassword",
+    "c2d:databasePassword",
+    "c2d:providerDatabaseUrl",
+    "c2d:operatorDatabaseUrl",
+)
 ORDER = [
     "Namespace",
     "CustomResourceDefinition",
@@ -33,6 +40,7 @@ ORDER = [
     "LimitRange",
     "NetworkPolicy",
     "Service",
+    "StatefulSet",
     "Deployment",
     "Job",
 ]

@@ -13,6 +13,11 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="C2D_", extra="ignore", frozen=True)
 
     operator_database_url: str = Field(default="sqlite:///operator.db", description="SQLAlchemy URL of the job store")
+    operator_database_url_file: Path | None = Field(
+        default=None,
+        description="a file holding operator_database_url (mode 600, or a Secret's 440) when it is not set: "
+        "a URL with a password stays out of the environment",
+    )
     jobs_dir: Path = Field(description="where jobs' working directories and results live")
     operator_providers: AddressList = Field(
         min_length=1, description="comma-separated addresses of the providers allowed to call the operator service"
@@ -90,7 +95,7 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _key_file(cls, data: object) -> object:
-        return read_key_file(data, "operator_key")
+        return read_key_file(read_key_file(data, "operator_key"), "operator_database_url")
 
     @field_validator("jobs_dir")
     @classmethod

@@ -27,6 +27,11 @@ class ProviderSettings(HttpLimitSettings, BaseSettings):
         default="sqlite:///provider.db",
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...",
     )
+    provider_database_url_file: Path | None = Field(
+        default=None,
+        description="a file holding provider_database_url (mode 600, or a Secret's 440) when it is not set: "
+        "a URL with a password stays out of the environment",
+    )
     provider_url: HttpUrl = Field(default="http://127.0.0.1:8030", description="the provider's public base URL")
     order_confirmations: int | None = Field(
         default=None,
@@ -60,7 +65,7 @@ class ProviderSettings(HttpLimitSettings, BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _key_file(cls, data: object) -> object:
-        return read_key_file(data, "provider_key")
+        return read_key_file(read_key_file(data, "provider_key"), "provider_database_url")
 
     @field_validator("addresses_file")
     @classmethod

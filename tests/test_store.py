@@ -52,3 +52,26 @@ def test_rows_of_the_untyped_job_load_and_unreadable_ones_end(tmp_path):
     assert store.history("broken")[-1][0] == Status.DATA_PROVISIONING_FAILED  # ended, not skipped for ever
     assert store.get("broken") is None and [j.id for j in store.of_owner(OWNER)] == ["old", "next"]
     assert [job.id for job in store.unfinished()] == ["old", "next"]
+
+
+def test_the_store_url_may_come_from_a_file_the_owner_only_reads(tmp_path):
+    """A PostgreSQL URL carries a password: a Secret's file, never the environment."""
+    import pytest
+
+    from c2d.operator import load_settings
+    from c2d.settings import SettingsError
+
+    url_file = tmp_path / "url"
+    url_file.write_text("postgresql+psycopg://c2d_operator:pw@db:5432/c2d_operator\n")
+    base = {
+        "jobs_dir": tmp_path / "jobs",
+        "operator_providers": "0x" + "34" * 20,
+        "provider_url": "http://127.0.0.1:9",
+        "operator_database_url_file": url_file,
+    }
+    url_file.chmod(0o644)
+    with pytest.raises(SettingsError, match="readable by its owner only") as raised:
+        load_settings(**base)
+    assert "pw@" not in str(raised.value)
+    url_file.chmod(0o600)
+    assert load_settings(**base).operator_database_url == "postgresql+psycopg://c2d_operator:pw@db:5432/c2d_operator"

@@ -32,9 +32,23 @@ def dev() -> dict[str, str]:
     return {str(k): str(v) for k, v in config.items()}
 
 
+POSTGRES = {
+    "c2d:database": "postgres",
+    "c2d:postgresImage": "postgres:16-bookworm@sha256:" + hashlib.sha256(b"postgres").hexdigest(),
+    "c2d:databasePassword": "a database password",
+}
+EXTERNAL_DATABASE = {
+    "c2d:database": "external",
+    "c2d:providerDatabaseUrl": "postgresql+psycopg://provider:secret@10.0.5.10:5432/provider",
+    "c2d:operatorDatabaseUrl": "postgresql+psycopg://operator:secret@10.0.5.10:5432/operator",
+    "c2d:databaseCidr": "10.0.5.10/32",
+}
+
 VARIANTS: dict[str, dict[str, str]] = {
     "dev": dev(),
     "existing": PREBUILT,
     "external-chain": {**PREBUILT, **EXTERNAL_CHAIN},
     "build": {**KEYS, "c2d:imageRegistry": "registry.example/c2d/", "c2d:images": "build"},
+    "postgres": {**PREBUILT, **POSTGRES},
+    "external-database": {**PREBUILT, **EXTERNAL_CHAIN, **EXTERNAL_DATABASE},
 }

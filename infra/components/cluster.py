@@ -61,7 +61,7 @@ class WorkflowCrd(pulumi.ComponentResource):
 class Rbac(pulumi.ComponentResource):
     """Service accounts and least-privilege Roles; nothing cluster-wide."""
 
-    ACCOUNTS = ("provider", "operator-service", "operator-engine", "contracts", "ganache")
+    ACCOUNTS = ("provider", "operator-service", "operator-engine", "contracts", "ganache", "postgres")
 
     def __init__(
         self,
@@ -70,6 +70,7 @@ class Rbac(pulumi.ComponentResource):
         *,
         in_cluster_chain: bool,
         claims_outputs: bool,
+        in_cluster_database: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`claims_outputs`: the engine creates a volume claim per job for its outputs."""
@@ -78,6 +79,8 @@ class Rbac(pulumi.ComponentResource):
         self.accounts: dict[str, k8s.core.v1.ServiceAccount] = {}
         for account in self.ACCOUNTS:
             if account in ("contracts", "ganache") and not in_cluster_chain:
+                continue
+            if account == "postgres" and not in_cluster_database:
                 continue
             self.accounts[account] = k8s.core.v1.ServiceAccount(
                 account,

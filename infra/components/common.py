@@ -133,10 +133,12 @@ def volume_owner(image: str, owned: dict[str, list[str]]) -> dict[str, Any]:
     }
 
 
-def deployment_spec(app: dict[str, str], pod: dict[str, Any]) -> dict[str, Any]:
+def deployment_spec(app: dict[str, str], pod: dict[str, Any], replicas: int = 1) -> dict[str, Any]:
+    """One replica on SQLite (a file on a ReadWriteOnce volume: the old one goes first); several
+    on PostgreSQL, rolled one at a time."""
     return {
-        "replicas": 1,
-        "strategy": {"type": "Recreate"},  # one engine, one job store writer at a time
+        "replicas": replicas,
+        "strategy": {"type": "RollingUpdate"} if replicas > 1 else {"type": "Recreate"},
         "selector": {"matchLabels": app},
         "template": {"metadata": {"labels": app}, "spec": pod},
     }

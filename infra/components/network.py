@@ -6,7 +6,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from c2d.infra.components.common import GANACHE_PORT, NAME_LABEL, OPERATOR_PORT, PROVIDER_PORT
-from c2d.infra.config import Placement
+from c2d.infra.components.database import POSTGRES_PORT
+from c2d.infra.config import DatabaseSettings, Placement
 
 # Cloud metadata services: link-local (AWS, GCP, Azure: 169.254.169.254; AWS IPv6 fd00:ec2::254)
 # and Alibaba's 100.100.100.200. Nothing of c2d's may reach them.
@@ -35,6 +36,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         *,
         in_cluster_chain: bool,
         api_server_cidr: str,
+        database: DatabaseSettings | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`api_server_cidr`: where the API server's endpoints are (the parts that call it may reach only those)."""
@@ -133,6 +135,42 @@ class NetworkPolicies(pulumi.ComponentResource):
         }
         if not in_cluster_chain:
             del policies["ganache"], policies["contracts"]
+        if database is not None and database.shared:  # the stores: to PostgreSQL's port only
+            if database.kind == "postgres":
+                to_database: dict[str, Any] = {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {NAME_LABEL: system}},
+                            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "postgres"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": POSTGRES_PORT}],
+                }
+                clients = [
+                    {
+                        "namespaceSelector": {"matchLabels": {NAME_LABEL: namespace}},
+                        "podSelector": {"matchLabels": {"app.kubernetes.io/name": app}},
+                    }
+                    for namespace, app in ((system, "provider"), (jobs, "operator-service"), (jobs, "operator-engine"))
+                ]
+                policies["postgres"] = (
+                    system,
+                    _policy(
+                        "postgres",
+                        ingress=[{"from": clients, "ports": [{"protocol": "TCP", "port": POSTGRES_PORT}]}],
+                        egress=[],  # it calls nothing
+                    ),
+                )
+            else:
+                to_database = {
+                    "to": [{"ipBlock": {"cidr": database.cidr}}],
+                    "ports": [{"protocol": "TCP", "port": POSTGRES_PORT}],
+                }
+            for part in ("operator-service", "operator-engine"):  # the provider may reach it already
+                _namespace, spec = policies[part]
+                spec["egress"].append(to_database)
+            if database.kind == "postgres":
+                policies["provider"][1]["egress"].append(to_database)
         self.policies = {
             key: k8s.networking.v1.NetworkPolicy(
                 key, metadata={"name": f"c2d-{key}", "namespace": namespace}, spec=spec, opts=child

@@ -26,9 +26,30 @@ from c2d.infra.components.common import (
     secret_volume,
     service,
 )
+from c2d.infra.components.database import Database
 from c2d.infra.components.storage import Secrets, Storage
 from c2d.infra.config import Placement
 from c2d.operator.environments import Environment
+
+DATABASE_MOUNT = "/etc/c2d/database"
+
+
+def database_env(name: str, database: Database | None, sqlite: str) -> dict[str, Any]:
+    """The store's URL: SQLite's path, or the file of the Secret holding the PostgreSQL URL."""
+    if database is None:
+        return {"name": name, "value": sqlite}
+    return {"name": f"{name}_FILE", "value": f"{DATABASE_MOUNT}/url"}
+
+
+def database_mounts(database: Database | None) -> list[dict[str, Any]]:
+    return [{"name": "database", "mountPath": DATABASE_MOUNT, "readOnly": True}] if database else []
+
+
+def database_volumes(database: Database | None, store: str) -> list[dict[str, Any]]:
+    if database is None:
+        return []
+    secret = database.provider_secret if store == "provider" else database.operator_secret
+    return [secret_volume("database", secret.metadata["name"], "url")]
 
 
 class Provider(pulumi.ComponentResource):
@@ -43,8 +64,11 @@ class Provider(pulumi.ComponentResource):
         *,
         chain_id: int,
         operator_account: pulumi.Input[str],
+        database: Database | None = None,
+        replicas: int = 1,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`database`: the stores' PostgreSQL (else SQLite on the provider's volume, one replica)."""
         super().__init__("c2d:infra:Provider", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         app = labels("provider")
@@ -57,7 +81,7 @@ class Provider(pulumi.ComponentResource):
             {"name": "C2D_ADDRESSES_FILE", "value": "/etc/c2d/contracts/addresses.json"},
             {"name": "C2D_OPERATOR_URL", "value": f"http://{operator_host}:{OPERATOR_PORT}"},
             {"name": "C2D_DATA_ROOT", "value": PROVIDER_DATA_ROOT},
-            {"name": "C2D_PROVIDER_DATABASE_URL", "value": "sqlite:////var/lib/c2d/state/provider.db"},
+            database_env("C2D_PROVIDER_DATABASE_URL", database, "sqlite:////var/lib/c2d/state/provider.db"),
             {"name": "C2D_PROVIDER_URL", "value": self.url},
             {"name": "C2D_OPERATOR_ADDRESSES", "value": operator_account},
             {"name": "C2D_PROVIDER_KEY_FILE", "value": f"{KEYS_MOUNT}/provider-key"},  # a file, not the env
@@ -71,8 +95,9 @@ class Provider(pulumi.ComponentResource):
                 **exceptions(at, "provider"),
             },
             spec={
-                "replicas": 1,
-                "strategy": {"type": "Recreate"},  # SQLite on a ReadWriteOnce volume
+                "replicas": replicas if database else 1,
+                # SQLite on a ReadWriteOnce volume: the old one goes first
+                "strategy": {"type": "RollingUpdate" if database else "Recreate"},
                 "selector": {"matchLabels": app},
                 "template": {
                     "metadata": {"labels": app},
@@ -96,6 +121,7 @@ class Provider(pulumi.ComponentResource):
                                     {"name": "provider", "mountPath": PROVIDER_DATA_ROOT, "subPath": "data"},
                                     {"name": "contracts", "mountPath": "/etc/c2d/contracts", "readOnly": True},
                                     {"name": "key", "mountPath": KEYS_MOUNT, "readOnly": True},
+                                    *database_mounts(database),
                                 ],
                             }
                         ],
@@ -109,6 +135,7 @@ class Provider(pulumi.ComponentResource):
                                 "configMap": {"name": CONTRACTS_CONFIG_MAP},
                             },  # the Job writes it by name
                             secret_volume("key", secrets.provider.metadata["name"], "provider-key"),
+                            *database_volumes(database, "provider"),
                         ],
                         owned={"provider": ["state", "data"]},
                     ),
@@ -135,8 +162,13 @@ class Operator(pulumi.ComponentResource):
         environments: list[Environment],
         outputs_storage_class: str,
         provider_account: pulumi.Input[str],
+        database: Database | None = None,
+        engine_replicas: int = 1,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`database`: the job store's PostgreSQL (else SQLite on the jobs volume: one service,
+        one engine); with it, `engine_replicas` engines share the jobs by leases and two
+        services answer the provider."""
         super().__init__("c2d:infra:Operator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=[storage.jobs_claim])
         self.environments = k8s.core.v1.ConfigMap(
@@ -161,7 +193,7 @@ class Operator(pulumi.ComponentResource):
                 "value": pulumi.Output.json_dumps({name: at.image(name) for name in ("configure", "publish")}),
             },
             {"name": "C2D_JOBS_DIR", "value": f"{JOBS_MOUNT}/jobs"},
-            {"name": "C2D_OPERATOR_DATABASE_URL", "value": f"sqlite:///{JOBS_MOUNT}/state/operator.db"},
+            database_env("C2D_OPERATOR_DATABASE_URL", database, f"sqlite:///{JOBS_MOUNT}/state/operator.db"),
             {"name": "C2D_ENVIRONMENTS_FILE", "value": "/etc/c2d/environments/environments.json"},
             {"name": "C2D_PROVIDER_URL", "value": provider_url},
             {"name": "C2D_OPERATOR_PROVIDERS", "value": provider_account},
@@ -171,13 +203,15 @@ class Operator(pulumi.ComponentResource):
             {"name": "jobs", "mountPath": f"{JOBS_MOUNT}/jobs", "subPath": "jobs"},
             {"name": "jobs", "mountPath": f"{JOBS_MOUNT}/state", "subPath": "state"},
             {"name": "environments", "mountPath": "/etc/c2d/environments", "readOnly": True},
+            *database_mounts(database),
         ]
         volumes = [
             {"name": "jobs", "persistentVolumeClaim": {"claimName": storage.jobs_claim.metadata["name"]}},
             {"name": "environments", "configMap": {"name": self.environments.metadata["name"]}},
+            *database_volumes(database, "operator"),
         ]
 
-        def deployment(part: str, container: dict[str, Any]) -> k8s.apps.v1.Deployment:
+        def deployment(part: str, container: dict[str, Any], replicas: int) -> k8s.apps.v1.Deployment:
             """The part's Deployment: its container with c2d's image, the operator's settings,
             limits and the jobs volume."""
             app = labels(part)
@@ -195,7 +229,7 @@ class Operator(pulumi.ComponentResource):
             return k8s.apps.v1.Deployment(
                 part,
                 metadata={"name": f"c2d-{part}", "namespace": at.jobs_namespace, "labels": app, **exceptions(at, part)},
-                spec=deployment_spec(app, pod),
+                spec=deployment_spec(app, pod, replicas if database else 1),
                 opts=child,
             )
 
@@ -207,6 +241,7 @@ class Operator(pulumi.ComponentResource):
                 "readinessProbe": http_probe(at, OPERATOR_PORT, 2, "/healthz"),
                 "livenessProbe": http_probe(at, OPERATOR_PORT, 15, "/healthz"),
             },
+            2,
         )
         service(at, "operator-service", OPERATOR_PORT, labels("operator-service"), child)
         # The engine has no port: alive while its loop beats (a file it touches); the check is a
@@ -218,6 +253,7 @@ class Operator(pulumi.ComponentResource):
                 "livenessProbe": {**heartbeat, "periodSeconds": 15, "failureThreshold": 4},
                 "readinessProbe": {**heartbeat, "periodSeconds": 5},
             },
+            engine_replicas,  # each named by its pod (C2D_ENGINE_ID: the host name)
         )
         self.register_outputs(
             {

@@ -367,3 +367,79 @@ def test_secrets_reach_containers_as_files_only():
     assert key["secret"]["items"] == [{"key": "provider-key", "path": "provider-key"}]
     assert key["secret"]["defaultMode"] == 0o440  # root's, the pod's group (its fsGroup) reads it
     assert {"name": "key", "mountPath": "/etc/c2d/keys", "readOnly": True} in container["volumeMounts"]
+
+
+def test_postgres_in_the_cluster_gives_each_store_its_role_and_the_parts_their_replicas():
+    stack = run(VARIANTS["postgres"])
+    (statefulset,) = stack.of_kind("StatefulSet")
+    pod = statefulset["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"].startswith("postgres:16-bookworm@sha256:")
+    assert container["securityContext"]["runAsUser"] == 10001 and pod["securityContext"]["fsGroup"] == 10001
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["POSTGRES_PASSWORD_FILE"] == "/etc/c2d/keys/admin-password" and "POSTGRES_PASSWORD" not in env
+    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert pod["automountServiceAccountToken"] is False and pod["serviceAccountName"] == "c2d-postgres"
+    secrets = {(m["metadata"]["namespace"], m["metadata"]["name"]): m for m in stack.of_kind("Secret")}
+    provider_url = secrets[("c2d-system", "c2d-provider-database")]["stringData"]["url"]
+    operator_url = secrets[("c2d-jobs", "c2d-operator-database")]["stringData"]["url"]
+    assert provider_url.startswith("postgresql+psycopg://c2d_provider:")
+    assert provider_url.endswith("@c2d-postgres.c2d-system.svc:5432/c2d_provider")
+    assert operator_url.startswith("postgresql+psycopg://c2d_operator:") and operator_url.endswith("/c2d_operator")
+    assert "a database password" not in provider_url + operator_url  # derived, not the administrator's
+    assert provider_url.split(":")[2] != operator_url.split(":")[2]
+    for name, replicas in (("c2d-provider", 2), ("c2d-operator-engine", 2), ("c2d-operator-service", 2)):
+        deployment = named(stack, "Deployment", name)
+        assert deployment["spec"]["replicas"] == replicas and deployment["spec"]["strategy"] == {
+            "type": "RollingUpdate"
+        }
+        (part,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in part["env"]}
+        store = "PROVIDER" if name == "c2d-provider" else "OPERATOR"
+        assert env[f"C2D_{store}_DATABASE_URL_FILE"] == "/etc/c2d/database/url", name
+        assert f"C2D_{store}_DATABASE_URL" not in env, name
+    policies = {m["metadata"]["name"]: m["spec"] for m in stack.of_kind("NetworkPolicy")}
+    clients = [
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+        for peer in policies["c2d-postgres"]["ingress"][0]["from"]
+    ]
+    assert clients == ["provider", "operator-service", "operator-engine"] and policies["c2d-postgres"]["egress"] == []
+    for part in ("c2d-operator-engine", "c2d-operator-service"):
+        assert any(rule.get("ports") == [{"protocol": "TCP", "port": 5432}] for rule in policies[part]["egress"]), part
+    assert run({**VARIANTS["postgres"], "c2d:engineReplicas": "3"}).of_kind("Deployment")
+
+
+def test_an_external_database_and_sqlites_single_replicas():
+    stack = run(VARIANTS["external-database"])
+    assert not stack.of_kind("StatefulSet")
+    secrets = {m["metadata"]["name"]: m for m in stack.of_kind("Secret")}
+    assert secrets["c2d-operator-database"]["stringData"]["url"].endswith("@10.0.5.10:5432/operator")
+    engine_egress = next(m for m in stack.of_kind("NetworkPolicy") if m["metadata"]["name"] == "c2d-operator-engine")
+    assert {
+        "to": [{"ipBlock": {"cidr": "10.0.5.10/32"}}],
+        "ports": [{"protocol": "TCP", "port": 5432}],
+    } in engine_egress["spec"]["egress"]
+    sqlite = run(VARIANTS["existing"])
+    for name in ("c2d-provider", "c2d-operator-engine", "c2d-operator-service"):
+        assert named(sqlite, "Deployment", name)["spec"]["replicas"] == 1, name
+    assert not any(m["metadata"]["name"].endswith("-database") for m in sqlite.of_kind("Secret"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"c2d:database": "postgres"}, "c2d:postgresImage: required"),
+        ({"c2d:database": "postgres", "c2d:postgresImage": "postgres:16"}, "by digest"),
+        ({"c2d:database": "postgres"}, "c2d:databasePassword: required"),
+        ({"c2d:database": "external"}, "c2d:operatorDatabaseUrl: required"),
+        ({"c2d:database": "external"}, "c2d:databaseCidr: required"),
+        ({"c2d:database": "mysql"}, "neither 'sqlite', 'postgres' nor 'external'"),
+        ({**VARIANTS["postgres"], "c2d:engineReplicas": "40"}, "c2d:engineReplicas: between 1 and 16"),
+        ({"c2d:images": "docker"}, "neither 'prebuilt' nor 'build'"),
+        ({"c2d:images": "build", "c2d:registryUsername": "me"}, "give both, or neither"),
+    ],
+)
+def test_bad_database_and_image_settings_are_refused(changes, says):
+    with pytest.raises(ConfigError, match=says):
+        run({**KEYS, **changes})
