@@ -28,6 +28,13 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
     providerDatabaseUrl, operatorDatabaseUrl   secrets, required with external
                                            (postgresql+psycopg://user:password@host:port/db)
     databaseCidr        required with external   where the operator's pods may reach it (5432)
+    endpoint            "none"             the provider's public endpoint: "ingress" (TLS: tlsSecret,
+                                           or a cert-manager Certificate from tlsIssuer or from an
+                                           ACME Issuer the stack makes for acmeEmail), or
+                                           "loadbalancer" (TLS by the cloud: loadBalancerAnnotations)
+    hostname            required with an endpoint   its DNS name: providerUrl is https://<it>
+    ingressClass "nginx", tlsSecret, tlsIssuer, tlsIssuerKind "ClusterIssuer", acmeEmail,
+    acmeServer (Let's Encrypt's), loadBalancerAnnotations (JSON)
     providerReplicas, engineReplicas   2   with PostgreSQL (one each with sqlite); the operator
                                            service runs two as well
     systemNamespace     "c2d-system"       the provider and the chain (Ganache, contracts Job)
@@ -138,6 +145,19 @@ class ImageBuild:
 
 
 @dataclass(frozen=True)
+class EndpointSettings:
+    kind: str = "none"  # none | ingress | loadbalancer
+    hostname: str = ""
+    ingress_class: str = "nginx"
+    tls_secret: str = ""
+    issuer: str = ""
+    issuer_kind: str = "ClusterIssuer"
+    acme_email: str = ""
+    acme_server: str = "https://acme-v02.api.letsencrypt.org/directory"
+    load_balancer_annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     kind: str = "sqlite"
     image: str = ""
@@ -162,6 +182,7 @@ class StackConfig:
     placement: Placement = Placement()
     build: ImageBuild | None = None  # None: prebuilt images
     database: DatabaseSettings = DatabaseSettings()
+    endpoint: EndpointSettings = EndpointSettings()
     volumes: Volumes = Volumes()
     chain: ChainSettings = ChainSettings()
     environments: list[Environment] = field(default_factory=list)
@@ -279,6 +300,7 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
     else:
         problems.append(f"c2d:images: {mode!r} is neither 'prebuilt' nor 'build'")
     database = _database(config, problems, loopback=bool(values.get("loopback")))
+    endpoint = _endpoint(config, problems)
     if problems:
         raise ConfigError("the stack's configuration has problems:\n  " + "\n  ".join(problems))
     return StackConfig(
@@ -287,10 +309,60 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         placement=_split(values, Placement),
         build=build,
         database=database,
+        endpoint=endpoint,
         volumes=_split(values, Volumes),
         chain=_split(values, ChainSettings),
         **values,
     )
+
+
+def _endpoint(config: pulumi.Config, problems: list[str]) -> EndpointSettings:
+    kind = config.get("endpoint") or "none"
+    if kind == "none":
+        return EndpointSettings()
+    if kind not in ("ingress", "loadbalancer"):
+        problems.append(f"c2d:endpoint: {kind!r} is neither 'none', 'ingress' nor 'loadbalancer'")
+        return EndpointSettings()
+    hostname = config.get("hostname") or ""
+    if not DNS_SUBDOMAIN.match(hostname) or "." not in hostname:
+        problems.append("c2d:hostname: required with an endpoint (the provider's DNS name, c2d.example.org)")
+    settings: dict[str, Any] = {"kind": kind, "hostname": hostname}
+    if kind == "loadbalancer":
+        raw = config.get("loadBalancerAnnotations") or "{}"
+        try:
+            annotations = json.loads(raw)
+        except json.JSONDecodeError:
+            annotations = None
+        if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
+            problems.append("c2d:loadBalancerAnnotations: a JSON object of texts (the cloud's TLS settings)")
+            annotations = {}
+        return EndpointSettings(**settings, load_balancer_annotations=annotations)
+    for name, attr in (
+        ("ingressClass", "ingress_class"),
+        ("tlsSecret", "tls_secret"),
+        ("tlsIssuer", "issuer"),
+        ("tlsIssuerKind", "issuer_kind"),
+        ("acmeEmail", "acme_email"),
+        ("acmeServer", "acme_server"),
+    ):
+        value = config.get(name)
+        if value:
+            settings[attr] = value
+    given = [
+        name
+        for name, attr in (("tlsSecret", "tls_secret"), ("tlsIssuer", "issuer"), ("acmeEmail", "acme_email"))
+        if settings.get(attr)
+    ]
+    if len(given) != 1:
+        problems.append(
+            "c2d:tlsSecret, c2d:tlsIssuer, c2d:acmeEmail: exactly one with an ingress (its certificate: a Secret of "
+            "yours, a cert-manager issuer of yours, or an ACME account's e-mail for an Issuer the stack makes)"
+        )
+    if settings.get("issuer_kind", "ClusterIssuer") not in ("Issuer", "ClusterIssuer"):
+        problems.append("c2d:tlsIssuerKind: Issuer or ClusterIssuer")
+    if settings.get("acme_email") and "@" not in settings["acme_email"]:
+        problems.append("c2d:acmeEmail: an e-mail address")
+    return EndpointSettings(**settings)
 
 
 def _database(config: pulumi.Config, problems: list[str], *, loopback: bool) -> DatabaseSettings:

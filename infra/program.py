@@ -7,6 +7,7 @@ import pulumi
 
 from c2d.infra import components as c
 from c2d.infra.components.database import Database
+from c2d.infra.components.endpoint import Endpoint
 from c2d.infra.components.images import Images
 from c2d.infra.config import CHAIN_IMAGES, SERVICE_IMAGES, StackConfig, load
 
@@ -27,6 +28,7 @@ class Deployment:
     quota: c.JobQuota
     images: Images | None = None
     database: Database | None = None
+    endpoint: Endpoint | None = None
 
 
 def deploy(cfg: StackConfig | None = None) -> Deployment:
@@ -71,12 +73,13 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         operator_account=c.address(cfg.operator_key),
         database=database,
         replicas=cfg.database.provider_replicas,
+        public_url=f"https://{cfg.endpoint.hostname}" if cfg.endpoint.kind != "none" else None,
         opts=pulumi.ResourceOptions(depends_on=[rbac, *([database] if database else [])]),
     )
     operator = c.Operator(
         "operator",
         at,
-        provider.url,
+        provider.internal_url,
         storage,
         secrets,
         environments=cfg.environments,
@@ -95,6 +98,9 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         opts=after_ns,
     )
     quota = c.JobQuota("job-quota", at.jobs_namespace, cfg.environments, after_ns)
+    endpoint = None
+    if cfg.endpoint.kind != "none":
+        endpoint = Endpoint("endpoint", at, cfg.endpoint, provider.deployment, opts=after_ns)
     outputs: dict[str, Any] = {
         "providerUrl": provider.url,
         "rpcUrl": chain.rpc_url,
@@ -118,4 +124,5 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         quota,
         images,
         database,
+        endpoint,
     )

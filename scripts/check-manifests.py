@@ -22,6 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / ".toolchain" / "checks-venv" / "bin"
 OUT = REPO / "build" / "checks"
 KUBERNETES = "1.33.0"  # the newest schemas kubernetes-validate 1.37 bundles (none for 1.20)
+# Custom resources of other projects (cert-manager's Issuer and Certificate): kubernetes-validate
+# bundles no schema of theirs; checkov still reads them, and the mock tests check their fields.
+FOREIGN_GROUPS = ("cert-manager.io/",)
 
 sys.path.insert(0, str(REPO / "tests"))
 from variants import VARIANTS  # noqa: E402  (the stack variants, shared with the mock tests)
@@ -103,14 +106,17 @@ def main(names: list[str]) -> int:
     for name in names or list(VARIANTS):
         files = render(name, VARIANTS[name])
         passed, failed, skipped, failures = checkov(OUT / name)
-        valid, problems = kubernetes_validate(files)
+        standard = [f for f in files if not yaml.safe_load(f.read_text())["apiVersion"].startswith(FOREIGN_GROUPS)]
+        valid, problems = kubernetes_validate(standard)
+        foreign = len(files) - len(standard)
         print(
             f"{name}: {len(files)} manifests; checkov {passed} passed, {failed} failed, {skipped} skipped; "
-            f"kubernetes-validate {valid}/{len(files)} valid (--strict, {KUBERNETES})"
+            f"kubernetes-validate {valid}/{len(standard)} valid (--strict, {KUBERNETES})"
+            + (f", {foreign} cert-manager resources (no schema there)" if foreign else "")
         )
         for line in failures + problems:
             print(f"  {line}")
-        bad += failed + len(problems) + (len(files) - valid)
+        bad += failed + len(problems) + (len(standard) - valid)
     return 1 if bad else 0
 
 

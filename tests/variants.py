@@ -49,6 +49,19 @@ VARIANTS: dict[str, dict[str, str]] = {
     "existing": PREBUILT,
     "external-chain": {**PREBUILT, **EXTERNAL_CHAIN},
     "build": {**KEYS, "c2d:imageRegistry": "registry.example/c2d/", "c2d:images": "build"},
-    "postgres": {**PREBUILT, **POSTGRES},
-    "external-database": {**PREBUILT, **EXTERNAL_CHAIN, **EXTERNAL_DATABASE},
+    "postgres": {
+        **PREBUILT,
+        **POSTGRES,
+        "c2d:endpoint": "ingress",
+        "c2d:hostname": "c2d.example.org",
+        "c2d:acmeEmail": "ops@example.org",
+    },
+    "external-database": {
+        **PREBUILT,
+        **EXTERNAL_CHAIN,
+        **EXTERNAL_DATABASE,
+        "c2d:endpoint": "loadbalancer",
+        "c2d:hostname": "c2d.example.org",
+        "c2d:loadBalancerAnnotations": '{"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": "arn:aws:acm:x"}',
+    },
 }

@@ -66,15 +66,18 @@ class Provider(pulumi.ComponentResource):
         operator_account: pulumi.Input[str],
         database: Database | None = None,
         replicas: int = 1,
+        public_url: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`database`: the stores' PostgreSQL (else SQLite on the provider's volume, one replica)."""
+        """`database`: the stores' PostgreSQL (else SQLite on the provider's volume, one replica);
+        `public_url`: where consumers reach it (its endpoint), else its Service's address."""
         super().__init__("c2d:infra:Provider", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         app = labels("provider")
         operator_host = "127.0.0.1" if at.loopback else f"c2d-operator-service.{at.jobs_namespace}.svc"
         host = "127.0.0.1" if at.loopback else f"c2d-provider.{at.system_namespace}.svc"
-        self.url = f"http://{host}:{PROVIDER_PORT}"
+        self.internal_url = f"http://{host}:{PROVIDER_PORT}"  # the operator's configure pods call it here
+        self.url = public_url or self.internal_url
         env = [
             {"name": "C2D_RPC_URL", "value": chain.rpc_url},
             {"name": "C2D_CHAIN_ID", "value": str(chain_id)},

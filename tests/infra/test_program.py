@@ -443,3 +443,69 @@ def test_an_external_database_and_sqlites_single_replicas():
 def test_bad_database_and_image_settings_are_refused(changes, says):
     with pytest.raises(ConfigError, match=says):
         run({**KEYS, **changes})
+
+
+def test_the_provider_gets_a_public_tls_endpoint_and_its_public_url():
+    stack = run(VARIANTS["postgres"])  # ingress, with an ACME Issuer of the stack's own
+    (ingress,) = stack.of_kind("Ingress")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"hosts": ["c2d.example.org"], "secretName": "c2d-provider-tls"}]
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "c2d.example.org"
+    assert rule["http"]["paths"][0]["backend"] == {"service": {"name": "c2d-provider", "port": {"number": 8030}}}
+    (issuer,) = stack.of_kind("Issuer")
+    assert issuer["spec"]["acme"]["email"] == "ops@example.org"
+    assert issuer["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
+    (certificate,) = stack.of_kind("Certificate")
+    assert certificate["apiVersion"] == "cert-manager.io/v1"
+    assert certificate["spec"]["secretName"] == "c2d-provider-tls"
+    assert certificate["spec"]["dnsNames"] == ["c2d.example.org"]
+    assert certificate["spec"]["issuerRef"] == {"name": "c2d-acme", "kind": "Issuer", "group": "cert-manager.io"}
+
+    def env(stack, name):
+        container = named(stack, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    assert env(stack, "c2d-provider")["C2D_PROVIDER_URL"] == "https://c2d.example.org"  # what it tells consumers
+    assert env(stack, "c2d-operator-engine")["C2D_PROVIDER_URL"] == "http://c2d-provider.c2d-system.svc:8030"
+    own = run(
+        {
+            **KEYS,
+            "c2d:endpoint": "ingress",
+            "c2d:hostname": "c2d.example.org",
+            "c2d:tlsSecret": "mine",
+            "c2d:ingressClass": "traefik",
+        }
+    )
+    assert not own.of_kind("Certificate") and not own.of_kind("Issuer")
+    assert own.of_kind("Ingress")[0]["spec"]["tls"][0]["secretName"] == "mine"
+    issued = run({**KEYS, "c2d:endpoint": "ingress", "c2d:hostname": "c2d.example.org", "c2d:tlsIssuer": "letsencrypt"})
+    assert issued.of_kind("Certificate")[0]["spec"]["issuerRef"]["kind"] == "ClusterIssuer" and not issued.of_kind(
+        "Issuer"
+    )
+    balanced = run(VARIANTS["external-database"])
+    (public,) = [m for m in balanced.of_kind("Service") if m["metadata"]["name"] == "c2d-provider-public"]
+    assert public["spec"]["type"] == "LoadBalancer"
+    assert public["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": 8030}]
+    assert "service.beta.kubernetes.io/aws-load-balancer-ssl-cert" in public["metadata"]["annotations"]
+    assert not balanced.of_kind("Ingress")
+    assert env(run(dict(KEYS)), "c2d-provider")["C2D_PROVIDER_URL"] == "http://c2d-provider.c2d-system.svc:8030"
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"c2d:endpoint": "ingress"}, "c2d:hostname: required"),
+        ({"c2d:endpoint": "ingress", "c2d:hostname": "c2d.example.org"}, "exactly one with an ingress"),
+        (
+            {"c2d:endpoint": "ingress", "c2d:hostname": "a.b", "c2d:tlsSecret": "s", "c2d:acmeEmail": "x@y"},
+            "exactly one",
+        ),
+        ({"c2d:endpoint": "ingress", "c2d:hostname": "a.b", "c2d:acmeEmail": "nobody"}, "an e-mail address"),
+        ({"c2d:endpoint": "nodeport"}, "neither 'none', 'ingress' nor 'loadbalancer'"),
+        ({"c2d:endpoint": "loadbalancer", "c2d:hostname": "a.b", "c2d:loadBalancerAnnotations": "[1]"}, "JSON object"),
+    ],
+)
+def test_bad_endpoint_settings_are_refused(changes, says):
+    with pytest.raises(ConfigError, match=says):
+        run({**KEYS, **changes})
