@@ -28,6 +28,12 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
     providerDatabaseUrl, operatorDatabaseUrl   secrets, required with external
                                            (postgresql+psycopg://user:password@host:port/db)
     databaseCidr        required with external   where the operator's pods may reach it (5432)
+    cluster             "existing"         where the stack runs (c2d.infra.components.clusters):
+                                           "existing" (kubeconfig, secret, or the ambient
+                                           provider), "eks" (aws:region), "gke" (project,
+                                           location), "local" (the loopback test cluster)
+    nodeType, minNodes 1, maxNodes 3, gpuNodes 0, gpuNodeType, gpuType, kubernetesVersion,
+    vpcId, subnetIds (JSON), vpcCidr "172.31.0.0/16" (eks: the default VPC's)   the cluster's
     endpoint            "none"             the provider's public endpoint: "ingress" (TLS: tlsSecret,
                                            or a cert-manager Certificate from tlsIssuer or from an
                                            ACME Issuer the stack makes for acmeEmail), or
@@ -145,6 +151,24 @@ class ImageBuild:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    kind: str = "existing"  # existing | eks | gke | local
+    kubeconfig: pulumi.Output[str] | None = None
+    project: str = ""
+    location: str = ""
+    node_type: str = ""
+    min_nodes: int = 1
+    max_nodes: int = 3
+    gpu_nodes: int = 0
+    gpu_node_type: str = ""
+    gpu_type: str = ""
+    kubernetes_version: str = ""
+    vpc_id: str = ""
+    subnet_ids: tuple[str, ...] = ()
+    vpc_cidr: str = "172.31.0.0/16"
+
+
+@dataclass(frozen=True)
 class EndpointSettings:
     kind: str = "none"  # none | ingress | loadbalancer
     hostname: str = ""
@@ -183,6 +207,7 @@ class StackConfig:
     build: ImageBuild | None = None  # None: prebuilt images
     database: DatabaseSettings = DatabaseSettings()
     endpoint: EndpointSettings = EndpointSettings()
+    cluster: ClusterSettings = ClusterSettings()
     volumes: Volumes = Volumes()
     chain: ChainSettings = ChainSettings()
     environments: list[Environment] = field(default_factory=list)
@@ -273,9 +298,13 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
             problems.append(f"c2d:environments: not a list of environments ({type(exc).__name__}: {str(exc)[:200]})")
     else:
         values["environments"] = [Environment(id="default", description="1 CPU, 512 MB, 10 minutes, no network")]
+    cluster = _cluster(config, problems)
     loopback = config.get_bool("loopback")
     if loopback is not None:
         values["loopback"] = loopback
+    if cluster.kind == "local":  # the loopback test cluster, made by the program
+        values["loopback"] = True
+        values.setdefault("api_server_cidr", "127.100.0.1/32")
     build = None
     mode = config.get("images") or "prebuilt"
     wanted = SERVICE_IMAGES + (CHAIN_IMAGES if values.get("kind", "ganache") == "ganache" else ())
@@ -310,10 +339,66 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         build=build,
         database=database,
         endpoint=endpoint,
+        cluster=cluster,
         volumes=_split(values, Volumes),
         chain=_split(values, ChainSettings),
         **values,
     )
+
+
+def _cluster(config: pulumi.Config, problems: list[str]) -> ClusterSettings:
+    kind = config.get("cluster") or "existing"
+    if kind not in ("existing", "eks", "gke", "local"):
+        problems.append(f"c2d:cluster: {kind!r} is neither 'existing', 'eks', 'gke' nor 'local'")
+        return ClusterSettings()
+    numbers: dict[str, Any] = {}
+    for name, attr, low, default in (
+        ("minNodes", "min_nodes", 1, 1),
+        ("maxNodes", "max_nodes", 1, 3),
+        ("gpuNodes", "gpu_nodes", 0, 0),
+    ):
+        try:
+            value = config.get_int(name)
+        except (ValueError, TypeError):
+            value = -1
+        if value is not None and not low <= value <= 100:
+            problems.append(f"c2d:{name}: between {low} and 100")
+        numbers[attr] = default if value is None else value
+    if numbers["max_nodes"] < numbers["min_nodes"]:
+        problems.append("c2d:maxNodes: at least c2d:minNodes")
+    texts: dict[str, Any] = {
+        attr: config.get(name) or ""
+        for name, attr in (
+            ("project", "project"),
+            ("location", "location"),
+            ("nodeType", "node_type"),
+            ("gpuNodeType", "gpu_node_type"),
+            ("gpuType", "gpu_type"),
+            ("kubernetesVersion", "kubernetes_version"),
+            ("vpcId", "vpc_id"),
+        )
+    }
+    if kind == "gke":
+        for name in ("project", "location"):
+            if not texts[name]:
+                problems.append(f"c2d:{name}: required with c2d:cluster gke")
+    subnets: tuple[str, ...] = ()
+    raw = config.get("subnetIds")
+    if raw:
+        try:
+            parsed = json.loads(raw)
+            if not isinstance(parsed, list) or not all(isinstance(x, str) for x in parsed):
+                raise ValueError
+            subnets = tuple(parsed)
+        except ValueError:
+            problems.append('c2d:subnetIds: a JSON list of subnet ids (["subnet-…", …])')
+    vpc_cidr = config.get("vpcCidr") or ClusterSettings.vpc_cidr
+    try:
+        ipaddress.ip_network(vpc_cidr)
+    except ValueError:
+        problems.append(f"c2d:vpcCidr: {vpc_cidr!r} is not a network")
+    kubeconfig = config.get_secret("kubeconfig") if kind == "existing" else None
+    return ClusterSettings(kind=kind, kubeconfig=kubeconfig, subnet_ids=subnets, vpc_cidr=vpc_cidr, **numbers, **texts)
 
 
 def _endpoint(config: pulumi.Config, problems: list[str]) -> EndpointSettings:

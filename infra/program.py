@@ -6,6 +6,7 @@ from typing import Any
 import pulumi
 
 from c2d.infra import components as c
+from c2d.infra.components.clusters import Cluster
 from c2d.infra.components.database import Database
 from c2d.infra.components.endpoint import Endpoint
 from c2d.infra.components.images import Images
@@ -29,39 +30,59 @@ class Deployment:
     images: Images | None = None
     database: Database | None = None
     endpoint: Endpoint | None = None
+    cluster: Cluster | None = None
 
 
 def deploy(cfg: StackConfig | None = None) -> Deployment:
     cfg = cfg or load()
     at, in_cluster_chain = cfg.placement, cfg.chain.in_cluster
+    # Where it runs: every Kubernetes resource below is created with this cluster's provider
+    # (its components pass it to their children).
+    cluster = Cluster("cluster", cfg.cluster)
+    providers = {"kubernetes": cluster.provider} if cluster.provider is not None else {}
+
+    def on(*after: pulumi.Resource | None) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(providers=providers, depends_on=[r for r in after if r is not None])
+
+    volumes = cfg.volumes
+    if cluster.storage_class:  # the cluster's class, where the stack names none
+        volumes = replace(
+            volumes,
+            storage_class=volumes.storage_class or cluster.storage_class,
+            outputs_storage_class=volumes.outputs_storage_class or cluster.storage_class,
+        )
+    cluster.storage(on())
+    api_server_cidr: Any = cfg.api_server_cidr
+    if cluster.api_server_cidr is not None and api_server_cidr == "0.0.0.0/0":
+        api_server_cidr = cluster.api_server_cidr
     images = None
     if cfg.build is not None:  # built and pushed here: every pod names what the push returned
         images = Images("images", at, cfg.build, SERVICE_IMAGES + (CHAIN_IMAGES if in_cluster_chain else ()))
         at = replace(at, image_refs=images.refs)
-    namespaces = c.Namespaces("namespaces", at)
-    after_ns = pulumi.ResourceOptions(depends_on=[namespaces])
-    crd = c.WorkflowCrd("workflow-crd")
+    namespaces = c.Namespaces("namespaces", at, on())
+    after_ns = on(namespaces)
+    crd = c.WorkflowCrd("workflow-crd", on())
     rbac = c.Rbac(
         "rbac",
         at,
         in_cluster_chain=in_cluster_chain,
-        claims_outputs=bool(cfg.volumes.outputs_storage_class),
+        claims_outputs=bool(volumes.outputs_storage_class),
         in_cluster_database=cfg.database.kind == "postgres",
         opts=after_ns,
     )
-    storage = c.Storage("storage", at, cfg.volumes, in_cluster_chain=in_cluster_chain, opts=after_ns)
+    storage = c.Storage("storage", at, volumes, in_cluster_chain=in_cluster_chain, opts=after_ns)
     database = None
     if cfg.database.shared:  # PostgreSQL: the stores shared by several replicas
         database = Database(
             "database",
             at,
             cfg.database,
-            storage_class=cfg.volumes.storage_class,
-            opts=pulumi.ResourceOptions(depends_on=[rbac]),
+            storage_class=volumes.storage_class,
+            opts=on(rbac),
         )
     secrets = c.Secrets("secrets", at, cfg.provider_key, cfg.operator_key, after_ns)
-    chain = c.Chain("chain", at, cfg.chain, storage, pulumi.ResourceOptions(depends_on=[namespaces, rbac]))
-    contracts = c.Contracts("contracts", at, cfg.chain, chain, pulumi.ResourceOptions(depends_on=[rbac]))
+    chain = c.Chain("chain", at, cfg.chain, storage, on(namespaces, rbac))
+    contracts = c.Contracts("contracts", at, cfg.chain, chain, on(rbac))
     provider = c.Provider(
         "provider",
         at,
@@ -74,7 +95,7 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         database=database,
         replicas=cfg.database.provider_replicas,
         public_url=f"https://{cfg.endpoint.hostname}" if cfg.endpoint.kind != "none" else None,
-        opts=pulumi.ResourceOptions(depends_on=[rbac, *([database] if database else [])]),
+        opts=on(rbac, database),
     )
     operator = c.Operator(
         "operator",
@@ -83,17 +104,17 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         storage,
         secrets,
         environments=cfg.environments,
-        outputs_storage_class=cfg.volumes.outputs_storage_class,
+        outputs_storage_class=volumes.outputs_storage_class,
         provider_account=c.address(cfg.provider_key),
         database=database,
         engine_replicas=cfg.database.engine_replicas,
-        opts=pulumi.ResourceOptions(depends_on=[rbac, crd, *([database] if database else [])]),
+        opts=on(rbac, crd, database),
     )
     policies = c.NetworkPolicies(
         "network-policies",
         at,
         in_cluster_chain=in_cluster_chain,
-        api_server_cidr=cfg.api_server_cidr,
+        api_server_cidr=api_server_cidr,
         database=cfg.database,
         opts=after_ns,
     )
@@ -106,6 +127,7 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         "rpcUrl": chain.rpc_url,
         "contracts": contracts.addresses,
         "namespaces": {"system": at.system_namespace, "jobs": at.jobs_namespace},
+        "cluster": cfg.cluster.kind,
     }
     for key, value in outputs.items():
         pulumi.export(key, value)
@@ -125,4 +147,5 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         images,
         database,
         endpoint,
+        cluster,
     )

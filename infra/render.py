@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 
 SECRET_KEYS = (
+    "c2d:kubeconfig",
     "c2d:providerKey",
     "c2d:operatorKey",
     "c2d:registryPassword",
@@ -27,6 +28,7 @@ SECRET_KEYS = (
     "c2d:operatorDatabaseUrl",
 )
 ORDER = [
+    "StorageClass",
     "Namespace",
     "CustomResourceDefinition",
     "PersistentVolume",
@@ -56,6 +58,7 @@ class Recorded:
     resources: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     others: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # images, commands
     components: list[tuple[str, str]] = field(default_factory=list)
+    provider_of: dict[tuple[str, str], str] = field(default_factory=dict)  # (type, name) → provider reference
     reads: list[tuple[str, str]] = field(default_factory=list)
 
     def manifests(self) -> list[dict[str, Any]]:
@@ -77,6 +80,7 @@ class _Mocks(pulumi.runtime.Mocks):
             return args.resource_id, {**args.inputs, "data": data}
         if args.typ.startswith("kubernetes:"):
             self.recorded.resources.append((args.typ, args.name, dict(args.inputs)))
+            self.recorded.provider_of[(args.typ, args.name)] = args.provider or ""
         elif args.typ.startswith("c2d:"):
             self.recorded.components.append((args.typ, args.name))
         else:
@@ -85,6 +89,13 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.typ == "docker-build:index:Image":  # what a push would return: a digest of the image
             digest = "sha256:" + hashlib.sha256(f"mock image {args.name}".encode()).hexdigest()
             outputs.update(digest=digest, ref=f"{outputs['tags'][0]}@{digest}")
+        # What a cloud would return for a new cluster: its kubeconfig, or what one is made of.
+        elif args.typ == "eks:index:Cluster":
+            outputs.update(kubeconfigJson=json.dumps({"kind": "Config", "clusters": [{"name": f"eks-{args.name}"}]}))
+        elif args.typ == "gcp:container/cluster:Cluster":
+            outputs.update(name=args.name, endpoint="192.0.2.10", masterAuth={"clusterCaCertificate": "Q0E="})
+        elif args.typ == "command:local:Command":
+            outputs.update(stdout=f"kind: Config  # the output of {args.name}")
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:

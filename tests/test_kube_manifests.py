@@ -117,6 +117,9 @@ def test_the_algorithm_pod_runs_its_own_image_as_its_environment_says(tmp_path, 
     assert pod.get("imagePullSecrets") == (None if loopback else [{"name": "regcred"}])
     configure = manifest(tmp_path, "configure", env=env, spec=spec, kube_loopback=loopback)
     assert "imagePullSecrets" not in configure and "amd.com/gpu" not in str(configure["containers"][0]["resources"])
+    # GPU nodes are tainted (the stack's GPU pools): the algorithm tolerates it, nothing else does
+    assert pod["tolerations"] == [{"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert "tolerations" not in configure
 
 
 def test_configure_reads_the_operator_key_from_a_secret_file_and_no_stage_has_it_in_its_environment(tmp_path):

@@ -65,3 +65,17 @@ VARIANTS: dict[str, dict[str, str]] = {
         "c2d:loadBalancerAnnotations": '{"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": "arn:aws:acm:x"}',
     },
 }
+
+# The managed clusters and the loopback one, each made by the stack (Pulumi's mocks stand in for
+# the clouds: nothing here talks to AWS or Google).
+VARIANTS["eks"] = {**PREBUILT, **POSTGRES, "c2d:cluster": "eks", "c2d:gpuNodes": "1"}
+VARIANTS["gke"] = {
+    **PREBUILT,
+    **EXTERNAL_CHAIN,
+    "c2d:cluster": "gke",
+    "c2d:project": "c2d-example",
+    "c2d:location": "europe-west4",
+    "c2d:gpuNodes": "2",
+}
+VARIANTS["local"] = {**dev(), "c2d:cluster": "local"}
+del VARIANTS["local"]["c2d:loopback"]  # implied

@@ -509,3 +509,108 @@ def test_the_provider_gets_a_public_tls_endpoint_and_its_public_url():
 def test_bad_endpoint_settings_are_refused(changes, says):
     with pytest.raises(ConfigError, match=says):
         run({**KEYS, **changes})
+
+
+def _kubernetes_provider(stack):
+    (provider,) = [(name, inputs) for typ, name, inputs in stack.others if typ == "pulumi:providers:kubernetes"]
+    return provider
+
+
+def _uses_only(stack, provider_name):
+    """Every Kubernetes resource of the stack is created with that cluster's provider."""
+    refs = set(stack.provider_of.values())
+    assert len(refs) == 1 and f"pulumi:providers:kubernetes::{provider_name}::" in refs.pop()
+    assert len(stack.provider_of) == len(stack.resources) > 25
+
+
+def test_an_eks_cluster_with_network_policies_a_gpu_pool_and_its_storage_class():
+    stack = run(VARIANTS["eks"])
+    name, provider = _kubernetes_provider(stack)
+    _uses_only(stack, name)
+    assert json.loads(provider["kubeconfig"])["clusters"] == [{"name": "eks-c2d"}]  # the new cluster's
+    others = {(typ, n): inputs for typ, n, inputs in stack.others}
+    cluster = others[("eks:index:Cluster", "c2d")]
+    assert cluster["vpcCniOptions"]["enableNetworkPolicy"] is True and cluster["skipDefaultNodeGroup"] is True
+    gpu = others[("eks:index:ManagedNodeGroup", "c2d-gpu-nodes")]
+    assert gpu["amiType"] == "AL2023_x86_64_NVIDIA" and gpu["scalingConfig"]["maxSize"] == 1
+    assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert others[("aws:eks/addon:Addon", "ebs-csi")]["addonName"] == "aws-ebs-csi-driver"
+    (storage_class,) = stack.of_kind("StorageClass")
+    assert storage_class["provisioner"] == "ebs.csi.aws.com" and storage_class["parameters"]["encrypted"] == "true"
+    assert {m["spec"].get("storageClassName") for m in stack.of_kind("PersistentVolumeClaim")} == {"c2d-gp3"}
+    (statefulset,) = stack.of_kind("StatefulSet")
+    assert statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "c2d-gp3"
+    engine = named(stack, "Deployment", "c2d-operator-engine")["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in engine["env"]}["C2D_KUBE_OUTPUTS_CLASS"] == "c2d-gp3"
+    policy = next(m for m in stack.of_kind("NetworkPolicy") if m["metadata"]["name"] == "c2d-operator-engine")
+    assert {"ipBlock": {"cidr": "172.31.0.0/16"}} in [
+        to for rule in policy["spec"]["egress"] for to in rule.get("to", [])
+    ]
+    without_gpus = run({**VARIANTS["eks"], "c2d:gpuNodes": "0"})
+    assert [n for t, n, _ in without_gpus.others if t == "eks:index:ManagedNodeGroup"] == ["c2d-nodes"]
+
+
+def test_a_gke_cluster_with_dataplane_v2_workload_identity_and_a_gpu_pool():
+    stack = run(VARIANTS["gke"])
+    name, provider = _kubernetes_provider(stack)
+    _uses_only(stack, name)
+    kubeconfig = json.loads(provider["kubeconfig"])
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://192.0.2.10"
+    assert kubeconfig["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    others = {(typ, n): inputs for typ, n, inputs in stack.others}
+    cluster = others[("gcp:container/cluster:Cluster", "c2d")]
+    assert cluster["datapathProvider"] == "ADVANCED_DATAPATH" and cluster["removeDefaultNodePool"] is True
+    assert cluster["workloadIdentityConfig"] == {"workloadPool": "c2d-example.svc.id.goog"}
+    for pool in ("c2d-nodes", "c2d-gpu-nodes"):  # no node credentials through the metadata server
+        assert others[("gcp:container/nodePool:NodePool", pool)]["nodeConfig"]["workloadMetadataConfig"] == {
+            "mode": "GKE_METADATA"
+        }
+    gpu = others[("gcp:container/nodePool:NodePool", "c2d-gpu-nodes")]
+    assert gpu["nodeConfig"]["guestAccelerators"][0]["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "LATEST"}
+    assert gpu["autoscaling"] == {"minNodeCount": 0, "maxNodeCount": 2}
+    assert {m["spec"].get("storageClassName") for m in stack.of_kind("PersistentVolumeClaim")} == {"standard-rwo"}
+    assert not stack.of_kind("StorageClass")  # GKE's own
+    policy = next(m for m in stack.of_kind("NetworkPolicy") if m["metadata"]["name"] == "c2d-operator-service")
+    assert {"ipBlock": {"cidr": "192.0.2.10/32"}} in [
+        to for rule in policy["spec"]["egress"] for to in rule.get("to", [])
+    ]
+
+
+def test_the_local_cluster_is_brought_up_and_down_by_the_program_and_runs_the_loopback_stack():
+    stack = run(VARIANTS["local"])
+    name, provider = _kubernetes_provider(stack)
+    _uses_only(stack, name)
+    commands = {n: inputs for typ, n, inputs in stack.others if typ == "command:local:Command"}
+    assert commands["loopback-cluster"]["create"] == "scripts/cluster/up.sh >&2 && cat /var/lib/c2d-cluster/kubeconfig"
+    assert commands["loopback-cluster"]["delete"] == "scripts/cluster/down.sh >&2"
+    assert commands["loopback-images"]["create"] == "make -s contracts && scripts/images.sh >&2"
+    assert provider["kubeconfig"] == "kind: Config  # the output of loopback-cluster"
+    for pod_name, pod in pods(stack):  # the loopback stack: the node's network, images never pulled
+        assert pod["hostNetwork"] is True, pod_name
+    assert [m["metadata"]["name"] for m in stack.of_kind("PersistentVolume")]  # hostPath volumes
+
+
+def test_an_existing_cluster_by_its_kubeconfig_or_the_ambient_provider():
+    named_cluster = run({**KEYS, "c2d:kubeconfig": "kind: Config  # mine"})
+    name, provider = _kubernetes_provider(named_cluster)
+    assert provider["kubeconfig"]["value"] == "kind: Config  # mine"  # and secret:
+    assert provider["kubeconfig"]["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
+    _uses_only(named_cluster, name)
+    ambient = run(dict(KEYS))
+    assert not [t for t, _, _ in ambient.others if t == "pulumi:providers:kubernetes"]
+    assert set(ambient.provider_of.values()) == {""}
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"c2d:cluster": "aks"}, "neither 'existing', 'eks', 'gke' nor 'local'"),
+        ({"c2d:cluster": "gke"}, "c2d:project: required with c2d:cluster gke"),
+        ({"c2d:cluster": "eks", "c2d:minNodes": "4", "c2d:maxNodes": "2"}, "at least c2d:minNodes"),
+        ({"c2d:cluster": "eks", "c2d:gpuNodes": "-1"}, "c2d:gpuNodes: between 0 and 100"),
+        ({"c2d:cluster": "eks", "c2d:subnetIds": "subnet-1"}, "a JSON list of subnet ids"),
+    ],
+)
+def test_bad_cluster_settings_are_refused(changes, says):
+    with pytest.raises(ConfigError, match=says):
+        run({**KEYS, **changes})
