@@ -33,15 +33,17 @@ test-contracts: contracts
 	scripts/slither.sh
 
 test-python: contracts
-	$(VENV)/pytest -q -m "not cluster"
+	$(VENV)/pytest -q -m "not cluster and not from_nothing"
 
 # The rendered stack's outside checks: checkov and kubernetes-validate on every variant.
 test-manifests: setup
 	$(VENV)/python scripts/check-manifests.py
 
 # The cluster tests: docker and kubernetes executors on the loopback test cluster (scripts/cluster).
+# Then, with the cluster down, the program's local cluster from nothing to a first job and back.
 test-cluster: contracts cluster-up images
-	$(VENV)/pytest -q -m cluster tests/cluster; status=$$?; scripts/cluster/down.sh; exit $$status
+	$(VENV)/pytest -q -m cluster tests/cluster; status=$$?; scripts/cluster/down.sh; [ $$status = 0 ] || exit $$status
+	$(VENV)/pytest -q -s -m from_nothing tests/deploy
 
 cluster-up:
 	@scripts/cluster/up.sh >/dev/null

@@ -7,9 +7,6 @@ buy a datatoken, run a raw algorithm to status 70.
     .venv/bin/python -m bench.deploy
 """
 
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,60 +14,47 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from c2d.infra.loopback import LoopbackStack
+from c2d.infra.loopback import LoopbackStack, cli, first_job
 from c2d.localchain import free_port
-
-C2D = str(Path(sys.executable).parent / "c2d")
-ALGORITHM = "import os, pathlib\npathlib.Path(os.environ['OUTPUTS'], 'ok.txt').write_text('ok')\n"
-
-
-def c2d(*args: str) -> str:
-    done = subprocess.run([C2D, *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"c2d {args[0]} {args[1]} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def first_job(home: Path) -> None:
-    """What a user types once the stack answers: publish, buy, run."""
-    (home.parent / "data.csv").write_text("1\n2\n3\n")
-    (home.parent / "algorithm.py").write_text(ALGORITHM)
-    published = c2d("publish", "dataset", str(home.parent / "data.csv"), "--allow-raw", "--data-dir", str(home))
-    match = re.search(r"did:op:[0-9a-fA-F]{40}", published)
-    assert match, published
-    c2d("tokens", "buy", match.group(0), "--data-dir", str(home))
-    job = c2d("compute", "start", match.group(0), "--raw", str(home.parent / "algorithm.py"), "--data-dir", str(home))
-    if "70 Job finished" not in job:
-        raise SystemExit(f"the first job did not finish:\n{job}")
 
 
 def embedded() -> dict[str, float]:
     home = Path(tempfile.mkdtemp(prefix="c2d-bench-deploy-")) / "stack"
     start = time.monotonic()
     ports = ["--chain-port", str(free_port()), "--provider-port", str(free_port()), "--operator-port", str(free_port())]
-    c2d("stack", "up", "--data-dir", str(home), *ports)
+    cli("stack", "up", "--data-dir", str(home), *ports)
     up = time.monotonic() - start
     try:
         first_job(home)
         return {"ready": up, "first job": time.monotonic() - start}
     finally:
-        c2d("stack", "down", "--data-dir", str(home))
+        cli("stack", "down", "--data-dir", str(home))
 
 
 def cluster() -> dict[str, float]:
+    """The rendered stack on the running test cluster."""
     stack = LoopbackStack(["c2d:systemNamespace=c2d-bench-system", "c2d:jobsNamespace=c2d-bench-jobs"])
     stack.down()
-    home = Path(tempfile.mkdtemp(prefix="c2d-bench-deploy-")) / "stack"
     try:
         start = time.monotonic()
         stack.up()
         up = time.monotonic() - start
-        addresses = home.parent / "addresses.json"
-        addresses.write_text(stack.addresses())
-        c2d("stack", "connect", "--provider-url", stack.provider_url, "--rpc-url", stack.rpc_url,
-            "--addresses", str(addresses), "--data-root", str(stack.data_root), "--served-root", stack.served_root,
-            "--data-dir", str(home))  # fmt: skip
-        first_job(home)
+        stack.first_job()
+        return {"ready": up, "first job": time.monotonic() - start}
+    finally:
+        stack.down()
+
+
+def from_nothing() -> dict[str, float]:
+    """c2d:cluster local: the cluster brought up by the program, its images, the stack and a
+    first job; then everything down again."""
+    stack = LoopbackStack(["c2d:cluster=local"])
+    stack.down()  # no cluster, no stack
+    try:
+        start = time.monotonic()
+        stack.up()
+        up = time.monotonic() - start
+        stack.first_job()
         return {"ready": up, "first job": time.monotonic() - start}
     finally:
         stack.down()
@@ -82,6 +66,8 @@ def main() -> None:
         base = embedded()
     with console.status("rendered dev stack on the test cluster: apply and a first job"):
         measured = cluster()
+    with console.status("c2d:cluster local: the cluster, its images, the stack and a first job, from nothing"):
+        nothing = from_nothing()
     table = Table(title="From nothing to a first finished job (s)")
     for column in ("stack", "all parts ready", "first job finished", "ratio to embedded"):
         table.add_column(column, justify="right" if column != "stack" else "left")
@@ -89,6 +75,9 @@ def main() -> None:
     ratio = measured["first job"] / base["first job"]
     ready, first = f"{measured['ready']:.1f}", f"{measured['first job']:.1f}"
     table.add_row("Kubernetes (rendered manifests)", ready, first, f"{ratio:.2f}")
+    ratio = nothing["first job"] / base["first job"]
+    ready, first = f"{nothing['ready']:.1f}", f"{nothing['first job']:.1f}"
+    table.add_row("local cluster from nothing (c2d:cluster local)", ready, first, f"{ratio:.2f}")
     console.print(table)
 
 

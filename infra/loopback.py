@@ -4,12 +4,19 @@ for, and removed again with its volumes. The cluster test and `bench.deploy` use
 
     python -m c2d.infra.loopback up [c2d:key=value ...]     prints the timings and how to connect
     python -m c2d.infra.loopback down [c2d:key=value ...]
+
+With `c2d:cluster=local` it goes from nothing: `up` first runs what the program declares for the
+cluster (its pulumi-command resources: scripts/cluster/up.sh, then scripts/images.sh), then the
+stack, then a first paid job through the CLI (publish, buy, run to 70); `down` removes the stack
+and runs the commands' deletes (scripts/cluster/down.sh): nothing of it is left running.
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +43,10 @@ class LoopbackStack:
         config = stack_config(REPO / "Pulumi.dev.yaml", self.overrides)
         self.system = config.get("c2d:systemNamespace", "c2d-system")
         self.jobs = config.get("c2d:jobsNamespace", "c2d-jobs")
-        self.manifests: list[dict[str, Any]] = run(config).manifests()
+        recorded = run(config)
+        self.manifests: list[dict[str, Any]] = recorded.manifests()
+        # The cluster's own steps (c2d:cluster local), in the order the program declares them.
+        self.commands = [(name, inputs) for typ, name, inputs in recorded.others if typ == "command:local:Command"]
         self.provider_url = f"http://127.0.0.1:{PROVIDER_PORT}"
         self.rpc_url = f"http://127.0.0.1:{GANACHE_PORT}"
         self.data_root = host_volume(self.system, "provider") / "data"  # as this machine sees it
@@ -74,6 +84,13 @@ class LoopbackStack:
             timings[name] = round(time.monotonic() - start, 1)
             on_ready(name, timings[name])
 
+        for name, command in self.commands:  # the cluster and its images first (c2d:cluster local)
+            done = subprocess.run(
+                ["sh", "-c", command["create"]], cwd=REPO, capture_output=True, text=True, check=False
+            )
+            if done.returncode != 0:
+                raise NotReady(f"{name}: {command['create']} failed:\n{done.stderr[-3000:]}")
+            mark(name.removeprefix("loopback-"))
         namespaces = [m for m in self.manifests if m["kind"] == "Namespace"]
         self.kubectl("apply", "-f", "-", stdin=_as_list(namespaces))
         self.kubectl("apply", "-f", "-", stdin=_as_list(self.manifests))
@@ -113,6 +130,50 @@ class LoopbackStack:
             shutil.rmtree(folder, ignore_errors=True)
             if folder.exists():  # its files belong to the pods' user: removing them takes root
                 print(f"loopback: {folder} is left (remove it as root)", file=sys.stderr)
+        for name, command in reversed(self.commands):  # then the cluster itself (c2d:cluster local)
+            if command.get("delete"):
+                done = subprocess.run(["sh", "-c", command["delete"]], cwd=REPO, capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(f"loopback: {name}: {command['delete']} failed: {done.stderr[-2000:]}", file=sys.stderr)
+
+    def first_job(self, home: Path | None = None) -> float:
+        """What a user types once the stack answers (connect, publish, buy, run to 70) through
+        the in-cluster provider; returns its seconds."""
+        home = home or Path(tempfile.mkdtemp(prefix="c2d-loopback-")) / "stack"
+        start = time.monotonic()
+        addresses = home.parent / "addresses.json"
+        addresses.write_text(self.addresses())
+        cli("stack", "connect", "--provider-url", self.provider_url, "--rpc-url", self.rpc_url,
+            "--addresses", str(addresses), "--data-root", str(self.data_root), "--served-root", self.served_root,
+            "--data-dir", str(home))  # fmt: skip
+        first_job(home)
+        return time.monotonic() - start
+
+
+C2D = str(Path(sys.executable).parent / "c2d")
+ALGORITHM = "import os, pathlib\npathlib.Path(os.environ['OUTPUTS'], 'ok.txt').write_text('ok')\n"
+
+
+def cli(*args: str) -> str:
+    done = subprocess.run([C2D, *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"c2d {args[0]} {args[1]} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def first_job(home: Path) -> None:
+    """Publish a dataset, buy a datatoken, run a raw algorithm to 70, as a user would (the
+    stack at `home`, embedded or connected)."""
+    (home.parent / "data.csv").write_text("1\n2\n3\n")
+    (home.parent / "algorithm.py").write_text(ALGORITHM)
+    published = cli("publish", "dataset", str(home.parent / "data.csv"), "--allow-raw", "--data-dir", str(home))
+    match = re.search(r"did:op:[0-9a-fA-F]{40}", published)
+    if not match:
+        raise RuntimeError(f"publish printed no DID:\n{published}")
+    cli("tokens", "buy", match.group(0), "--data-dir", str(home))
+    job = cli("compute", "start", match.group(0), "--raw", str(home.parent / "algorithm.py"), "--data-dir", str(home))
+    if "70 Job finished" not in job:
+        raise RuntimeError(f"the first job did not finish:\n{job}")
 
 
 def _as_list(items: list[dict[str, Any]]) -> str:
@@ -127,9 +188,13 @@ def main(argv: list[str]) -> int:
     if argv[0] == "down":
         stack.down()
         return 0
+    start = time.monotonic()
     try:
-        stack.up(lambda name, seconds: print(f"{seconds:6.1f} s  {name}"))
-    except NotReady as error:
+        stack.up(lambda name, seconds: print(f"{seconds:6.1f} s  {name}", flush=True))
+        if stack.commands:  # from nothing: a first job too
+            stack.first_job()
+            print(f"{time.monotonic() - start:6.1f} s  first job finished (70)", flush=True)
+    except (NotReady, RuntimeError) as error:
         print(error, file=sys.stderr)
         return 1
     print(f"provider {stack.provider_url}, chain {stack.rpc_url}; then:")
