@@ -9,6 +9,7 @@ operatorKey are given to the program as secrets. OUT.json is a `v1/List` that
 `kubectl apply -f` takes.
 """
 
+import asyncio
 import hashlib
 import json
 import sys
@@ -108,6 +109,22 @@ def run(config: dict[str, str]) -> Recorded:
     from c2d.infra.program import deploy
 
     recorded = Recorded()
+    # A loop of its own, asyncio's standard one, for each run: Pulumi's mocks pump the loop by
+    # hand (its private _run_once), which a uvloop policy (uvicorn sets it process-wide) or a loop
+    # an earlier run left behind break; and a new root stack resource bound to that loop.
+    policy = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi.runtime.settings.ROOT.set(None)
+    try:
+        return _run(recorded, config, deploy)
+    finally:
+        loop.close()
+        asyncio.set_event_loop_policy(policy)
+
+
+def _run(recorded: Recorded, config: dict[str, str], deploy: Any) -> Recorded:
     pulumi.runtime.set_mocks(_Mocks(recorded), project="c2d", stack="dev", preview=False)
     pulumi.runtime.set_all_config(config, secret_keys=[k for k in SECRET_KEYS if k in config])
     failure: list[BaseException] = []

@@ -614,3 +614,19 @@ def test_an_existing_cluster_by_its_kubeconfig_or_the_ambient_provider():
 def test_bad_cluster_settings_are_refused(changes, says):
     with pytest.raises(ConfigError, match=says):
         run({**KEYS, **changes})
+
+
+def test_the_program_renders_under_uvicorns_event_loop_policy():
+    """uvicorn (the services, in-process in other tests) sets uvloop's policy process-wide;
+    Pulumi's mocks pump asyncio's standard loop by hand, which a run gets of its own."""
+    import asyncio
+
+    import uvloop
+
+    before = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        assert run(VARIANTS["existing"]).of_kind("Deployment")
+        assert isinstance(asyncio.get_event_loop_policy(), uvloop.EventLoopPolicy)  # given back
+    finally:
+        asyncio.set_event_loop_policy(before)
