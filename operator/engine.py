@@ -78,7 +78,7 @@ class Engine:
 
     def run_forever(self) -> None:
         self.store.register(os.getpid(), self.lease_seconds)  # raises EngineNameTaken
-        log.info("engine %s started with environments %s", self.store.holder, ", ".join(self.environments))
+        log.info("engine started with environments %s, as %s", ", ".join(self.environments), self.store.holder)
         heartbeat.beat()  # ready: what `c2d stack up` waits for
         beat = time.monotonic()
         while not self._halt.is_set():
