@@ -7,8 +7,10 @@ It reaches the provider at C2D_PROVIDER_URL, through the Unix socket C2D_PROVIDE
 the executor gives it one instead of a network (c2d.operator.executors.relay).
 
 The provider's input route only answers requests signed by an operator it trusts
-(C2D_OPERATOR_KEY) for the inputs of that job, while it is configuring; once everything is
-fetched, configure tells the provider to forget them. Exit codes: c2d.job.ConfigureExit (a
+(C2D_OPERATOR_KEY) for the inputs of that job, while it is configuring (it forgets them once
+it sees the job past configuring). Configure does not have them forgotten at its end: a
+configure stage run again, after its engine died before recording the job provisioned, fetches
+them again. Exit codes: c2d.job.ConfigureExit (a
 dataset could not be provisioned: status 31; the algorithm could not: 32); the reason is the
 last line of configure.log.
 """
@@ -169,8 +171,9 @@ class InputFetcher:
             )
 
     def forget(self) -> None:
-        """Tells the provider that this job's inputs are fetched: it answers no more for them.
-        Best effort: the provider also refuses them once the job is past configuring."""
+        """Tells the provider that this job's inputs are no longer needed: it answers no more for
+        them (an operator's tool; configure itself does not, see above). Best effort: the
+        provider also refuses them once the job is past configuring."""
         try:
             response = self._signed("DELETE", {"jobId": self.job_id})
             response.read()
@@ -265,7 +268,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         provision(job_dir, spec, fetcher)
-        fetcher.forget()
     except ProvisioningFailed as exc:
         print(exc.reason, flush=True)
         return exc.code
