@@ -34,6 +34,13 @@ class PublishedFile:
                 digest.update(chunk)
         return cls((served_as or path.resolve()).as_uri(), content_type, digest.hexdigest())
 
+    @classmethod
+    def remote(
+        cls, url: str, content_type: str = "application/octet-stream", checksum: str | None = None
+    ) -> "PublishedFile":
+        """A file the provider fetches from `url` (http or https) each time it is needed."""
+        return cls(url, content_type, checksum)
+
 
 @dataclass
 class Privacy:

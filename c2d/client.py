@@ -259,17 +259,19 @@ class ProviderClient:
         _raise_for(response)
         return response.content
 
-    def iter_logs(self, job_id: str) -> Iterator[bytes]:
-        """The job's algorithm log as it comes (followed while the job runs), chunk by chunk."""
+    def iter_logs(self, job_id: str, follow: bool = True) -> Iterator[bytes]:
+        """The job's algorithm log as it comes (followed while the job runs, unless not
+        `follow`), chunk by chunk."""
         with self._lock:
-            params = self._job_body("computeLogs", job_id)
+            extra = {} if follow else {"follow": False}
+            params = self.signed("computeLogs", {"jobId": job_id, **extra}, job_id=job_id, query=True)
             request = self.http.build_request("GET", "/api/services/computeLogs", params=params)
             response = self.http.send(request, stream=True)
         try:
             if response.status_code >= 400:
                 response.read()
                 _raise_for(response)
-            yield from response.iter_raw(1 << 16)
+            yield from response.iter_raw()  # as it comes: a chunk size would wait for that many bytes
         finally:
             response.close()
 

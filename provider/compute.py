@@ -282,10 +282,12 @@ class Compute:
         params = {"owner": owner, "jobId": job_id, "index": index}
         return await self._relay(await self.p.operator.send("GET", "/getResult", params=params))
 
-    async def logs(self, signed: models.Signed, job_id: str) -> Response:
+    async def logs(self, signed: models.Signed, job_id: str, follow: bool = True) -> Response:
         owner = await self._job_auth(signed, "computeLogs", job_id, "", need_job=True)
         # The log is followed while the job runs: it may be silent for longer than any read timeout.
-        params = {"owner": owner, "jobId": job_id}
+        params: dict[str, Any] = {"owner": owner, "jobId": job_id}
+        if not follow:
+            params["follow"] = "false"
         return await self._relay(await self.p.operator.send("GET", "/logs", params=params, read_timeout=None))
 
     async def record(self, signed: models.Signed, job_id: str) -> JobRecord:

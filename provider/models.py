@@ -155,3 +155,10 @@ class RootInfo(BaseModel):
     computeAddress: str
     serviceEndpoints: dict[str, list[str]]
     computeLimits: dict[str, Any]
+    deployment: dict[str, Any] = Field(
+        description="the contracts this provider uses (addresses.json's entry for chainId): what a client "
+        "needs besides the provider's URL"
+    )
+    rpcUrl: str | None = Field(
+        default=None, description="a JSON-RPC URL of the chain for clients, if the provider's operator names one"
+    )

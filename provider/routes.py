@@ -182,10 +182,11 @@ async def compute_logs(
     nonce: NonceQ,
     expiry: ExpiryQ,
     signature: SignatureQ,
+    follow: Annotated[bool, Query(description="follow the log until the job ends (false: what it holds now)")] = True,
 ) -> Response:
     """Streams a job's algorithm log while it runs (signed action: computeLogs)."""
     signed = await signed_by(request, consumerAddress, nonce, expiry, signature)
-    return await provider(request).compute.logs(signed, jobId)
+    return await provider(request).compute.logs(signed, jobId, follow)
 
 
 @services.get("/computeRecord", response_model=JobRecord)

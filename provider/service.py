@@ -158,6 +158,8 @@ class Provider:
                 "orderUses": self.settings.order_uses,
                 "maxRawAlgorithmBytes": self.settings.max_raw_algorithm_bytes,
             },
+            deployment=self.chain.deployment.record(),
+            rpcUrl=self.settings.public_rpc_url,
         )
 
     def nonce(self, address: str) -> int:

@@ -33,6 +33,11 @@ class ProviderSettings(HttpLimitSettings, BaseSettings):
         "a URL with a password stays out of the environment",
     )
     provider_url: HttpUrl = Field(default="http://127.0.0.1:8030", description="the provider's public base URL")
+    public_rpc_url: HttpUrl | None = Field(
+        default=None,
+        description="a JSON-RPC URL of the chain that clients may use, shown in GET / (never rpc_url itself: "
+        "it may hold an API key)",
+    )
     order_confirmations: int | None = Field(
         default=None,
         ge=0,

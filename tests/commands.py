@@ -13,9 +13,10 @@ SUM_ALGORITHM = (
 )
 
 
-def c2d(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def c2d(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`env`: variables besides a plain PATH and a wide terminal (C2D_HOME, say)."""
     result = subprocess.run(
-        [C2D, *args], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+        [C2D, *args], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", **(env or {})}
     )
     if check:
         assert result.returncode == 0, result.stdout + result.stderr

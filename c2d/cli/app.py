@@ -7,11 +7,13 @@ from typing import Annotated
 import typer
 
 from c2d import __version__
-from c2d.cli import compute, market, results, stack
+from c2d.cli import accounts, compute, market, results, stack
 from c2d.cli.common import console, friendly
 
 app = typer.Typer(
-    help="c2d: Compute-to-Data. Pay with datatokens, send the algorithm to the data.", no_args_is_help=True
+    help="c2d: Compute-to-Data. Pay with datatokens, send the algorithm to the data.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # an unexpected error's trace never shows a key or a password
 )
 
 
@@ -110,6 +112,8 @@ def operator_engine() -> None:
 
 def register() -> None:
     app.add_typer(stack.app, name="stack", help="The whole c2d on this machine: up, down, status.")
+    app.add_typer(accounts.profile, name="profile", help="Deployments by name: add, list, show, use, remove.")
+    app.add_typer(accounts.wallet, name="wallet", help="Your keys, in encrypted keystores: new, import, list, address.")
     app.add_typer(market.publish, name="publish", help="Publish a dataset or an algorithm.")
     app.add_typer(market.tokens, name="tokens", help="Get datatokens: buy or dispense.")
     app.add_typer(compute.app, name="compute", help="Start, follow, stop compute jobs; get results.")

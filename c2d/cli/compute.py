@@ -1,15 +1,17 @@
 """`c2d compute start|status|logs|result|stop|delete` and `c2d env list`."""
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from c2d.cli.common import Account, DataDir, clients, console, friendly
+from c2d.cli.common import Session, console, friendly, with_session
 from c2d.compute import DEFAULT_CONTAINER
 from c2d.job import FINAL, Status
 
+CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]")
 FAILED = {int(status) for status in FINAL} - {Status.FINISHED, Status.STOPPED}
 app = typer.Typer(no_args_is_help=True)
 env = typer.Typer(no_args_is_help=True)
@@ -29,6 +31,7 @@ def _results(status: dict[str, Any]) -> None:
 
 @app.command()
 @friendly
+@with_session(default_account=2)
 def start(
     datasets: Annotated[list[str], typer.Argument(help="dataset DIDs (the first is the main one)")],
     algorithm: Annotated[str | None, typer.Option(help="DID of a published algorithm")] = None,
@@ -44,13 +47,13 @@ def start(
         typer.Option(help="name=value for the algorithm (a JSON number, true or false, or else text)"),
     ] = None,
     wait: Annotated[bool, typer.Option(help="follow the job until it ends")] = True,
-    data_dir: DataDir = None,
-    account: Account = 2,
+    *,
+    session: Session,
 ) -> None:
     """Order the datasets (and the algorithm) and start a job."""
     if (algorithm is None) == (raw is None):
         raise typer.BadParameter("give either --algorithm DID or --raw FILE")
-    _, consumer = clients(data_dir, account)
+    consumer = session.consumer
     with console.status("ordering and starting the job"):
         container = {"entrypoint": entrypoint, "image": image, "tag": tag}
         code = raw.read_text() if raw else None
@@ -65,9 +68,10 @@ def start(
 
 @app.command()
 @friendly
-def status(job_id: Annotated[str, typer.Argument()] = "", data_dir: DataDir = None, account: Account = 2) -> None:
+@with_session(default_account=2)
+def status(job_id: Annotated[str, typer.Argument()] = "", *, session: Session) -> None:
     """Status of a job (or of all your jobs)."""
-    _, consumer = clients(data_dir, account)
+    consumer = session.consumer
     for job in consumer.provider.compute_status(job_id):
         console.print(f"[bold]{job['jobId']}[/]")
         _show(job)
@@ -76,23 +80,36 @@ def status(job_id: Annotated[str, typer.Argument()] = "", data_dir: DataDir = No
 
 @app.command()
 @friendly
-def logs(job_id: str, data_dir: DataDir = None, account: Account = 2) -> None:
-    """The algorithm's log (followed until the job ends)."""
-    _, consumer = clients(data_dir, account)
-    console.out(consumer.provider.compute_logs(job_id).decode(errors="replace"), end="")
+@with_session(default_account=2)
+def logs(
+    job_id: str,
+    follow: Annotated[bool, typer.Option(help="follow the log while the job runs, until it ends")] = True,
+    *,
+    session: Session,
+) -> None:
+    """The algorithm's log, each part as it comes (followed until the job ends, unless --no-follow)."""
+    import sys
+
+    out = sys.stdout.buffer
+    terminal = sys.stdout.isatty()
+    for chunk in session.consumer.provider.iter_logs(job_id, follow=follow):
+        # The algorithm wrote it: to a terminal, its control sequences are shown, not obeyed.
+        out.write(CONTROL.sub(b"?", chunk) if terminal else chunk)
+        out.flush()
 
 
 @app.command()
 @friendly
+@with_session(default_account=2)
 def result(
     job_id: str,
     index: Annotated[int, typer.Argument(help="result index (see `c2d compute status`)")],
     output: Annotated[Path | None, typer.Option("-o", help="file to write (default: print)")] = None,
-    data_dir: DataDir = None,
-    account: Account = 2,
+    *,
+    session: Session,
 ) -> None:
     """Fetch one result of a job."""
-    _, consumer = clients(data_dir, account)
+    consumer = session.consumer
     content = consumer.provider.compute_result(job_id, index)
     if output:
         output.write_bytes(content)
@@ -103,27 +120,30 @@ def result(
 
 @app.command()
 @friendly
-def stop(job_id: str, data_dir: DataDir = None, account: Account = 2) -> None:
+@with_session(default_account=2)
+def stop(job_id: str, *, session: Session) -> None:
     """Stop a running job."""
-    _, consumer = clients(data_dir, account)
+    consumer = session.consumer
     consumer.provider.compute_stop(job_id)
     _show(consumer.wait(job_id, timeout=30))
 
 
 @app.command()
 @friendly
-def delete(job_id: str, data_dir: DataDir = None, account: Account = 2) -> None:
+@with_session(default_account=2)
+def delete(job_id: str, *, session: Session) -> None:
     """Delete a finished job and its results."""
-    _, consumer = clients(data_dir, account)
+    consumer = session.consumer
     consumer.provider.compute_delete(job_id)
     console.print(f"[green]✔[/] job {job_id} deleted")
 
 
 @env.command("list")
 @friendly
-def list_environments(data_dir: DataDir = None) -> None:
+@with_session(default_account=2)
+def list_environments(*, session: Session) -> None:
     """The operator's environments and how busy they are."""
-    _, consumer = clients(data_dir, 2)
+    consumer = session.consumer
     table = Table()
     for column in ("id", "cpu", "memory MB", "max duration s", "max jobs", "running", "queued", "network", "price"):
         table.add_column(column)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from c2d.cli.common import Account, DataDir, clients, console, friendly
+from c2d.cli.common import Session, console, friendly, with_session
 
 app = typer.Typer(no_args_is_help=True)
 Reason = Annotated[str, typer.Option(help="why, at most 300 characters (shown to the consumer with a rejection)")]
@@ -55,28 +55,28 @@ def _show(record: dict[str, Any], as_json: bool = False) -> None:
 
 @app.command()
 @friendly
+@with_session(default_account=1)
 def show(
     job_id: str,
     as_json: Annotated[bool, typer.Option("--json", help="the whole record as JSON")] = False,
-    data_dir: DataDir = None,
-    account: Account = 1,
+    *,
+    session: Session,
 ) -> None:
     """The record of a job on your data: what ran, every status, the filter's findings, approvals."""
-    _, publisher = clients(data_dir, account)
-    _show(publisher.provider.compute_record(job_id), as_json)
+    _show(session.consumer.provider.compute_record(job_id), as_json)
 
 
 @app.command()
 @friendly
-def approve(job_id: str, reason: Reason = "", data_dir: DataDir = None, account: Account = 1) -> None:
+@with_session(default_account=1)
+def approve(job_id: str, reason: Reason = "", *, session: Session) -> None:
     """Release the results of a job held for your approval."""
-    _, publisher = clients(data_dir, account)
-    _show(publisher.provider.compute_approval(job_id, "approve", reason))
+    _show(session.consumer.provider.compute_approval(job_id, "approve", reason))
 
 
 @app.command()
 @friendly
-def reject(job_id: str, reason: Reason = "", data_dir: DataDir = None, account: Account = 1) -> None:
+@with_session(default_account=1)
+def reject(job_id: str, reason: Reason = "", *, session: Session) -> None:
     """Withhold the results of a job held for your approval (the job ends as 51)."""
-    _, publisher = clients(data_dir, account)
-    _show(publisher.provider.compute_approval(job_id, "reject", reason))
+    _show(session.consumer.provider.compute_approval(job_id, "reject", reason))
