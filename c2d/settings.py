@@ -107,6 +107,7 @@ class HttpLimitSettings(BaseSettings):
     body_timeout: float = Field(default=60.0, gt=0, description="seconds a request's body may take after its headers")
     max_header_bytes: int = Field(default=16 << 10, ge=1024, description="largest request line and headers")
     max_connections: int = Field(default=2000, ge=1, description="connections and requests at once; beyond: 503")
+    metrics: bool = Field(default=True, description="serve Prometheus metrics at /metrics and count requests")
 
     def connection_limits(self) -> "ConnectionLimits":
         from c2d.serving import ConnectionLimits

@@ -26,7 +26,7 @@ import httpx
 from eth_account import Account
 
 from c2d.chain import Chain, ChainClient, Wallet
-from c2d.localchain import CHAIN_ID, Ganache, deploy_contracts, dev_keys
+from c2d.localchain import CHAIN_ID, Ganache, deploy_contracts, dev_keys, free_port
 
 if TYPE_CHECKING:
     from c2d.client import ProviderClient
@@ -52,6 +52,7 @@ class StackState:
     pids: dict[str, int] = field(default_factory=dict)
     served_root: str = ""  # the data root as the provider sees it, when not data_root (c2d stack connect)
     provider_address: str = ""  # what clients sign for: the stack's own key, or pinned at connect
+    engine_metrics_url: str = ""  # the engine's Prometheus metrics (the services' are at <url>/metrics)
 
     @classmethod
     def load(cls, data_dir: Path) -> "StackState":
@@ -77,7 +78,11 @@ class StackState:
     def publisher_dir(self, account: int) -> Path:
         """Where local account `account` keeps the files it publishes (the provider serves a
         publisher's file:// URLs only from its own folder)."""
-        path = Path(self.data_root) / str(Account.from_key(self.key(account)).address).lower()
+        return self.publisher_dir_of(str(Account.from_key(self.key(account)).address))
+
+    def publisher_dir_of(self, address: str) -> Path:
+        """The folder of the publisher `address` under the provider's data root."""
+        path = Path(self.data_root) / address.lower()
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -87,8 +92,11 @@ class StackState:
             return path.resolve()
         return Path(self.served_root) / path.resolve().relative_to(Path(self.data_root).resolve())
 
+    def chain(self) -> Chain:
+        return Chain.at(self.rpc_url, Path(self.addresses_file))
+
     def chain_client(self, account: int) -> ChainClient:
-        chain = Chain.at(self.rpc_url, Path(self.addresses_file))
+        chain = self.chain()
         return ChainClient(chain, Wallet(chain.w3, self.key(account)))
 
 
@@ -196,10 +204,16 @@ def up(
             **(operator_env or {}),
         }
         progress("starting the provider, the operator service and the engine")
-        provider_env = {**common, "C2D_PROVIDER_KEY_FILE": str(provider_key)}
+        provider_env = {**common, "C2D_PROVIDER_KEY_FILE": str(provider_key), "C2D_PUBLIC_RPC_URL": ganache.url}
         heartbeat = data_dir / "engine.heartbeat"
         heartbeat.unlink(missing_ok=True)
-        engine_env = {**common, "C2D_OPERATOR_KEY_FILE": str(operator_key), "C2D_ENGINE_HEARTBEAT": str(heartbeat)}
+        engine_metrics_port = free_port()
+        engine_env = {
+            **common,
+            "C2D_OPERATOR_KEY_FILE": str(operator_key),
+            "C2D_ENGINE_HEARTBEAT": str(heartbeat),
+            "C2D_ENGINE_METRICS_PORT": str(engine_metrics_port),
+        }
         pids["provider"] = _spawn("provider", [c2d, "provider", "--port", str(provider_port)], provider_env, data_dir)
         pids["operator-service"] = _spawn(
             "operator-service", [c2d, "operator-service", "--port", str(operator_port)], common, data_dir
@@ -221,6 +235,7 @@ def up(
             str(data_dir), ganache.url, provider_url, operator_url, CHAIN_ID, str(addresses), str(data_root), pids
         )
         state.provider_address = _address_in(provider_key)
+        state.engine_metrics_url = f"http://127.0.0.1:{engine_metrics_port}/metrics"
         progress("funding the local accounts with base tokens")
         _fund(state)
         state.save()

@@ -20,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from c2d import __version__
 from c2d.job import JobSpec, JobStatus, Status, layout
 from c2d.job.policy import JobRecord
+from c2d.metrics import GaugesAtScrape, new_registry, serve_metrics
 from c2d.operator import images
 from c2d.operator.assembly import make_store
 from c2d.operator.environments import Environment
@@ -166,12 +167,12 @@ def result(request: Request, owner: Owner, jobId: JobId, index: Annotated[int, Q
 
 
 @router.get("/logs")
-async def logs(request: Request, owner: Owner, jobId: JobId) -> Response:
-    """The algorithm's log, followed while the job runs."""
+async def logs(request: Request, owner: Owner, jobId: JobId, follow: Annotated[bool, Query()] = True) -> Response:
+    """The algorithm's log, followed while the job runs (or, with follow=false, what it holds now)."""
     op = operator(request)
     job = await run_in_threadpool(op.job_of, owner, jobId)
     path = layout.log(op.job_dir(job), "algorithm")
-    return StreamingResponse(_follow(op, job.id, path), media_type="text/plain")
+    return StreamingResponse(_follow(op, job.id, path, follow), media_type="text/plain")
 
 
 @router.get("/record")
@@ -241,16 +242,17 @@ def _chunks(path: Path) -> Any:
             yield chunk
 
 
-async def _follow(op: Operator, job_id: str, path: Path) -> AsyncIterator[bytes]:
+async def _follow(op: Operator, job_id: str, path: Path, follow: bool = True) -> AsyncIterator[bytes]:
     """The log from its start, in chunks of at most FOLLOW_CHUNK bytes (never the rest of it in
     one read), then what is appended while the job runs; ends once the job has ended and the
     log is read to its end. Under an output policy the log is an output like the others: it
     is held until the filter stage has accepted it (the stream starts then), and is never sent
-    if it was not; a job held for approval answers an empty log until it is approved."""
+    if it was not; a job held for approval answers an empty log until it is approved. Without
+    `follow`, the log as it is now, and no wait for a filter stage to come."""
     position = 0
     while True:
         job = await run_in_threadpool(op.store.get, job_id)
-        finished = job is None or job.status.final
+        finished = job is None or job.status.final or not follow
         if job is not None and job.spec.outputPolicy.enabled and not _released(job):
             if finished or job.status == Status.HELD:  # held: nothing until approved (ask again then)
                 return
@@ -286,6 +288,28 @@ def _read_at(path: Path, position: int) -> bytes:
         return b""
 
 
+def job_gauges(op: Operator) -> list[tuple[str, str, list[str], list[tuple[list[str], float]]]]:
+    """The jobs of the store (every engine's), read at each scrape: by environment and status,
+    and each environment's queue, busy slots and slots."""
+    counts = op.store.counts()
+    by_status = [([env, str(status), Status(status).text], float(n)) for (env, status), n in sorted(counts.items())]
+    queued, busy, slots = [], [], []
+    for env in op.environments:
+        mine = {status: n for (e, status), n in counts.items() if e == env.id}
+        waiting = mine.get(int(Status.WARMING_UP), 0)
+        running = sum(n for status, n in mine.items() if not Status(status).final) - waiting
+        running -= mine.get(int(Status.HELD), 0)
+        queued.append(([env.id], float(waiting)))
+        busy.append(([env.id], float(running)))
+        slots.append(([env.id], float(env.max_jobs)))
+    return [
+        ("c2d_jobs", "jobs in the store by environment and status", ["environment", "status", "text"], by_status),
+        ("c2d_queue_length", "jobs waiting for a slot (1 Warming up)", ["environment"], queued),
+        ("c2d_busy_slots", "slots held by started jobs", ["environment"], busy),
+        ("c2d_slots", "jobs an environment runs at once (maxJobs)", ["environment"], slots),
+    ]
+
+
 def create_app(settings: OperatorSettings, environments: list[Environment]) -> FastAPI:
     app = FastAPI(title="c2d operator service", version=__version__)
     app.state.operator = Operator(settings, environments)
@@ -304,6 +328,10 @@ def create_app(settings: OperatorSettings, environments: list[Environment]) -> F
 
     bodies = BodyLimits(default=16 << 10, routes={("POST", PREFIX + "/compute"): settings.max_job_bytes})
     app.add_middleware(Guard, bodies=bodies, check_headers=check_headers)
+    if settings.metrics:
+        registry = new_registry()
+        registry.register(GaugesAtScrape(lambda: job_gauges(app.state.operator)))
+        serve_metrics(app, registry)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

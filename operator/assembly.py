@@ -10,7 +10,10 @@ import signal
 import socket
 import threading
 
-from c2d.operator.engine import Engine
+from prometheus_client import start_http_server
+
+from c2d.metrics import new_registry
+from c2d.operator.engine import Engine, EngineMetrics
 from c2d.operator.environments import load_environments
 from c2d.operator.executors import make_executor
 from c2d.operator.settings import OperatorSettings
@@ -32,7 +35,7 @@ def engine_id(settings: OperatorSettings) -> str:
     return settings.engine_id or socket.gethostname()[:128]
 
 
-def build_engine(settings: OperatorSettings) -> Engine:
+def build_engine(settings: OperatorSettings, metrics: EngineMetrics | None = None) -> Engine:
     return Engine(
         make_store(settings, holder=engine_id(settings)),
         make_executor(settings),
@@ -40,12 +43,18 @@ def build_engine(settings: OperatorSettings) -> Engine:
         settings.results_ttl,
         settings.poll_interval,
         settings.lease_seconds,
+        metrics,
     )
 
 
 def run_engine(settings: OperatorSettings) -> None:
     """Raises ExecutorUnavailable, before anything runs, when the executor cannot run stages."""
-    engine = build_engine(settings)
+    metrics = None
+    if settings.engine_metrics_port:
+        registry = new_registry()
+        metrics = EngineMetrics(registry)
+        start_http_server(settings.engine_metrics_port, settings.engine_metrics_host, registry)
+    engine = build_engine(settings, metrics)
     engine.executor.check()
     halted = threading.Event()
     if settings.executor == "kubernetes":

@@ -27,9 +27,14 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from c2d import heartbeat
 from c2d.job import ConfigureExit, FilterExit, Outcome, ResultFile, Status, layout
+from c2d.metrics import STAGE_BUCKETS
 from c2d.operator.environments import Environment
 from c2d.operator.executors import Executor, IsolationUnavailable
 from c2d.operator.store import Job, JobStore, LeaseLost
@@ -48,6 +53,23 @@ class ShuttingDown(Exception):
     """The engine is halting: the job keeps its recorded status for the next start."""
 
 
+class EngineMetrics:
+    """What an engine measures: each stage's duration, and the jobs it ended by final status."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.stages = Histogram(
+            "c2d_stage_duration_seconds",
+            "a stage's time on this engine, by stage, environment and result (ok, failed, stopped)",
+            ["stage", "environment", "result"],
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        )
+        self.ended = Counter(
+            "c2d_jobs_ended", "jobs this engine ended, by environment and final status", ["environment", "status"],
+            registry=registry,
+        )  # fmt: skip
+
+
 class Undecided(ShuttingDown):
     """A held job without a decision yet: it stays held."""
 
@@ -61,8 +83,10 @@ class Engine:
         results_ttl: float,
         poll_interval: float = 0.05,
         lease_seconds: float = 30.0,
+        metrics: "EngineMetrics | None" = None,
     ) -> None:
         """`store`: its `holder` names this engine (its leases, its transitions)."""
+        self.metrics = metrics
         self.store = store
         self.executor = executor
         self.environments = {env.id: env for env in environments}
@@ -215,6 +239,18 @@ class Engine:
     def _stop_requested(self, job: Job) -> bool:
         return self.store.stop_requested(job.id)
 
+    def _stopper(self, job: Job) -> Callable[[], bool]:
+        return lambda: self._stop_requested(job)
+
+    def _timed(self, stage: str, env: Environment, run: Callable[..., Outcome], *args: Any) -> Outcome:
+        """`run(*args)`, the executor's stage, measured."""
+        started = time.monotonic()
+        outcome = run(*args)
+        if self.metrics is not None:
+            result = "stopped" if outcome.stopped else "ok" if outcome.ok else "failed"
+            self.metrics.stages.labels(stage, env.id, result).observe(time.monotonic() - started)
+        return outcome
+
     def _stage(self, outcome: Outcome) -> Outcome:
         if self._halt.is_set():
             raise ShuttingDown
@@ -223,7 +259,7 @@ class Engine:
         return outcome
 
     def _configure(self, job: Job, env: Environment) -> None:
-        outcome = self._stage(self.executor.configure(job, env, lambda: self._stop_requested(job)))
+        outcome = self._stage(self._timed("configure", env, self.executor.configure, job, env, self._stopper(job)))
         if outcome.ok:
             self.store.set_status(job.id, Status.PROVISIONED)
             return
@@ -231,7 +267,7 @@ class Engine:
         raise _Final(ConfigureExit.failure(outcome.exit_code), reason)
 
     def _algorithm(self, job: Job, env: Environment) -> tuple[Status | None, str]:
-        outcome = self._stage(self.executor.algorithm(job, env, lambda: self._stop_requested(job)))
+        outcome = self._stage(self._timed("algorithm", env, self.executor.algorithm, job, env, self._stopper(job)))
         if outcome.unprovisioned:  # the algorithm's image: nothing of it ran
             raise _Final(Status.ALGORITHM_PROVISIONING_FAILED, f"the algorithm's image {outcome.detail}")
         cut = f"; its log was cut at {env.max_log_mb} MB" if outcome.log_cut else ""
@@ -251,12 +287,12 @@ class Engine:
         if not job.spec.outputPolicy.enabled:
             return
         for index, publisher_filter in enumerate(job.spec.filters):  # first: they may redact
-            outcome = self._stage(self.executor.review(job, env, index, lambda: self._stop_requested(job)))
+            outcome = self._stage(self._timed("review", env, self.executor.review, job, env, index, self._stopper(job)))
             if not outcome.ok:
                 self.executor.withhold(job)
                 what = f"the publisher's filter {publisher_filter.did}"
                 raise _Final(Status.REJECTED, "output policy, filter: " + _describe(outcome, what))
-        outcome = self._stage(self.executor.filter(job, env, lambda: self._stop_requested(job)))
+        outcome = self._stage(self._timed("filter", env, self.executor.filter, job, env, self._stopper(job)))
         report = self.executor.filter_report(job)
         self.store.update(job.id, report=None if report is None else report.model_dump(mode="json"))
         if outcome.ok and report is not None and report.accepted:
@@ -290,7 +326,7 @@ class Engine:
             raise _Final(Status.REJECTED, f"output policy, approval: {why}")
 
     def _publish(self, job: Job, env: Environment) -> None:
-        outcome = self._stage(self.executor.publish(job, env, lambda: self._stop_requested(job)))
+        outcome = self._stage(self._timed("publish", env, self.executor.publish, job, env, self._stopper(job)))
         results = self.executor.results(job)
         current = self.store.get(job.id)
         pending = current.pending_status if current else None
@@ -315,6 +351,8 @@ class Engine:
         # and logs (an engine that dies in between runs the last stage again, on nothing).
         self.executor.clean_inputs(job)
         self.store.set_status(job.id, status, reason, results=results)
+        if self.metrics is not None:
+            self.metrics.ended.labels(job.environment, str(int(status))).inc()
         log.info("job %s: %s %s", job.id, int(status), reason)
 
     def _log_results(self, job: Job) -> list[ResultFile]:

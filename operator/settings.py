@@ -92,6 +92,14 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
         "engine on the same store takes the job over and continues it from its recorded status",
     )
 
+    engine_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="the engine's Prometheus metrics port (stage durations, jobs ended); 0: none",
+    )
+    engine_metrics_host: str = Field(default="127.0.0.1", description="the address the engine's metrics listen on")
+
     @model_validator(mode="before")
     @classmethod
     def _key_file(cls, data: object) -> object:

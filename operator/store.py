@@ -375,6 +375,14 @@ class JobStore:
             found = [j for j in found if did in j.spec.dataset_dids]
         return found
 
+    def counts(self) -> dict[tuple[str, int], int]:
+        """How many jobs there are, by environment and status (for metrics: one grouped query)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(jobs.c.environment, jobs.c.status, func.count()).group_by(jobs.c.environment, jobs.c.status)
+            )
+            return {(str(environment), int(status)): int(count) for environment, status, count in rows}
+
     def unfinished(self) -> list[Job]:
         """Every job not in a final status, in arrival order."""
         final = [int(s) for s in FINAL]

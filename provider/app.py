@@ -9,11 +9,13 @@ import requests
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3.exceptions import Web3Exception
 
 from c2d import __version__
 from c2d.chain import ChainError
+from c2d.metrics import new_registry, serve_metrics
 from c2d.provider.errors import ProviderError, from_chain_error
 from c2d.provider.routes import router, services
 from c2d.provider.service import Provider
@@ -34,9 +36,16 @@ def create_app(settings: ProviderSettings, make_provider: Callable[[ProviderSett
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
+    registry = new_registry()
+    order_checks = Counter(
+        "c2d_order_checks", "order checks by result: verified, remembered, or the refusal's code", ["result"],
+        registry=registry,
+    )  # fmt: skip
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         provider = make_provider(settings)
+        provider.orders.observe = lambda result: order_checks.labels(result).inc()
         app.state.provider = provider
         await provider.start()
         try:
@@ -53,6 +62,8 @@ def create_app(settings: ProviderSettings, make_provider: Callable[[ProviderSett
     app.include_router(router)
     app.include_router(services)
     _guard(app, settings)
+    if settings.metrics:
+        serve_metrics(app, registry)
 
     @app.exception_handler(ProviderError)
     async def provider_error(_: Request, exc: ProviderError) -> JSONResponse:

@@ -13,7 +13,7 @@ from c2d.chain import (
     verify_order,
 )
 from c2d.provider.ddo import PaidService
-from c2d.provider.errors import PaymentRequired, from_chain_error
+from c2d.provider.errors import PaymentRequired, ProviderError, from_chain_error
 from c2d.provider.store import Asset, Store
 
 
@@ -35,10 +35,21 @@ class OrderChecker:
         self.confirmations = confirmations
         self.max_uses = max_uses
         self.clock = clock  # what "now" is for an order's timeout
+        # told each check's result: "verified" (on chain), "remembered", or the refusal's code
+        self.observe: Callable[[str], None] = lambda _: None
 
     def check(self, tx_hash: str, asset: Asset, service: PaidService, consumer: str) -> tuple[VerifiedOrder, int]:
         """The order `tx_hash` for `service` of `asset` by (or paid by) `consumer`, and how many
         times it was used; raises a ProviderError otherwise. Looks on chain only the first time."""
+        try:
+            order, uses, source = self._check(tx_hash, asset, service, consumer)
+        except ProviderError as exc:
+            self.observe(exc.code)
+            raise
+        self.observe(source)
+        return order, uses
+
+    def _check(self, tx_hash: str, asset: Asset, service: PaidService, consumer: str) -> tuple[VerifiedOrder, int, str]:
         main = service.attributes.main
         try:
             tx = normalize_tx_hash(tx_hash)
@@ -54,16 +65,16 @@ class OrderChecker:
                     now=self.clock(),
                 )
                 if still_on_chain(self.chain.w3, order):
-                    return order, uses
+                    return order, uses, "remembered"
                 # Its block was replaced: the order counts only if the chain has it again.
                 moved = self._verify(tx, asset, service, consumer)
                 self.store.move_order(moved)
-                return moved, uses
+                return moved, uses, "verified"
             order = self._verify(tx, asset, service, consumer)
         except ChainError as exc:
             raise from_chain_error(exc) from None
         self.store.remember_order(order)
-        return order, 0
+        return order, 0, "verified"
 
     def _verify(self, tx: str, asset: Asset, service: PaidService, consumer: str) -> VerifiedOrder:
         main = service.attributes.main

@@ -38,7 +38,13 @@ debian_package() {
   command -v "$1" >/dev/null && return 0
   if [ "$(id -u)" = 0 ]; then
     say "$2 (Debian package): $3"
-    { apt-get install -y -qq "$2" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$2"; }; } >/dev/null
+    # A package's service is never started here (policy-rc.d): the tests start what they need.
+    local guard=/usr/sbin/policy-rc.d made=
+    [ -e $guard ] || { printf '#!/bin/sh\nexit 101\n' > $guard && chmod +x $guard && made=1; }
+    local install="apt-get install -y -qq $2"
+    { DEBIAN_FRONTEND=noninteractive $install >/dev/null 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive $install; }; } >/dev/null
+    [ -z "$made" ] || rm -f $guard
   else
     echo "setup: install $2 (sudo apt-get install $2): $3" >&2
   fi
@@ -51,6 +57,9 @@ debian_package slirp4netns slirp4netns "networks for algorithms that may use the
 debian_package iptables iptables "the guard of algorithms' networks"
 # The docker executor drives Docker through its command (the test cluster runs a daemon of its own).
 debian_package docker docker.io "the docker executor's client"
+# The metrics test scrapes the services with a real Prometheus; the page's test drives Chromium.
+debian_package prometheus prometheus "the metrics test's scraper"
+debian_package chromium chromium "the web page's test browser (Playwright drives it; nothing is downloaded)"
 
 if outdated node "$(exists node_modules/.bin/ganache)" package-lock.json; then
   say "npm packages (ganache, solc, @openzeppelin/contracts)"
