@@ -19,4 +19,5 @@ for package, folder in FOLDERS.items():
     packages.append(package)
     packages.extend(f"{package}.{sub}" for sub in find_packages(folder))
 
-setup(packages=packages, package_dir=FOLDERS)
+# the provider's web page (c2d.provider.webpage)
+setup(packages=packages, package_dir=FOLDERS, package_data={"c2d.provider": ["web/*"]})

@@ -275,5 +275,18 @@ class ProviderClient:
         finally:
             response.close()
 
+    def web_link(self) -> str:
+        """The provider's page signed in as this address: one signed request (action
+        webSession) in the URL's fragment, which browsers never send to a server. Whoever has
+        the link may read this address's jobs for an hour once the page has opened it; it
+        works once, within SIGNATURE_SECONDS."""
+        import base64
+        import json
+
+        with self._lock:
+            signed = self.signed("webSession", {})
+        token = base64.urlsafe_b64encode(json.dumps(signed, separators=(",", ":")).encode()).decode().rstrip("=")
+        return f"{self.url}/ui/#session={token}"
+
     def environments(self) -> list[dict[str, Any]]:
         return self._get("/api/services/computeEnvironments")  # type: ignore[no-any-return]

@@ -20,6 +20,7 @@ from c2d.provider.errors import ProviderError, from_chain_error
 from c2d.provider.routes import router, services
 from c2d.provider.service import Provider
 from c2d.provider.settings import ProviderSettings
+from c2d.provider.webpage import page
 from c2d.serving import BodyLimits, Guard, RateLimiter, Scope
 
 log = logging.getLogger("c2d.provider")
@@ -61,6 +62,7 @@ def create_app(settings: ProviderSettings, make_provider: Callable[[ProviderSett
     )
     app.include_router(router)
     app.include_router(services)
+    app.include_router(page)
     _guard(app, settings)
     if settings.metrics:
         serve_metrics(app, registry)

@@ -135,6 +135,20 @@ class ComputeJobRequest(_Body):
     documentId: Did | None = None
 
 
+class WebSessionRequest(_Body):
+    """One signed request of action webSession (what `c2d web` signs), for a page's session."""
+
+    consumerAddress: Address
+    nonce: Nonce
+    expiry: Expiry
+    signature: Signature
+
+
+class WebSession(BaseModel):
+    address: str
+    expires: int = Field(description="unix seconds when the session ends")
+
+
 class ComputeApprovalRequest(_Body):
     """A publisher's (an approver's) decision on a job held for approval (status 52)."""
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Float,
     Integer,
     MetaData,
     String,
@@ -98,6 +99,15 @@ job_inputs = Table(
     metadata,
     Column("job_id", String(64), primary_key=True),
     Column("did", String(80), primary_key=True),
+)
+
+# The web page's sessions (c2d.provider.web): only a hash of each token is kept.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("address", String(42), nullable=False),
+    Column("expires", Float, nullable=False),
 )
 
 settings_table = Table(
@@ -316,6 +326,28 @@ class Store:
         """Once a job's configure stage has ended, nothing of it may be fetched again."""
         with self.engine.begin() as conn:
             conn.execute(delete(job_inputs).where(job_inputs.c.job_id == job_id))
+
+    # ---- the web page's sessions ----
+
+    def open_session(self, token_hash: str, address: str, expires: float) -> None:
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(delete(web_sessions).where(web_sessions.c.expires < now))  # the ended ones go
+            conn.execute(insert(web_sessions).values(token_hash=token_hash, address=address, expires=expires))
+
+    def session_address(self, token_hash: str) -> str | None:
+        """The address a live session is of, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(web_sessions.c.address).where(
+                    web_sessions.c.token_hash == token_hash, web_sessions.c.expires >= time.time()
+                )
+            ).first()
+        return None if row is None else str(row[0])
+
+    def close_session(self, token_hash: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == token_hash))
 
     # ---- DDO index ----
 

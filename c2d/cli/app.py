@@ -8,7 +8,7 @@ import typer
 
 from c2d import __version__
 from c2d.cli import accounts, compute, market, results, stack
-from c2d.cli.common import console, friendly
+from c2d.cli.common import Session, console, friendly, with_session
 
 app = typer.Typer(
     help="c2d: Compute-to-Data. Pay with datatokens, send the algorithm to the data.",
@@ -108,6 +108,24 @@ def operator_engine() -> None:
     except EngineNameTaken as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
+
+
+@app.command()
+@friendly
+@with_session(default_account=2)
+def web(
+    open_browser: Annotated[bool, typer.Option("--open", help="open it in this machine's browser")] = False,
+    *,
+    session: Session,
+) -> None:
+    """A link to the provider's page of your jobs (signed once here; the page never holds a key)."""
+    link = session.consumer.provider.web_link()
+    console.print("the page of your jobs (the link works once, within 5 minutes; keep it to yourself):")
+    console.out(link)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(link)
 
 
 def register() -> None:
