@@ -19,5 +19,5 @@ for package, folder in FOLDERS.items():
     packages.append(package)
     packages.extend(f"{package}.{sub}" for sub in find_packages(folder))
 
-# the provider's web page (c2d.provider.webpage)
-setup(packages=packages, package_dir=FOLDERS, package_data={"c2d.provider": ["web/*"]})
+# the web pages: the provider's (c2d.provider.webpage), the operator service's (c2d.operator.page)
+setup(packages=packages, package_dir=FOLDERS, package_data={"c2d.provider": ["web/*"], "c2d.operator": ["web/*"]})

@@ -24,6 +24,7 @@ from c2d.metrics import GaugesAtScrape, new_registry, serve_metrics
 from c2d.operator import images
 from c2d.operator.assembly import make_store
 from c2d.operator.environments import Environment
+from c2d.operator.page import page
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.store import ClusterUnavailable, Job, JobExists
 from c2d.serving import BodyLimits, Guard, Scope
@@ -314,6 +315,7 @@ def create_app(settings: OperatorSettings, environments: list[Environment]) -> F
     app = FastAPI(title="c2d operator service", version=__version__)
     app.state.operator = Operator(settings, environments)
     app.include_router(router)
+    app.include_router(page)
 
     def check_headers(scope: Scope) -> tuple[int, str, str] | None:
         """Before a body is read and hashed: an unsigned request, or one of a signer that is not

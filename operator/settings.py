@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from c2d.settings import AddressList, HttpLimitSettings, HttpUrl, PrivateKey, SettingsError, load, read_key_file
@@ -92,6 +92,15 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
         "engine on the same store takes the job over and continues it from its recorded status",
     )
 
+    publisher_page_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="the credential of the publisher's page (/ui of the operator service: every job, the queue, "
+        "failures and their reasons); no page without it",
+    )
+    publisher_page_token_file: Path | None = Field(
+        default=None, description="a file holding publisher_page_token (mode 600), read when it is not set"
+    )
     engine_metrics_port: int = Field(
         default=0,
         ge=0,
@@ -103,7 +112,8 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _key_file(cls, data: object) -> object:
-        return read_key_file(read_key_file(data, "operator_key"), "operator_database_url")
+        keys = read_key_file(read_key_file(data, "operator_key"), "operator_database_url")
+        return read_key_file(keys, "publisher_page_token")
 
     @field_validator("jobs_dir")
     @classmethod

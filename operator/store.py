@@ -375,6 +375,12 @@ class JobStore:
             found = [j for j in found if did in j.spec.dataset_dids]
         return found
 
+    def latest(self, limit: int = 500) -> list[Job]:
+        """The latest jobs of every owner, newest first (the publisher's page)."""
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(select(jobs).order_by(jobs.c.seq.desc()).limit(limit)))
+        return self._readable(rows)
+
     def counts(self) -> dict[tuple[str, int], int]:
         """How many jobs there are, by environment and status (for metrics: one grouped query)."""
         with self.engine.connect() as conn:

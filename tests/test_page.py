@@ -22,6 +22,7 @@ ARGS = [
 ]  # fmt: skip
 ARTIFACTS = REPO / "build" / "test-artifacts"
 STEPS = 16
+PAGE_TOKEN = "the operator's page token, 32 characters or so"
 PRINTING = (
     "import os, pathlib, time\n"
     f"for i in range({STEPS}):\n"
@@ -36,7 +37,10 @@ PRINTING = (
 def stack(tmp_path_factory):
     data = tmp_path_factory.mktemp("page-stack")
     ports = ["--chain-port", str(free_port()), "--provider-port", str(free_port()), "--operator-port", str(free_port())]
-    c2d("stack", "up", "--data-dir", str(data), *ports)
+    token = data.parent / f"{data.name}-page-token"
+    token.write_text(PAGE_TOKEN)
+    token.chmod(0o600)
+    c2d("stack", "up", "--data-dir", str(data), *ports, env={"C2D_PUBLISHER_PAGE_TOKEN_FILE": str(token)})
     try:
         yield data, json.loads((data / "stack.json").read_text())
     finally:
@@ -140,3 +144,30 @@ def test_the_link_works_once_and_a_page_without_it_reads_nothing(stack, browser)
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     forged = httpx.get(state["provider_url"] + "/ui/api/jobs", cookies={"c2d_session": "x" * 43}, timeout=5)
     assert forged.status_code == 401 and forged.json()["error"] == "no_session"
+
+
+def test_the_publishers_page_shows_every_job_the_queue_and_failures(stack, browser):
+    data, state = stack
+    published = data / "published"
+    (published / "m.csv").write_text("7\n")
+    (published / "failing.py").write_text("import sys\nprint('no luck', flush=True)\nsys.exit(3)\n")
+    dataset = c2d("publish", "dataset", str(published / "m.csv"), "--allow-raw", "--data-dir", str(data)).stdout
+    did = re.search(r"did:op:[0-9a-fA-F]{40}", dataset).group(0)
+    c2d("tokens", "buy", did, "--data-dir", str(data))
+    failed = c2d("compute", "start", did, "--raw", str(published / "failing.py"), "--data-dir", str(data), check=False)
+    job_id = re.search(r"job ([0-9a-f]{32})", failed.stdout).group(1)
+    assert "41 Algorithm failed" in failed.stdout, failed.stdout
+
+    assert httpx.get(state["operator_url"] + "/ui/api/jobs", timeout=5).status_code == 401
+    page = browser.new_page()
+    page.goto(state["operator_url"] + "/ui/")
+    page.locator("#token").fill("not the token")
+    page.locator("#signin button").click()
+    expect(page.locator("#error")).to_contain_text("refused", timeout=10_000)
+    page.locator("#token").fill(PAGE_TOKEN)
+    page.locator("#signin button").click()
+    failure = page.locator(f"#failures tr[data-job='{job_id}']")
+    expect(failure).to_contain_text("41 Algorithm failed", timeout=15_000)
+    assert page.locator("#jobs tbody tr").count() >= 2  # the other test's job and this one, of any consumer
+    expect(page.locator("#queue tr[data-environment='default']")).to_have_count(1)
+    page.screenshot(path=str(ARTIFACTS / "publisher-page.png"), full_page=True)
