@@ -7,6 +7,8 @@
    returning a constant; both served by one uvicorn worker.
 2. Order verification latency (p50/p95): an order not seen before (read from the chain) and
    the same order again (remembered in the provider's database).
+4. The same two routes on a second provider with metrics off (C2D_METRICS=false), in the same
+   run: the rate with /metrics and its counters on, as a ratio to the rate without them.
 3. Download of a 1 GiB file through the provider (curl) against `cat FILE > /dev/null`, median
    of three runs each, with the provider's peak RSS increase over the downloads.
 """
@@ -39,6 +41,7 @@ ONE = 10**18
 CONNECTIONS = 16
 DURATION = os.environ.get("C2D_BENCH_SECONDS", "8")
 GIB = 1 << 30
+METRICS_TARGET = 0.9  # what counting each request and its latency may cost
 
 
 def serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -122,6 +125,14 @@ def main() -> int:
         }
         provider = serve("bench.provider_app:app", port, env)
         bare = serve("bench.bare_app:app", bare_port, env)
+        quiet_port = free_port()
+        quiet_env = {
+            **env,
+            "C2D_METRICS": "false",
+            "C2D_PROVIDER_DATABASE_URL": f"sqlite:///{work / 'quiet.db'}",
+            "C2D_PROVIDER_URL": f"http://127.0.0.1:{quiet_port}",
+        }
+        quiet = serve("bench.provider_app:app", quiet_port, quiet_env)
         try:
             base = f"http://127.0.0.1:{port}"
             wait_http(base + "/", "provider")
@@ -131,6 +142,18 @@ def main() -> int:
             asset = publish(publisher, publisher_api, "Bench", [PublishedFile(big.as_uri())], Services(access_cost=ONE))
             publisher.wallet.send(chain.datatoken(asset.datatoken).functions.transfer(consumer.address, 500 * ONE))
             consumer_api.initialize(asset.did, ACCESS_SERVICE_ID)  # indexed before the load starts
+            quiet_base = f"http://127.0.0.1:{quiet_port}"
+            wait_http(quiet_base + "/", "provider without metrics")
+            quiet_api = ProviderClient(quiet_base, keys[2])
+            deadline = time.monotonic() + 60
+            while True:  # its own index reaches the asset
+                try:
+                    quiet_api.initialize(asset.did, ACCESS_SERVICE_ID)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
 
             # 1. request rate
             rates = {
@@ -138,6 +161,14 @@ def main() -> int:
                 "GET /api/services/nonce": wrk(f"{base}/api/services/nonce?userAddress={consumer.address}"),
                 "GET /api/services/initialize": wrk(
                     f"{base}/api/services/initialize?documentId={asset.did}&serviceId=1"
+                    f"&consumerAddress={consumer.address}"
+                ),
+            }
+            # 4. the same routes without metrics, right after
+            quiet_rates = {
+                "GET /api/services/nonce": wrk(f"{quiet_base}/api/services/nonce?userAddress={consumer.address}"),
+                "GET /api/services/initialize": wrk(
+                    f"{quiet_base}/api/services/initialize?documentId={asset.did}&serviceId=1"
                     f"&consumerAddress={consumer.address}"
                 ),
             }
@@ -176,10 +207,10 @@ def main() -> int:
             cat_seconds = statistics.median(cat_runs)
             download_seconds = statistics.median(download_runs)
         finally:
-            provider.terminate()
-            bare.terminate()
-            provider.wait()
-            bare.wait()
+            for process in (provider, bare, quiet):
+                process.terminate()
+            for process in (provider, bare, quiet):
+                process.wait()
 
         # 2. order verification latency, in-process against the same chain
         store = Store(f"sqlite:///{work / 'latency.db'}")
@@ -202,6 +233,12 @@ def main() -> int:
     for name, rate in rates.items():
         table.add_row(name, f"{rate:,.0f}", f"{rate / rates['bare FastAPI constant']:.2f}")
     console.print(table)
+    overhead = {name: rates[name] / quiet_rates[name] for name in quiet_rates}
+    for name, ratio in overhead.items():
+        console.print(
+            f"Metrics on/off, {name}: {rates[name]:,.0f} / {quiet_rates[name]:,.0f} requests/s = ratio {ratio:.2f} "
+            f"(target ≥ {METRICS_TARGET}){'' if ratio >= METRICS_TARGET else ' — MISSED'}"
+        )
     console.print(
         f"Order verification: not cached p50 {percentile(cold, 50):.2f} ms, p95 {percentile(cold, 95):.2f} ms; "
         f"cached p50 {percentile(warm, 50):.2f} ms, p95 {percentile(warm, 95):.2f} ms ({len(cold)} orders)"
@@ -218,6 +255,7 @@ def main() -> int:
         min(rates["GET /api/services/nonce"], rates["GET /api/services/initialize"])
         >= 0.5 * rates["bare FastAPI constant"]
     )
+    ok = ok and all(ratio >= METRICS_TARGET for ratio in overhead.values())
     return 0 if ok and through / baseline >= 0.3 and peak[0] - before < 50 * 1024 else 1
 
 
