@@ -102,6 +102,8 @@ class Placement:
     image_registry: str = "c2d/"
     image_tag: str = "dev"
     loopback: bool = False
+    # the namespace whose pods (a Prometheus) may scrape /metrics of every part ("": none may)
+    metrics_namespace: str = ""
     # component → its reference by digest (name:tag@sha256:…; an Output when the stack builds it)
     image_refs: Mapping[str, Any] = field(default_factory=dict)
 
@@ -247,11 +249,12 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         ("outputsStorageClass", "outputs_storage_class"),
         ("jobsAccessMode", "jobs_access_mode"),
         ("apiServerCidr", "api_server_cidr"),
+        ("metricsNamespace", "metrics_namespace"),
     ):
         value = config.get(name)
         if value is not None:
             values[attr] = value
-    for name in ("systemNamespace", "jobsNamespace"):
+    for name in ("systemNamespace", "jobsNamespace", "metricsNamespace"):
         value = config.get(name)
         if value is not None and not DNS_LABEL.match(value):
             problems.append(f"c2d:{name}: {value!r} is not a namespace name (lowercase letters, digits, '-')")

@@ -68,7 +68,13 @@ VARIANTS: dict[str, dict[str, str]] = {
 
 # The managed clusters and the loopback one, each made by the stack (Pulumi's mocks stand in for
 # the clouds: nothing here talks to AWS or Google).
-VARIANTS["eks"] = {**PREBUILT, **POSTGRES, "c2d:cluster": "eks", "c2d:gpuNodes": "1"}
+VARIANTS["eks"] = {
+    **PREBUILT,
+    **POSTGRES,
+    "c2d:cluster": "eks",
+    "c2d:gpuNodes": "1",
+    "c2d:metricsNamespace": "monitoring",
+}
 VARIANTS["gke"] = {
     **PREBUILT,
     **EXTERNAL_CHAIN,

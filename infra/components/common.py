@@ -13,6 +13,7 @@ from c2d.signing import address_of
 PART_OF = {"app.kubernetes.io/part-of": "c2d"}
 NAME_LABEL = "kubernetes.io/metadata.name"
 GANACHE_PORT, PROVIDER_PORT, OPERATOR_PORT = 8545, 8030, 8050
+ENGINE_METRICS_PORT = 8052  # the engine's /metrics (not on the loopback cluster: host network, one node)
 # The contracts Job records the deployment in this ConfigMap (images/contracts-job.py writes it
 # by name; the Job's Role may touch no other): its name is fixed, not an output.
 CONTRACTS_CONFIG_MAP = "c2d-contracts"
@@ -133,14 +134,29 @@ def volume_owner(image: str, owned: dict[str, list[str]]) -> dict[str, Any]:
     }
 
 
-def deployment_spec(app: dict[str, str], pod: dict[str, Any], replicas: int = 1) -> dict[str, Any]:
+def deployment_spec(
+    app: dict[str, str], pod: dict[str, Any], replicas: int = 1, metrics_port: int | None = None
+) -> dict[str, Any]:
     """One replica on SQLite (a file on a ReadWriteOnce volume: the old one goes first); several
-    on PostgreSQL, rolled one at a time."""
+    on PostgreSQL, rolled one at a time. `metrics_port`: where its /metrics are (scrape annotations)."""
     return {
         "replicas": replicas,
         "strategy": {"type": "RollingUpdate"} if replicas > 1 else {"type": "Recreate"},
         "selector": {"matchLabels": app},
-        "template": {"metadata": {"labels": app}, "spec": pod},
+        "template": {"metadata": {"labels": app, **scrape(metrics_port)}, "spec": pod},
+    }
+
+
+def scrape(port: int | None) -> dict[str, Any]:
+    """The annotations by which a Prometheus's pod discovery scrapes a pod's /metrics."""
+    if port is None:
+        return {}
+    return {
+        "annotations": {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(port),
+            "prometheus.io/path": "/metrics",
+        }
     }
 
 

@@ -5,7 +5,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from c2d.infra.components.common import GANACHE_PORT, NAME_LABEL, OPERATOR_PORT, PROVIDER_PORT
+from c2d.infra.components.common import ENGINE_METRICS_PORT, GANACHE_PORT, NAME_LABEL, OPERATOR_PORT, PROVIDER_PORT
 from c2d.infra.components.database import POSTGRES_PORT
 from c2d.infra.config import DatabaseSettings, Placement
 
@@ -111,11 +111,21 @@ class NetworkPolicies(pulumi.ComponentResource):
                 jobs,
                 _policy(
                     "operator-service",
-                    ingress=[{"from": [provider_pods], "ports": [{"protocol": "TCP", "port": OPERATOR_PORT}]}],
+                    ingress=[
+                        {"from": [provider_pods], "ports": [{"protocol": "TCP", "port": OPERATOR_PORT}]},
+                        *_scrapers(at, OPERATOR_PORT),
+                    ],
                     egress=[dns, _api_server(api_server_cidr)],  # it creates the WorkFlows
                 ),
             ),
-            "operator-engine": (jobs, _policy("operator-engine", egress=[dns, _api_server(api_server_cidr)])),
+            "operator-engine": (
+                jobs,
+                _policy(
+                    "operator-engine",
+                    ingress=_scrapers(at, ENGINE_METRICS_PORT),  # none: default deny
+                    egress=[dns, _api_server(api_server_cidr)],
+                ),
+            ),
             "configure": (
                 jobs,
                 {
@@ -189,6 +199,14 @@ def _policy(app: str, ingress: list[Any] | None = None, egress: list[Any] | None
         spec["policyTypes"].append("Egress")
         spec["egress"] = egress
     return spec
+
+
+def _scrapers(at: Placement, port: int) -> list[dict[str, Any]]:
+    """Ingress from c2d:metricsNamespace's pods (a Prometheus) to a part's metrics port."""
+    if not at.metrics_namespace:
+        return []
+    selector = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": at.metrics_namespace}}}
+    return [{"from": [selector], "ports": [{"protocol": "TCP", "port": port}]}]
 
 
 def _api_server(cidr: str) -> dict[str, Any]:

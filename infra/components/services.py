@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 from c2d.infra.components.chain import Chain, Contracts
 from c2d.infra.components.common import (
     CONTRACTS_CONFIG_MAP,
+    ENGINE_METRICS_PORT,
     HEARTBEAT_CHECK,
     JOBS_MOUNT,
     KEYS_MOUNT,
@@ -23,6 +24,7 @@ from c2d.infra.components.common import (
     listen,
     pod_spec,
     resources,
+    scrape,
     secret_volume,
     service,
 )
@@ -103,7 +105,7 @@ class Provider(pulumi.ComponentResource):
                 "strategy": {"type": "RollingUpdate" if database else "Recreate"},
                 "selector": {"matchLabels": app},
                 "template": {
-                    "metadata": {"labels": app},
+                    "metadata": {"labels": app, **scrape(PROVIDER_PORT)},
                     "spec": pod_spec(
                         at,
                         "c2d-provider",
@@ -214,7 +216,9 @@ class Operator(pulumi.ComponentResource):
             *database_volumes(database, "operator"),
         ]
 
-        def deployment(part: str, container: dict[str, Any], replicas: int) -> k8s.apps.v1.Deployment:
+        def deployment(
+            part: str, container: dict[str, Any], replicas: int, metrics_port: int | None
+        ) -> k8s.apps.v1.Deployment:
             """The part's Deployment: its container with c2d's image, the operator's settings,
             limits and the jobs volume."""
             app = labels(part)
@@ -222,8 +226,8 @@ class Operator(pulumi.ComponentResource):
                 "name": part,
                 "image": at.image(part),
                 "imagePullPolicy": at.pull_policy,
-                "env": common,
                 **container,
+                "env": [*common, *container.get("env", [])],
                 "resources": resources("500m", "384Mi", cpu_request="100m"),
                 "securityContext": RESTRICTED_CONTAINER,
                 "volumeMounts": mounts,
@@ -232,7 +236,7 @@ class Operator(pulumi.ComponentResource):
             return k8s.apps.v1.Deployment(
                 part,
                 metadata={"name": f"c2d-{part}", "namespace": at.jobs_namespace, "labels": app, **exceptions(at, part)},
-                spec=deployment_spec(app, pod, replicas if database else 1),
+                spec=deployment_spec(app, pod, replicas if database else 1, metrics_port),
                 opts=child,
             )
 
@@ -245,18 +249,30 @@ class Operator(pulumi.ComponentResource):
                 "livenessProbe": http_probe(at, OPERATOR_PORT, 15, "/healthz"),
             },
             2,
+            OPERATOR_PORT,
         )
         service(at, "operator-service", OPERATOR_PORT, labels("operator-service"), child)
         # The engine has no port: alive while its loop beats (a file it touches); the check is a
         # bare Python start-up (c2d.heartbeat).
         heartbeat = {"exec": {"command": HEARTBEAT_CHECK}, "timeoutSeconds": 5}
+        # Its metrics on a port of their own; not on the loopback cluster, whose pods share the
+        # node's network (two engines there would want one port).
+        metrics = {
+            "env": [
+                {"name": "C2D_ENGINE_METRICS_PORT", "value": str(ENGINE_METRICS_PORT)},
+                {"name": "C2D_ENGINE_METRICS_HOST", "value": "0.0.0.0"},  # noqa: S104
+            ],
+            "ports": [{"name": "metrics", "containerPort": ENGINE_METRICS_PORT}],
+        }
         self.engine = deployment(
             "operator-engine",
             {
                 "livenessProbe": {**heartbeat, "periodSeconds": 15, "failureThreshold": 4},
                 "readinessProbe": {**heartbeat, "periodSeconds": 5},
+                **({} if at.loopback else metrics),
             },
             engine_replicas,  # each named by its pod (C2D_ENGINE_ID: the host name)
+            None if at.loopback else ENGINE_METRICS_PORT,
         )
         self.register_outputs(
             {

@@ -134,8 +134,35 @@ def test_network_policies(stack):
     provider = policies["c2d-provider"]["spec"]
     assert [a for a in ["169.254.169.254", "100.100.100.200", "fd00:ec2::254"] if _egress_allows(provider, a)] == []
     engine = policies["c2d-operator-engine"]["spec"]
-    assert engine["policyTypes"] == ["Egress"] and {p["port"] for p in engine["egress"][1]["ports"]} == {443, 6443}
+    assert engine["policyTypes"] == ["Ingress", "Egress"] and engine["ingress"] == []  # no one calls it
+    assert {p["port"] for p in engine["egress"][1]["ports"]} == {443, 6443}
     assert not any("ingress" in p["spec"] for p in policies.values() if p["metadata"]["name"] == "c2d-configure")
+
+
+def test_every_part_is_scraped_by_its_annotations_and_only_the_metrics_namespace_may():
+    scraped = run({**KEYS, "c2d:metricsNamespace": "monitoring"})
+    deployments = {m["metadata"]["name"]: m for m in scraped.of_kind("Deployment")}
+    ports = {"c2d-provider": "8030", "c2d-operator-service": "8050", "c2d-operator-engine": "8052"}
+    for name, port in ports.items():
+        annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": port,
+            "prometheus.io/path": "/metrics",
+        }
+    (engine,) = deployments["c2d-operator-engine"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in engine["env"]}
+    assert env["C2D_ENGINE_METRICS_PORT"] == "8052" and engine["ports"] == [{"name": "metrics", "containerPort": 8052}]
+    policies = {m["metadata"]["name"]: m["spec"] for m in scraped.of_kind("NetworkPolicy")}
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    for name, port in (("c2d-operator-service", 8050), ("c2d-operator-engine", 8052)):
+        assert {"from": [monitoring], "ports": [{"protocol": "TCP", "port": port}]} in policies[name]["ingress"]
+    # the loopback cluster's engines share the node's network: no metrics port there
+    dev = run(VARIANTS["dev"])
+    (engine,) = next(m for m in dev.of_kind("Deployment") if m["metadata"]["name"] == "c2d-operator-engine")["spec"][
+        "template"
+    ]["spec"]["containers"]
+    assert "C2D_ENGINE_METRICS_PORT" not in {e["name"] for e in engine["env"]} and "ports" not in engine
 
 
 def test_namespaces_crd_quota(stack):
