@@ -22,6 +22,7 @@ from typing import Any
 from c2d.job import Outcome
 from c2d.operator.executors import usernet
 from c2d.operator.executors.base import STAGE_UID, ContainerExecutor, ExecutorUnavailable, StagePlan, stages_of
+from c2d.operator.executors.logs import FollowedLog
 from c2d.operator.executors.relay import MOUNT as RELAY_MOUNT
 from c2d.operator.executors.relay import SOCKET_NAME, ProviderRelay, RelayUnavailable, relay_folder
 from c2d.operator.settings import OperatorSettings
@@ -29,6 +30,7 @@ from c2d.operator.store import Job
 
 POLL = 0.05
 STOP_TIMEOUT = 2  # seconds between SIGTERM and SIGKILL when a stage is stopped
+FOLLOW_END_SECONDS = 30  # for a followed log to end once its container has
 
 
 class DockerExecutor(ContainerExecutor):
@@ -244,6 +246,7 @@ class DockerExecutor(ContainerExecutor):
             started = time.monotonic() - _age(state, self.since(job, p.stage))
         if started_hook:
             started_hook()
+        followed = self._follow(job, p, name)
         outcome = None
         # `docker wait` returns when the container ends: no inspect per poll, and the end is
         # seen within one short sleep; the state is read again only when it has returned.
@@ -271,18 +274,38 @@ class DockerExecutor(ContainerExecutor):
         finally:
             waiter.kill()
             waiter.wait()
-        # Streamed into the bounded log, never held whole.
-        logs = subprocess.Popen(
-            ["docker", "logs", name], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        assert logs.stdout is not None
-        cut = self.copy_log(job, p.stage, logs.stdout, p.log_bytes)
-        logs.wait()
+        # Followed while it ran; the follow ends with the container (a stopped or killed one too).
+        if followed.finish(FOLLOW_END_SECONDS):
+            cut = followed.cut
+        else:  # the follow broke off: the whole log again, streamed into the bounded log
+            logs = subprocess.Popen(
+                ["docker", "logs", name], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            assert logs.stdout is not None
+            cut = self.copy_log(job, p.stage, logs.stdout, p.log_bytes)
+            logs.wait()
         # The ended container stays until the job's end (clean_inputs: all in one call), so
         # that no stage waits for another's removal; an engine that restarts finds it ended.
         if name in self._networks:
             self._networks.pop(name).close()
         return outcome.with_log_cut(cut)
+
+    def _follow(self, job: Job, p: StagePlan, name: str) -> FollowedLog:
+        """The container's log copied into the stage's log as it comes (`docker logs --follow`)."""
+        follower = subprocess.Popen(
+            ["docker", "logs", "--follow", name], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        assert follower.stdout is not None
+        stream = follower.stdout
+
+        def copy() -> int:
+            try:
+                return self.copy_log(job, p.stage, stream, p.log_bytes)
+            finally:
+                if follower.wait() != 0:
+                    raise OSError(f"docker logs --follow ended with {follower.returncode}")
+
+        return FollowedLog(copy, follower.kill)
 
     def remove(self, job: Job) -> None:
         self._discard(job, stages_of(job))

@@ -48,6 +48,7 @@ from c2d.operator.executors.base import (
     Mount,
     StagePlan,
 )
+from c2d.operator.executors.logs import FollowedLog
 from c2d.operator.executors.pods import START_ALLOWANCE, pod_outcome, running_for
 from c2d.operator.kubeapi import api_client
 from c2d.operator.settings import OperatorSettings
@@ -60,6 +61,7 @@ REFUSED_AFTER = 2.0  # seconds without a pod before the Job's events are looked 
 REFUSED_POLL = 2.0
 STAGE_REQUESTS = {"cpu": "100m", "memory": "64Mi"}
 SETTLE_SECONDS = 5  # configure's pod, for its end to be seen (its log complete)
+FOLLOW_END_SECONDS = 30  # for a followed log to end once its container has
 CLAIM_SECONDS = 120  # a job's earlier outputs claim is waited for this long to go
 GRACE = 2  # seconds between SIGTERM and SIGKILL for stage pods (a PID-1 python ignores SIGTERM)
 SECRET_KEY = "operator-key"  # noqa: S105 (a key name in the Secret)
@@ -397,9 +399,12 @@ class KubernetesExecutor(ContainerExecutor):
         outcome: Outcome | None = None
         pod_name = None
         next_look = 0.0
+        followed: FollowedLog | None = None
         while outcome is None:
             if should_stop():
                 self._delete(job.id, p.stage)
+                if followed is not None:
+                    followed.finish(FOLLOW_END_SECONDS)
                 return Outcome.stop(time.monotonic() - started)
             elapsed = time.monotonic() - started
             # A stage's own signal ends it before the kubelet reports its end (a relist later).
@@ -420,6 +425,8 @@ class KubernetesExecutor(ContainerExecutor):
             if pod is not None:
                 pod_name = pod.metadata.name
                 outcome = pod_outcome(pod, elapsed, p.start_seconds if p.container else None)
+                if followed is None and p.stage == "algorithm" and _started(pod):
+                    followed = self._follow(job, p, pod_name)  # a followed job's log, as it comes
             if outcome is None:
                 outcome = self._job_outcome(name, elapsed)
             if outcome is None and pod is None and elapsed > REFUSED_AFTER and time.monotonic() > next_look:
@@ -435,7 +442,9 @@ class KubernetesExecutor(ContainerExecutor):
         if outcome.unprovisioned and p.container and p.container.checksum:
             outcome = dataclasses.replace(outcome, detail=f"{outcome.detail} (declared digest {p.container.checksum})")
         cut = 0
-        if pod_name:
+        if followed is not None and followed.finish(FOLLOW_END_SECONDS):
+            cut = followed.cut
+        elif pod_name:  # not followed, or the follow broke off: the whole log now
             cut = self._copy_pod_log(job, p.stage, p.log_bytes, pod_name)
         self._delete(job.id, p.stage)  # the pod has ended: nothing to wait for
         return outcome.with_log_cut(cut)
@@ -487,6 +496,27 @@ class KubernetesExecutor(ContainerExecutor):
                 return Outcome.failed(f"failed: {condition.reason}: {condition.message or ''}".strip(), elapsed)
         return None
 
+    def _follow(self, job: Job, p: StagePlan, pod: str) -> FollowedLog:
+        """The pod's log copied into the stage's log while it runs (the API server's follow),
+        at most its limit; the follow ends when the container does."""
+        opened: list[Any] = []
+
+        def copy() -> int:
+            response = self.core.read_namespaced_pod_log(
+                pod, self.ns, container=p.stage, follow=True, limit_bytes=p.log_bytes + 1, _preload_content=False
+            )
+            opened.append(response)
+            try:
+                return self.copy_log(job, p.stage, response, p.log_bytes, counted=False)
+            finally:
+                response.release_conn()
+
+        def stop() -> None:
+            for response in opened:
+                response.close()
+
+        return FollowedLog(copy, stop)
+
     def _copy_pod_log(self, job: Job, stage: str, limit: int, pod: str) -> int:
         """The stage's log from its pod, streamed, at most its limit (the API server is asked for
         one byte more, to know whether there was more); the bytes cut (1: some, how many unknown)."""
@@ -529,6 +559,15 @@ def _pull_policy(p: StagePlan, loopback: bool) -> str:
     if loopback:
         return "Never"
     return PULL_POLICIES[p.pull] if p.container else "IfNotPresent"
+
+
+def _started(pod: Any) -> bool:
+    """The stage's container has started (it runs, or ran): its log can be followed."""
+    for container in (pod.status and pod.status.container_statuses) or []:
+        state = container.state
+        if state and (state.running or state.terminated):
+            return True
+    return False
 
 
 def _start_seconds(p: StagePlan) -> int:

@@ -1,5 +1,7 @@
 """Stage logs, bounded on every executor."""
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +43,32 @@ class LogWriter:
         finally:
             dropped = self.close()
         return dropped
+
+
+class FollowedLog:
+    """A stage's log copied in a thread while the stage runs, so that a followed job's log
+    shows each line as it comes: `copy()` copies the stage's followed output into its log
+    (LogWriter) and returns the bytes it cut. `finish()` waits for the copy to end once the
+    stage has; `stop()` (called if it does not end) breaks the stream off."""
+
+    def __init__(self, copy: Callable[[], int], stop: Callable[[], None]) -> None:
+        self.cut = 0
+        self.error: BaseException | None = None
+        self._stop = stop
+        self._thread = threading.Thread(target=self._run, args=(copy,), daemon=True, name="followed-log")
+        self._thread.start()
+
+    def _run(self, copy: Callable[[], int]) -> None:
+        try:
+            self.cut = copy()
+        except Exception as exc:  # the stream broke off: the caller copies the log again
+            self.error = exc
+
+    def finish(self, timeout: float) -> bool:
+        """Whether the whole log was copied (the stream ended by itself within `timeout`)."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._stop()
+            self._thread.join(10)
+            return False
+        return self.error is None
