@@ -13,6 +13,8 @@ from c2d.infra.components.common import PROVIDER_PORT, labels
 from c2d.infra.config import EndpointSettings, Placement
 
 TLS_SECRET = "c2d-provider-tls"  # noqa: S105 (a Secret's name)
+# The provider's paths the Ingress routes: what consumers and the page use; /metrics stays inside.
+PUBLIC_PATHS = (("/", "Exact"), ("/api", "Prefix"), ("/ui", "Prefix"), ("/docs", "Prefix"), ("/openapi.json", "Exact"))
 
 
 class Endpoint(pulumi.ComponentResource):
@@ -89,12 +91,14 @@ class Endpoint(pulumi.ComponentResource):
                     {
                         "host": settings.hostname,
                         "http": {
+                            # what consumers use; /metrics stays inside the cluster
                             "paths": [
                                 {
-                                    "path": "/",
-                                    "pathType": "Prefix",
+                                    "path": path,
+                                    "pathType": kind,
                                     "backend": {"service": {"name": "c2d-provider", "port": {"number": PROVIDER_PORT}}},
                                 }
+                                for path, kind in PUBLIC_PATHS
                             ]
                         },
                     }

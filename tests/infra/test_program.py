@@ -480,6 +480,9 @@ def test_the_provider_gets_a_public_tls_endpoint_and_its_public_url():
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "c2d.example.org"
     assert rule["http"]["paths"][0]["backend"] == {"service": {"name": "c2d-provider", "port": {"number": 8030}}}
+    routed = {(p["path"], p["pathType"]) for p in rule["http"]["paths"]}
+    assert ("/api", "Prefix") in routed and ("/ui", "Prefix") in routed and ("/", "Exact") in routed
+    assert not any(path in ("/metrics",) or (kind == "Prefix" and path == "/") for path, kind in routed)
     (issuer,) = stack.of_kind("Issuer")
     assert issuer["spec"]["acme"]["email"] == "ops@example.org"
     assert issuer["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
