@@ -19,5 +19,9 @@ for package, folder in FOLDERS.items():
     packages.append(package)
     packages.extend(f"{package}.{sub}" for sub in find_packages(folder))
 
-# the web pages: the provider's (c2d.provider.webpage), the operator service's (c2d.operator.page)
-setup(packages=packages, package_dir=FOLDERS, package_data={"c2d.provider": ["web/*"], "c2d.operator": ["web/*"]})
+# the web pages: the provider's (c2d.provider.webpage), the operator service's (c2d.operator.page), their style
+setup(
+    packages=packages,
+    package_dir=FOLDERS,
+    package_data={"c2d": ["web/*"], "c2d.provider": ["web/*"], "c2d.operator": ["web/*"]},
+)

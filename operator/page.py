@@ -71,7 +71,9 @@ def _signed_in(request: Request, cookie: str | None) -> JSONResponse | None:
 
 def _file(name: str) -> Response:
     return Response(
-        resources.files("c2d.operator").joinpath("web", name).read_bytes(), media_type=ASSETS[name], headers=HEADERS
+        resources.files("c2d" if name == "style.css" else "c2d.operator").joinpath("web", name).read_bytes(),
+        media_type=ASSETS[name],
+        headers=HEADERS,
     )
 
 

@@ -52,7 +52,8 @@ def _provider(request: Request) -> Provider:
 
 
 def _asset(name: str) -> bytes:
-    return resources.files("c2d.provider").joinpath("web", name).read_bytes()
+    owner = "c2d" if name == "style.css" else "c2d.provider"  # the pages' one style sheet is c2d's
+    return resources.files(owner).joinpath("web", name).read_bytes()
 
 
 def _hash(token: str) -> str:

@@ -21,3 +21,11 @@ def c2d(*args: str, check: bool = True, env: dict[str, str] | None = None) -> su
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+def printing(steps: int) -> str:
+    """An algorithm that prints `step i` every half second, `steps` times, then sums as SUM_ALGORITHM."""
+    return (
+        f"import time\nfor i in range({steps}):\n    print(f'step {{i}}', flush=True)\n    time.sleep(0.5)\n"
+        + SUM_ALGORITHM
+    )

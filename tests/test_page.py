@@ -12,7 +12,7 @@ import pytest
 from eth_account import Account
 
 from c2d.localchain import dev_keys, free_port
-from commands import c2d
+from commands import c2d, printing
 from stacks import REPO
 
 CHROMIUM = "/usr/bin/chromium"
@@ -23,14 +23,7 @@ ARGS = [
 ARTIFACTS = REPO / "build" / "test-artifacts"
 STEPS = 16
 PAGE_TOKEN = "the operator's page token, 32 characters or so"
-PRINTING = (
-    "import os, pathlib, time\n"
-    f"for i in range({STEPS}):\n"
-    "    print(f'step {i}', flush=True)\n"
-    "    time.sleep(0.5)\n"
-    "total = sum(int(x) for p in pathlib.Path(os.environ['INPUTS']).rglob('*') if p.is_file() for x in p.read_text().split())\n"
-    "pathlib.Path(os.environ['OUTPUTS'], 'sum.txt').write_text(str(total))\n"
-)
+PRINTING = printing(STEPS)
 
 
 @pytest.fixture(scope="module")

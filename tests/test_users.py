@@ -19,20 +19,13 @@ from c2d.chain import Chain, Wallet
 from c2d.client import ProviderClient
 from c2d.localchain import dev_keys, free_port
 from c2d.wallets import Wallets
-from commands import C2D, c2d
+from commands import C2D, c2d, printing
 from servers import FileServer
 
 PASSWORD = "correct horse battery staple 7"
 ETHER = 10**18
 STEPS = 24  # half a second each: longer than the command line takes to start and unlock its wallet
-FOLLOWED = (
-    "import os, pathlib, time\n"
-    f"for i in range({STEPS}):\n"
-    "    print(f'step {i}', flush=True)\n"
-    "    time.sleep(0.5)\n"
-    "total = sum(int(x) for p in pathlib.Path(os.environ['INPUTS']).rglob('*') if p.is_file() for x in p.read_text().split())\n"
-    "pathlib.Path(os.environ['OUTPUTS'], 'sum.txt').write_text(str(total))\n"
-)
+FOLLOWED = printing(STEPS)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +140,7 @@ def test_a_free_dataset_and_a_trusted_algorithm(tmp_path, deployment, user):
     served = tmp_path / "served"
     served.mkdir()
     (served / "n.csv").write_text("4\n5\n")
-    (served / "sum.py").write_text(FOLLOWED.replace(f"range({STEPS})", "range(1)"))
+    (served / "sum.py").write_text(printing(1))
     with FileServer(served, {}) as files:
         algorithm = run(
             "publish", "algorithm", "--url", f"{files.url}/sum.py", "--free", *as_user("publisher", password_file)
