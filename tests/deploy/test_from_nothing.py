@@ -2,6 +2,7 @@
 `local` cluster (c2d:cluster local) through c2d.infra.loopback. Runs after the cluster tests,
 with the test cluster down (make test-cluster); marker `from_nothing`."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,8 @@ def test_one_command_brings_up_the_cluster_its_images_the_stack_and_a_first_job_
     up = _loopback("up", timeout=1800)
     print(up.stdout)
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-    steps = [line.split("  ", 1)[1].strip() for line in up.stdout.splitlines() if " s  " in line]
+    # "  35.5 s  cluster", " 157.9 s  images": right-aligned seconds, two spaces, the step
+    steps = [m.group(1) for line in up.stdout.splitlines() if (m := re.match(r"\s*[\d.]+ s  (\S.*)$", line))]
     assert steps[:3] == ["cluster", "images", "applied"], steps
     assert steps[-1] == "first job finished (70)", steps
     assert egress_packets() == 0, "the cluster tried to reach a non-loopback address (dmesg | grep c2d-egress)"
