@@ -279,11 +279,19 @@ class Compute:
 
     async def result(self, job_id: str, index: int, signed: models.Signed) -> Response:
         owner = await run_in_threadpool(self.p.verify, signed, "computeResult", "", job_id, index)
+        return await self.result_of(owner, job_id, index)
+
+    async def result_of(self, owner: str, job_id: str, index: int) -> Response:
+        """Result `index` of `owner`'s job, streamed from the operator (the owner already known)."""
         params = {"owner": owner, "jobId": job_id, "index": index}
         return await self._relay(await self.p.operator.send("GET", "/getResult", params=params))
 
     async def logs(self, signed: models.Signed, job_id: str, follow: bool = True) -> Response:
         owner = await self._job_auth(signed, "computeLogs", job_id, "", need_job=True)
+        return await self.logs_of(owner, job_id, follow)
+
+    async def logs_of(self, owner: str, job_id: str, follow: bool = True) -> Response:
+        """The algorithm's log of `owner`'s job, streamed from the operator (the owner already known)."""
         # The log is followed while the job runs: it may be silent for longer than any read timeout.
         params: dict[str, Any] = {"owner": owner, "jobId": job_id}
         if not follow:

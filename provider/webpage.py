@@ -133,11 +133,7 @@ async def environments(request: Request, token: SessionCookie = None) -> Any:
 async def logs(
     request: Request, jobId: Annotated[str, Query(min_length=1, max_length=100)], token: SessionCookie = None
 ) -> Response:
-    owner = await _address(request, token)
-    compute = _provider(request).compute
-    params = {"owner": owner, "jobId": jobId}
-    upstream = await _provider(request).operator.send("GET", "/logs", params=params, read_timeout=None)
-    return await compute._relay(upstream)
+    return await _provider(request).compute.logs_of(await _address(request, token), jobId)
 
 
 @page.get("/api/result", include_in_schema=False)
@@ -147,7 +143,4 @@ async def result(
     index: Annotated[int, Query(ge=0, lt=100_000)],
     token: SessionCookie = None,
 ) -> Response:
-    owner = await _address(request, token)
-    compute = _provider(request).compute
-    params = {"owner": owner, "jobId": jobId, "index": index}
-    return await compute._relay(await _provider(request).operator.send("GET", "/getResult", params=params))
+    return await _provider(request).compute.result_of(await _address(request, token), jobId, index)

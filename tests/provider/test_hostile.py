@@ -14,6 +14,7 @@ from c2d.signing import signed_headers
 from servers import ServiceProcess, make_settings, provider_env
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
+PAGE_TOKEN = "the hostile tests' page token"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,7 @@ def operator_process(keys, tmp_path_factory):
         "C2D_PROVIDER_URL": "http://127.0.0.1:9",
         "C2D_HEADER_TIMEOUT": "2",
         "C2D_BODY_TIMEOUT": "2",
+        "C2D_PUBLISHER_PAGE_TOKEN": PAGE_TOKEN,
     }
     service = ServiceProcess("operator-service", env, folder / "operator.log").start("/healthz")
     yield service
@@ -242,3 +244,43 @@ def test_access_log_lines_carry_no_signature(provider_process, keys):
     log = provider_process.log_path.read_text()
     assert "GET /api/services/compute " in log  # the line is there, without its query
     assert "ab" * 65 not in log and "signature=" not in log
+
+
+def _refused_with_a_code(response, statuses):
+    assert response.status_code in statuses, (response.status_code, response.text[:300])
+    body = response.json()
+    assert set(body) == {"error", "message"}, body
+
+
+def test_the_pages_sign_in_and_reads_refuse_hostile_input(provider_process, operator_process):
+    """The provider's /ui/session and session reads, and the operator's page: malformed, deeply
+    nested, huge, non-UTF-8 bodies, forged and oversized cookies, paths out of the page."""
+    bodies = [
+        b"not json", b"{}", b"[]", DEEP, b"\xff\xfe\x00{", b'{"consumerAddress": 5}',
+        json.dumps({"consumerAddress": "0x" + "1" * 40, "nonce": 1, "expiry": 1, "signature": "0x00"}).encode(),
+        b'{"token": "' + b"x" * 2000 + b'"}',
+    ]  # fmt: skip
+    headers = {"content-type": "application/json"}
+    for url in (provider_process.url, operator_process.url):
+        for body in bodies:
+            _refused_with_a_code(
+                httpx.post(f"{url}/ui/session", content=body, headers=headers, timeout=10), range(400, 423)
+            )
+        huge = httpx.post(f"{url}/ui/session", content=b"{" + b" " * (1 << 20) + b"}", headers=headers, timeout=10)
+        _refused_with_a_code(huge, {413})
+        for cookie in ("", "x", "1" * 99 + ".", "9999999999.abc", "é" * 50, "a" * 4000):
+            cookies = {"c2d_session": cookie, "c2d_publisher": cookie}
+            jobs = httpx.get(f"{url}/ui/api/jobs", headers={"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()},
+                             timeout=10)  # fmt: skip
+            _refused_with_a_code(jobs, {400, 401})
+        for path in ("/ui/..%2f..%2fetc%2fpasswd", "/ui/%00", "/ui/app.js%00.html", "/ui/" + "a" * 5000):
+            assert httpx.get(url + path, timeout=10).status_code in (404, 414, 431, 400), path
+        assert httpx.get(f"{url}/ui/", timeout=10).headers["content-security-policy"].startswith("default-src 'none'")
+    # the provider's session reads want their parameters, and a session; the operator's page its token
+    _refused_with_a_code(httpx.get(f"{provider_process.url}/ui/api/logs", timeout=10), {401, 422})
+    _refused_with_a_code(httpx.get(f"{provider_process.url}/ui/api/result?jobId=x&index=-1", timeout=10), {401, 422})
+    wrong = httpx.post(f"{operator_process.url}/ui/session", json={"token": PAGE_TOKEN[:-1]}, timeout=10)
+    _refused_with_a_code(wrong, {401})
+    right = httpx.post(f"{operator_process.url}/ui/session", json={"token": PAGE_TOKEN}, timeout=10)
+    assert right.status_code == 200 and "httponly" in right.headers["set-cookie"].lower()
+    assert provider_process.alive() and operator_process.alive()
