@@ -111,7 +111,7 @@ def test_prometheus_scrapes_the_stack_and_counts_the_finished_jobs(stack, promet
         assert eventually(prometheus, f'up{{job="{name}"}}', 1.0) == 1.0, name
     assert eventually(prometheus, 'sum(c2d_jobs{status="70"})', JOBS) == JOBS
     assert eventually(prometheus, 'sum(c2d_jobs_ended_total{status="70"})', JOBS) == JOBS
-    assert eventually(prometheus, 'sum(c2d_stage_duration_seconds_count{stage="algorithm",result="ok"})', JOBS)
+    assert eventually(prometheus, 'sum(c2d_stage_duration_seconds_count{stage="algorithm",result="ok"})', JOBS) == JOBS
     assert eventually(prometheus, 'sum(c2d_order_checks_total{result="verified"})', JOBS) == JOBS
     started = 'sum(c2d_http_requests_total{job="provider",route="/api/services/compute",method="POST",status="200"})'
     assert eventually(prometheus, started, JOBS) == JOBS
