@@ -9,7 +9,7 @@ VENV := .venv/bin
 help:
 	@echo "make demo    set up, then run the demo on a local Ganache chain"
 	@echo "make test    set up, then lint and run every test (contracts on Ganache, Python)"
-	@echo "make bench   gas against Ocean v3; provider speed; job overhead and throughput"
+	@echo "make bench   every benchmark (python -m bench), then one table of each figure against its target"
 	@echo "make setup   only set up: npm tools, brownie and c2d environments"
 	@echo "make cluster-up / cluster-down   the loopback test Kubernetes (built from Debian's source once)"
 	@echo "make images  c2d's container images, into the test cluster's Docker"
@@ -65,12 +65,7 @@ demo: contracts
 
 bench: contracts
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-	$(VENV)/python bench/gas.py
-	$(VENV)/python -m bench.provider
-	$(VENV)/python -m bench.jobs
-	@$(MAKE) -s cluster-up images
-	$(VENV)/python -m bench.executors
-	$(VENV)/python -m bench.deploy
+	$(VENV)/python -m bench
 
 # Re-resolve an environment in one pip run and record the result.
 lock:
