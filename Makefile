@@ -4,12 +4,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 
-.PHONY: help setup contracts lint test test-contracts test-python test-manifests test-cluster cluster-up cluster-down images render demo bench lock lock-brownie clean
+.PHONY: help setup contracts lint test test-contracts test-python test-manifests test-cluster cluster-up cluster-down images render demo bench chaos lock lock-brownie clean
 
 help:
 	@echo "make demo    set up, then run the demo on a local Ganache chain"
 	@echo "make test    set up, then lint and run every test (contracts on Ganache, Python)"
 	@echo "make bench   every benchmark (python -m bench), then one table of each figure against its target"
+	@echo "make chaos   the chaos suite at full size: 100 runs, a process of the stack killed in each (bench/chaos.py)"
 	@echo "make setup   only set up: npm tools, brownie and c2d environments"
 	@echo "make cluster-up / cluster-down   the loopback test Kubernetes (built from Debian's source once)"
 	@echo "make images  c2d's container images, into the test cluster's Docker"
@@ -66,6 +67,10 @@ demo: contracts
 bench: contracts
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(VENV)/python -m bench
+
+# The chaos suite at full size (make test runs a few runs: tests/compute/test_chaos.py).
+chaos: contracts
+	$(VENV)/python -m bench.chaos
 
 # Re-resolve an environment in one pip run and record the result.
 lock:

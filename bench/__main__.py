@@ -42,6 +42,8 @@ BENCHMARKS = [
     Benchmark("provider"),
     Benchmark("jobs"),
     Benchmark("filter"),
+    Benchmark("chaos"),
+    Benchmark("load"),
     Benchmark("executors", cluster=True),
     Benchmark("stages", cluster=True),
     # Its from-nothing run ends by taking the test cluster down: benchmarks that need the cluster go before it.

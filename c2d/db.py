@@ -1,5 +1,7 @@
-"""What c2d's stores share: engines for SQLite or PostgreSQL, and per-key increasing nonces."""
+"""What c2d's stores share: engines for SQLite or PostgreSQL, per-key increasing nonces, and a
+ledger of the services' nonces, each taken once."""
 
+import threading
 import time
 from typing import Any
 
@@ -11,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    delete,
     event,
     insert,
     inspect,
@@ -98,3 +101,45 @@ def advance_nonce(engine: Engine, table: Table, address: str, nonce: int) -> boo
         except IntegrityError:
             continue  # a concurrent request recorded this address first: look again
     raise RuntimeError("the nonce of one address kept changing under concurrent requests")
+
+
+def nonce_ledger_table(name: str, metadata: MetaData) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("address", String(42), primary_key=True),
+        Column("nonce", BigInteger, primary_key=True),
+    )
+
+
+class NonceLedger:
+    """The nonces services signed with (their clocks in nanoseconds), each taken once: a
+    request whose nonce was seen is a replay. The caller refuses nonces outside the window
+    first (c2d.signing.service_nonce_fresh), so those older than the window are forgotten, at
+    most once a minute. Unlike a per-key increasing nonce, concurrent requests of one signer may
+    arrive in any order."""
+
+    PRUNE_SECONDS = 60.0
+
+    def __init__(self, engine: Engine, table: Table, window: float) -> None:
+        self.engine = engine
+        self.table = table
+        self.window_ns = int(window * 1_000_000_000)
+        self._lock = threading.Lock()
+        self._pruned = 0.0
+
+    def take(self, address: str, nonce: int) -> bool:
+        """Records `nonce` of `address`; False when it was taken before."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(self.table).values(address=address.lower(), nonce=nonce))
+        except IntegrityError:
+            return False
+        with self._lock:
+            due = time.monotonic() - self._pruned > self.PRUNE_SECONDS
+            if due:
+                self._pruned = time.monotonic()
+        if due:
+            with self.engine.begin() as conn:
+                conn.execute(delete(self.table).where(self.table.c.nonce < time.time_ns() - self.window_ns))
+        return True

@@ -29,7 +29,11 @@ So a status signature cannot delete a job, a start signature covers the algorith
 and the environment, and nothing signed is valid for long or twice. typed_data() gives the JSON a
 wallet signs; sign_request() and recover_request() do the same hashing without eth_account.
 
-The provider signs its calls to the operator service with `request_message` (EIP-191).
+The provider signs its calls to the operator service with `request_message` (EIP-191), and the
+operator's configure stages sign their input requests to the provider the same way. Those nonces
+are the signer's clock in nanoseconds (NonceClock): one is accepted within NONCE_WINDOW of the
+receiver's clock (service_nonce_fresh) and only once (c2d.db.NonceLedger remembers each for the
+window), in whatever order concurrent requests arrive.
 """
 
 import hashlib
@@ -63,6 +67,13 @@ def nonce_in_range(nonce: int, last: int, now_ns: int | None = None, window: flo
         return True
     now = time.time_ns() if now_ns is None else now_ns
     return abs(nonce - now // 1_000_000) <= window * 1_000 or abs(nonce - now) <= window * 1_000_000_000
+
+
+def service_nonce_fresh(nonce: int, now_ns: int | None = None, window: float = NONCE_WINDOW) -> bool:
+    """Whether a service's nonce (its clock, in nanoseconds) is within `window` seconds of this
+    service's clock: older ones are refused, so remembering each for the window is enough."""
+    now = time.time_ns() if now_ns is None else now_ns
+    return abs(nonce - now) <= window * 1_000_000_000
 
 
 class InvalidSignature(ValueError):

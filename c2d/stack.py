@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from eth_account import Account
@@ -53,6 +53,9 @@ class StackState:
     served_root: str = ""  # the data root as the provider sees it, when not data_root (c2d stack connect)
     provider_address: str = ""  # what clients sign for: the stack's own key, or pinned at connect
     engine_metrics_url: str = ""  # the engine's Prometheus metrics (the services' are at <url>/metrics)
+    # how each process was started (argv, and the environment it got beyond the shell's), so
+    # `c2d stack restart` starts it again the same way; key files are named here, never keys
+    commands: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, data_dir: Path) -> "StackState":
@@ -110,6 +113,7 @@ _KEY_VARIABLES = frozenset(
 
 
 def _spawn(name: str, argv: list[str], env: dict[str, str], data_dir: Path) -> int:
+    """Starts one of the stack's processes in a session of its own, its output in logs/<name>.log."""
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with (logs / f"{name}.log").open("ab") as log:
@@ -170,6 +174,7 @@ def up(
     keys = dev_keys(10)
     c2d = str(Path(sys.executable).parent / "c2d")
     pids: dict[str, int] = {}
+    commands: dict[str, dict[str, Any]] = {}
     try:
         progress("starting Ganache")
         ganache = Ganache(port=chain_port, db_path=data_dir / "chain", log_path=data_dir / "logs" / "ganache.log")
@@ -177,6 +182,7 @@ def up(
         ganache.start()
         assert ganache.process is not None
         pids["ganache"] = ganache.process.pid
+        commands["ganache"] = {"argv": ganache.command(), "env": {}}
         progress("deploying the contracts (brownie)")
         addresses = data_dir / "addresses.json"
         deploy_contracts(ganache.url, addresses, keys[DEPLOYER])
@@ -214,11 +220,11 @@ def up(
             "C2D_ENGINE_HEARTBEAT": str(heartbeat),
             "C2D_ENGINE_METRICS_PORT": str(engine_metrics_port),
         }
-        pids["provider"] = _spawn("provider", [c2d, "provider", "--port", str(provider_port)], provider_env, data_dir)
-        pids["operator-service"] = _spawn(
-            "operator-service", [c2d, "operator-service", "--port", str(operator_port)], common, data_dir
-        )
-        pids["operator-engine"] = _spawn("operator-engine", [c2d, "operator-engine"], engine_env, data_dir)
+        commands["provider"] = {"argv": [c2d, "provider", "--port", str(provider_port)], "env": provider_env}
+        commands["operator-service"] = {"argv": [c2d, "operator-service", "--port", str(operator_port)], "env": common}
+        commands["operator-engine"] = {"argv": [c2d, "operator-engine"], "env": engine_env}
+        for name in ("provider", "operator-service", "operator-engine"):
+            pids[name] = _spawn(name, commands[name]["argv"], commands[name]["env"], data_dir)
         wait_http(provider_url + "/", "provider")
         wait_http(operator_url + "/", "operator service")
         # The engine has no port: it is ready once it has checked its executor and beats.
@@ -234,6 +240,7 @@ def up(
         state = StackState(
             str(data_dir), ganache.url, provider_url, operator_url, CHAIN_ID, str(addresses), str(data_root), pids
         )
+        state.commands = commands
         state.provider_address = _address_in(provider_key)
         state.engine_metrics_url = f"http://127.0.0.1:{engine_metrics_port}/metrics"
         progress("funding the local accounts with base tokens")
@@ -325,6 +332,47 @@ def _alive(pid: int) -> bool:
         return done == 0
     except ChildProcessError:
         return True
+
+
+PROCESSES = ("ganache", "provider", "operator-service", "operator-engine")
+
+
+def restart(data_dir: Path, name: str, timeout: float = 60.0) -> StackState:
+    """Starts the stack's process `name` again as `stack up` started it, after stopping it if
+    it still runs (SIGTERM to its session, then SIGKILL), and waits until it is ready: the
+    chain and the services answer, the engine beats. Its jobs, chain state and records stay."""
+    state = StackState.load(data_dir)
+    if name not in state.commands:
+        raise StackError(f"the stack has no process {name!r} (it has: {', '.join(state.commands) or 'none'})")
+    _stop({name: state.pids[name]})
+    command = state.commands[name]
+    heartbeat = Path(command["env"].get("C2D_ENGINE_HEARTBEAT", data_dir / "engine.heartbeat"))
+    if name == "operator-engine":
+        heartbeat.unlink(missing_ok=True)
+    state.pids[name] = _spawn(name, command["argv"], command["env"], data_dir)
+    state.save()
+    pid, deadline = state.pids[name], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            raise StackError(f"the {name} stopped at start-up: {_last_error(data_dir, name)}")
+        if _ready(state, name, heartbeat):
+            return state
+        time.sleep(0.1)
+    raise StackError(f"the {name} was not ready within {timeout:.0f} s: {_last_error(data_dir, name)}")
+
+
+def _ready(state: StackState, name: str, heartbeat: Path) -> bool:
+    if name == "operator-engine":
+        return heartbeat.exists()
+    try:
+        if name == "ganache":
+            body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}
+            return httpx.post(state.rpc_url, json=body, timeout=1).status_code == 200
+        url = state.provider_url if name == "provider" else state.operator_url
+        httpx.get(url + "/", timeout=1)
+        return True
+    except httpx.HTTPError:
+        return False
 
 
 def down(data_dir: Path) -> None:

@@ -28,7 +28,7 @@ from c2d.operator.page import page
 from c2d.operator.settings import OperatorSettings
 from c2d.operator.store import ClusterUnavailable, Job, JobExists
 from c2d.serving import BodyLimits, Guard, Scope
-from c2d.signing import RequestRejected, check_request_headers, nonce_in_range, verify_signed_request
+from c2d.signing import RequestRejected, check_request_headers, service_nonce_fresh, verify_signed_request
 
 PREFIX = "/api/v1/operator"
 
@@ -86,9 +86,9 @@ async def signed(request: Request) -> str:
         )
     except RequestRejected as exc:
         raise OperatorError(401, exc.code, exc.message) from None
-    if not nonce_in_range(nonce, 0):  # service-to-service nonces are the signer's clock (NonceClock)
+    if not service_nonce_fresh(nonce):  # service-to-service nonces are the signer's clock (NonceClock)
         raise OperatorError(401, "nonce_out_of_range", "the request's nonce is not the current time")
-    if not await run_in_threadpool(op.store.advance_signer_nonce, signer, nonce):
+    if not await run_in_threadpool(op.store.take_signer_nonce, signer, nonce):
         raise OperatorError(401, "nonce_reused", "the request's nonce was used before")
     return signer
 

@@ -40,10 +40,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
+from c2d.db import NonceLedger, create_schema, make_engine, nonce_ledger_table
 from c2d.job import FINAL, Container, JobSpec, JobStatus, ResultFile, ResultInfo, Status
 from c2d.job.policy import Decision, FilterReport, JobRecord, Transition
 from c2d.job.results import RESULT_FILES
+from c2d.signing import NONCE_WINDOW
 
 log = logging.getLogger("c2d.operator.store")
 metadata = MetaData()
@@ -100,7 +101,7 @@ engines = Table(
     Column("seen", Float, nullable=False),
 )
 
-signer_nonces = nonce_table("signer_nonces", metadata)
+signer_nonces = nonce_ledger_table("service_nonces", metadata)  # the providers' signed requests
 
 
 class JobExists(Exception):
@@ -313,6 +314,7 @@ class JobStore:
         self.events = events
         self.holder = holder
         create_schema(self.engine, metadata)
+        self._nonces = NonceLedger(self.engine, signer_nonces, NONCE_WINDOW)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -737,5 +739,6 @@ class JobStore:
             insert(transitions).values(job_id=job_id, status=int(status), at=now, reason=reason, engine=self.holder)
         )
 
-    def advance_signer_nonce(self, signer: str, nonce: int) -> bool:
-        return advance_nonce(self.engine, signer_nonces, signer, nonce)
+    def take_signer_nonce(self, signer: str, nonce: int) -> bool:
+        """Records a provider's nonce (checked fresh); False for one taken before: a replay."""
+        return self._nonces.take(signer, nonce)

@@ -10,7 +10,9 @@ The provider's input route only answers requests signed by an operator it trusts
 (C2D_OPERATOR_KEY) for the inputs of that job, while it is configuring (it forgets them once
 it sees the job past configuring). Configure does not have them forgotten at its end: a
 configure stage run again, after its engine died before recording the job provisioned, fetches
-them again. Exit codes: c2d.job.ConfigureExit (a
+them again. A provider that does not answer, or answers that it is unavailable for now (429,
+502, 503, 504: its chain or the operator service down a moment), is asked again, with a growing
+pause, for up to RETRY_SECONDS per file, each try logged. Exit codes: c2d.job.ConfigureExit (a
 dataset could not be provisioned: status 31; the algorithm could not: 32); the reason is the
 last line of configure.log.
 """
@@ -22,6 +24,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -34,6 +37,8 @@ INPUT_PATH = "/api/services/computeInput"
 TIMEOUT = 60.0  # seconds without a byte from the provider
 CHUNK = 1 << 20
 ERROR_BYTES = 4096  # of an error's body
+RETRY_SECONDS = 120.0  # how long one file is asked for again while the provider is unavailable
+TRANSIENT = frozenset({429, 502, 503, 504})
 
 
 class ProvisioningFailed(Exception):
@@ -45,6 +50,10 @@ class ProvisioningFailed(Exception):
 
 class Unreachable(Exception):
     """The provider did not answer, or broke off (the name of what went wrong)."""
+
+
+class _Unavailable(Exception):
+    """A try that may succeed later: why it failed."""
 
 
 NETWORK_ERRORS = (OSError, http.client.HTTPException)
@@ -110,8 +119,17 @@ class InputFetcher:
     """The provider's input route, signed with the operator's key. Plain http.client: the stage
     starts for every job, and a lighter client starts it sooner."""
 
-    def __init__(self, provider_url: str, key: str, job_id: str, socket_path: str | None = None) -> None:
-        """`socket_path`: the engine's relay to the provider (a stage without network), if any."""
+    def __init__(
+        self,
+        provider_url: str,
+        key: str,
+        job_id: str,
+        socket_path: str | None = None,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
+        """`socket_path`: the engine's relay to the provider (a stage without network), if any;
+        `retry_seconds`: how long one file is asked for again while the provider is unavailable."""
+        self.retry_seconds = retry_seconds
         self.key = key
         self.address = address_of(key)
         self.job_id = job_id
@@ -132,29 +150,46 @@ class InputFetcher:
         return self._signed("GET", {"jobId": self.job_id, "did": did, "index": index})
 
     def _signed(self, method: str, params: dict[str, Any]) -> Response:
-        """The signed request; signed again if another stage's request overtook its nonce."""
+        """The signed request (its nonce taken once, in whatever order stages' requests arrive)."""
         path = f"{self.prefix}{INPUT_PATH}?{urlencode(params)}"
-        for attempt in range(3):
-            headers = signed_headers(self.key, self.address, method, path, b"", self.nonces.next())
-            connection = self._connection()
-            try:
-                connection.request(method, path, headers=headers)
-                response = Response(connection, connection.getresponse())
-            except NETWORK_ERRORS as exc:
-                connection.close()
-                raise Unreachable(type(exc).__name__) from None
-            if response.status_code == 401 and attempt < 2 and b"nonce_reused" in response.read():
-                response.close()
-                continue
-            return response
-        raise AssertionError("unreachable")
+        headers = signed_headers(self.key, self.address, method, path, b"", self.nonces.next())
+        connection = self._connection()
+        try:
+            connection.request(method, path, headers=headers)
+            return Response(connection, connection.getresponse())
+        except NETWORK_ERRORS as exc:
+            connection.close()
+            raise Unreachable(type(exc).__name__) from None
 
     def fetch(self, did: str, index: int, target: Path, checksum: str | None, code: int) -> None:
-        """Streams one file to `target`, checking its sha256 against `checksum` when declared."""
+        """Streams one file to `target`, checking its sha256 against `checksum` when declared;
+        asks again while the provider is unavailable (see the module's documentation)."""
+        deadline, pause = time.monotonic() + self.retry_seconds, 0.2
+        while True:
+            try:
+                digest = self._fetch_once(did, index, target, code)
+                break
+            except _Unavailable as exc:
+                if time.monotonic() + pause > deadline:
+                    raise ProvisioningFailed(
+                        code, f"{did} file {index}: provider {exc} (asked for {self.retry_seconds:.0f} s)"
+                    ) from None
+                print(f"{did} file {index}: provider {exc}; asking again in {pause:.1f} s", file=sys.stderr)
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+        if checksum and digest != checksum:
+            raise ProvisioningFailed(
+                code, f"{did} file {index}: checksum mismatch (the file changed since publication)"
+            )
+
+    def _fetch_once(self, did: str, index: int, target: Path, code: int) -> str:
+        """One try: the file's sha256, once it is whole in `target`."""
         digest = hashlib.sha256()
         try:
             response = self._send(did, index)
             try:
+                if response.status_code in TRANSIENT:
+                    raise _Unavailable(f"answered {_error(response)}")
                 if response.status_code != 200:
                     raise ProvisioningFailed(code, f"{did} file {index}: provider answered {_error(response)}")
                 with target.open("wb") as out:
@@ -164,11 +199,8 @@ class InputFetcher:
             finally:
                 response.close()
         except Unreachable as exc:
-            raise ProvisioningFailed(code, f"{did} file {index}: provider unreachable ({exc})") from None
-        if checksum and digest.hexdigest() != checksum:
-            raise ProvisioningFailed(
-                code, f"{did} file {index}: checksum mismatch (the file changed since publication)"
-            )
+            raise _Unavailable(f"unreachable ({exc})") from None
+        return digest.hexdigest()
 
     def forget(self) -> None:
         """Tells the provider that this job's inputs are no longer needed: it answers no more for

@@ -30,6 +30,7 @@ from c2d.provider import models, parameters
 from c2d.provider.ddo import DDO, Container, PaidService
 from c2d.provider.errors import BadGateway, Forbidden, InvalidRequest, ProviderError, Unauthorized, Unavailable
 from c2d.provider.operator_client import OperatorUnavailable
+from c2d.provider.orders import OrderUsedUp
 from c2d.provider.policy import (
     Algorithm,
     PublishedAlgorithm,
@@ -38,8 +39,8 @@ from c2d.provider.policy import (
     container_of,
     trust_decision,
 )
-from c2d.provider.store import Asset
-from c2d.signing import RequestRejected, nonce_in_range, verify_signed_request
+from c2d.provider.store import ADMITTING, Admission, Asset
+from c2d.signing import RequestRejected, service_nonce_fresh, verify_signed_request
 
 if TYPE_CHECKING:
     from c2d.provider.service import Provider
@@ -107,23 +108,94 @@ class Compute:
             filters=filters,
         )
         inputs = job.dataset_dids + ([job.algorithm_did] if job.algorithm_did else []) + [f.did for f in filters]
-        await run_in_threadpool(self.p.store.record_job_inputs, job_id, inputs)
-        taken: list[VerifiedOrder] = []
+        spec = job.model_dump(mode="json")
+        held = [(str(order.tx_hash), str(order.datatoken)) for order in orders]
+        unconfirmed = await run_in_threadpool(self._unconfirmed, consumer, held, spec)
+        if unconfirmed is not None:  # this request again, after its answer was lost: the same job
+            return await self._create(unconfirmed, first=False)
+        used = await run_in_threadpool(self.p.store.admit, job_id, consumer, held, self.p.orders.max_uses, spec, inputs)
+        if used is not None:
+            token = dict(held)[used]
+            yours = [
+                a.job_id
+                for a in await run_in_threadpool(self.p.store.admissions_of_order, used, token)
+                if a.owner == consumer.lower()
+            ]
+            raise OrderUsedUp(
+                f"the order {used} was already used {self.p.orders.max_uses} time(s)"
+                + (f" (by your job {yours[-1]})" if yours else "")
+                + "; start a new order"
+            )
+        admission = await run_in_threadpool(self.p.store.admission, job_id)
+        assert admission is not None
+        return await self._create(admission, first=True)
+
+    def _unconfirmed(self, owner: str, held: list[tuple[str, str]], spec: dict[str, Any]) -> Admission | None:
+        """An admission of this very request (the same owner, orders and job, but for its id)
+        whose outcome its client may never have heard: a crash or a lost answer."""
+        for admission in self.p.store.admissions_of_order(*held[0]):
+            if (
+                admission.state == ADMITTING
+                and admission.owner == owner.lower()
+                and set(admission.orders) == set(held)
+                and _without_id(admission.spec) == _without_id(spec)
+            ):
+                return admission
+        return None
+
+    async def _create(self, admission: Admission, first: bool) -> list[JobStatus]:
+        """Asks the operator service for the admitted job and settles the admission by its
+        answer. `first`: no earlier attempt of this admission was sent."""
+        query = {"owner": admission.owner, "jobId": admission.job_id}
         try:
-            for order in orders:
-                await run_in_threadpool(self.p.orders.take, order)
-                taken.append(order)
-            result = await self.p.operator.jobs("POST", "/compute", body=job.model_dump(mode="json"))
+            result = await self.p.operator.jobs("POST", "/compute", body=admission.spec)
         except Exception as exc:
-            if await self._job_exists(exc, consumer, job_id):
-                raise Unavailable(
-                    f"the job {job_id} was created but its confirmation was lost; follow it with its id",
-                    code="job_created",
-                ) from None
-            for order in taken:
-                await run_in_threadpool(self.p.orders.give_back, order)
-            raise
+            if isinstance(exc, ProviderError) and exc.code == "job_exists" and not first:
+                result = await self.p.operator.jobs("GET", "/compute", params=query)
+            else:
+                created = await self._created_anyway(exc, admission, first)
+                if created is None:
+                    raise Unavailable(
+                        f"the job {admission.job_id} may have been created, or not: send this request again, "
+                        "with the same order, to get it (its orders are kept for it until then)",
+                        code="job_unconfirmed",
+                    ) from None
+                await run_in_threadpool(self.p.store.settle, admission.job_id, created)
+                if not created:
+                    raise
+                result = await self.p.operator.jobs("GET", "/compute", params=query)
+        await run_in_threadpool(self.p.store.settle, admission.job_id, True)
         return result
+
+    async def _created_anyway(self, exc: Exception, admission: Admission, first: bool) -> bool | None:
+        """After a failed job creation: did the operator create the job anyway (a timeout, an
+        error after it was stored, an earlier attempt)? None when that cannot be known now."""
+        if isinstance(exc, OperatorUnavailable) and not exc.reached and first:
+            return False  # refused before it reached the operator, and nothing was sent before
+        if isinstance(exc, ProviderError) and not isinstance(exc, (OperatorUnavailable, BadGateway)):
+            return False  # the operator refused this job (an earlier attempt would be job_exists)
+        try:
+            params = {"owner": admission.owner, "jobId": admission.job_id}
+            return bool(await self.p.operator.call("GET", "/compute", params=params))
+        except ProviderError:
+            return None
+
+    async def settle_unconfirmed(self, before: float) -> int:
+        """Settles the admissions a crash or a lost answer left unconfirmed since before
+        `before`: created if the operator has the job, else their orders' uses are given back.
+        Those the operator cannot tell about now wait for the next round. Returns how many."""
+        settled = 0
+        for admission in await run_in_threadpool(self.p.store.admitting, before):
+            try:
+                params = {"owner": admission.owner, "jobId": admission.job_id}
+                created = bool(await self.p.operator.call("GET", "/compute", params=params))
+            except ProviderError:
+                continue
+            if await run_in_threadpool(self.p.store.settle, admission.job_id, created):
+                settled += 1
+                log.info("job %s: admission settled after a lost answer: %s", admission.job_id,
+                         "created" if created else "its orders given back")  # fmt: skip
+        return settled
 
     async def _filters(self, policy: OutputPolicy, publishers: list[str]) -> list[FilterSpec]:
         """The publishers' own filters the job's policy names, found and checked like trusted
@@ -163,16 +235,6 @@ class Compute:
                 )
             )
         return found
-
-    async def _job_exists(self, exc: Exception, owner: str, job_id: str) -> bool:
-        """After a failed job creation: did the operator create the job anyway (a timeout, or an
-        error after it was stored)? Its orders are then used, not given back."""
-        if not (isinstance(exc, OperatorUnavailable) and exc.reached) and not isinstance(exc, BadGateway):
-            return False
-        try:
-            return bool(await self.p.operator.call("GET", "/compute", params={"owner": owner, "jobId": job_id}))
-        except ProviderError:
-            return True  # unknown: keeping the orders used is what cannot start a second job
 
     def _dataset(self, dataset: models.DatasetInput) -> tuple[Asset, DDO, PaidService]:
         asset, ddo = self.p.asset(dataset.documentId)
@@ -236,9 +298,9 @@ class Compute:
             signer, nonce = verify_signed_request(method, path, b"", headers, self.p.settings.operator_addresses)
         except RequestRejected as exc:
             raise Forbidden(exc.message, code=exc.code) from None
-        if not nonce_in_range(nonce, 0):
+        if not service_nonce_fresh(nonce):
             raise Unauthorized("the request's nonce is not the current time", code="nonce_out_of_range")
-        if not await run_in_threadpool(self.p.store.advance_nonce, signer, nonce):
+        if not await run_in_threadpool(self.p.store.take_operator_nonce, signer, nonce):
             raise Unauthorized("the request's nonce was used before", code="nonce_reused")
 
     async def input(self, method: str, path: str, headers: Any, job_id: str, did: str, index: int) -> Response:
@@ -410,3 +472,7 @@ def _public_ddo(asset: Asset) -> dict[str, Any]:
     for service in ddo.get("service", []):
         service.get("attributes", {}).pop("encryptedFiles", None)
     return ddo  # type: ignore[no-any-return]
+
+
+def _without_id(spec: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in spec.items() if name != "jobId"}

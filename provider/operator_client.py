@@ -75,19 +75,13 @@ class OperatorClient:
         stream: bool = True,
         read_timeout: float | None = 30.0,
     ) -> httpx.Response:
-        for attempt in range(3):
-            request = self._signed(method, path, params, body, read_timeout)
-            try:
-                response = await self.client.send(request, stream=stream)
-            except httpx.ConnectError:
-                raise OperatorUnavailable("the operator service does not answer; try again later") from None
-            except httpx.HTTPError:
-                raise OperatorUnavailable("the operator service did not answer in time", reached=True) from None
-            # Concurrent calls may reach the operator out of nonce order: sign again, newer.
-            if response.status_code == 401 and attempt < 2 and b"nonce_reused" in await response.aread():
-                await response.aclose()
-                continue
-            break
+        request = self._signed(method, path, params, body, read_timeout)
+        try:
+            response = await self.client.send(request, stream=stream)
+        except httpx.ConnectError:
+            raise OperatorUnavailable("the operator service does not answer; try again later") from None
+        except httpx.HTTPError:
+            raise OperatorUnavailable("the operator service did not answer in time", reached=True) from None
         if response.status_code >= 400:
             if stream:
                 await response.aread()

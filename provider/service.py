@@ -1,8 +1,11 @@
 """What the provider does, route by route; the HTTP layer (routes.py) only parses and maps."""
 
+import asyncio
+import contextlib
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -35,6 +38,7 @@ from c2d.provider.store import Asset, Store
 log = logging.getLogger("c2d.provider")
 
 ASSET_CACHE_SIZE = 10_000  # parsed DDOs kept in memory
+SETTLE_INTERVAL = 10.0  # seconds between two looks for unconfirmed jobs (at most half the grace)
 
 
 class Provider:
@@ -72,12 +76,27 @@ class Provider:
 
     async def start(self) -> None:
         self.catalog.start()
+        self._settler = asyncio.create_task(self._settle_forever())
 
     async def close(self) -> None:
+        self._settler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._settler
         self.catalog.stop()
         await self.http.aclose()
         await self.file_http.aclose()
         self.store.close()
+
+    async def _settle_forever(self) -> None:
+        """Settles what a crash (of this provider, or another on the same store) or a lost
+        answer left unconfirmed, once no request can still be creating it (admission_grace)."""
+        grace = self.settings.admission_grace
+        while True:
+            await asyncio.sleep(min(SETTLE_INTERVAL, grace / 2))
+            try:
+                await self.compute.settle_unconfirmed(time.time() - grace)
+            except Exception as exc:  # the store briefly unavailable: the next round
+                log.warning("settling unconfirmed jobs failed: %s", type(exc).__name__)
 
     # ---- lookups ----
 

@@ -47,6 +47,13 @@ class ProviderSettings(HttpLimitSettings, BaseSettings):
     order_uses: int = Field(default=1, ge=1, description="how many jobs or downloads one order pays for")
     index_interval: float = Field(default=1.0, gt=0, description="seconds between two looks for new DDOs")
     http_timeout: float = Field(default=30.0, gt=0, description="timeout of the provider's own HTTP requests")
+    admission_grace: float = Field(
+        default=200.0,
+        gt=0,
+        description="seconds after which a job whose creation was never confirmed (the provider crashed, an "
+        "answer was lost) is settled: kept if the operator service has it, else its orders' uses are given "
+        "back; longer than any job creation can take (its connect timeout, http_timeout, and 30 s to answer)",
+    )
     max_raw_algorithm_bytes: int = Field(default=1_000_000, gt=0)
     allow_private_urls: bool = Field(
         default=False, description="let http(s) file URLs point at loopback or private-network hosts"

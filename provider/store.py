@@ -1,5 +1,6 @@
 """The provider's durable state behind one data-access layer (SQLAlchemy): nonces, orders and
-their uses, the DDO index and its cursor. SQLite by default, PostgreSQL by URL."""
+their uses, the jobs it admitted, the DDO index and its cursor. SQLite by default, PostgreSQL
+by URL."""
 
 import json
 import threading
@@ -29,11 +30,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from c2d.chain import VerifiedOrder
-from c2d.db import advance_nonce, create_schema, make_engine, nonce_table
+from c2d.db import NonceLedger, advance_nonce, create_schema, make_engine, nonce_ledger_table, nonce_table
+from c2d.signing import NONCE_WINDOW
 
 metadata = MetaData()
 
 nonces = nonce_table("nonces", metadata)
+operator_nonces = nonce_ledger_table("operator_nonces", metadata)  # the configure stages' signed requests
 
 orders = Table(
     "orders",
@@ -101,6 +104,47 @@ job_inputs = Table(
     Column("did", String(80), primary_key=True),
 )
 
+# The compute jobs this provider admitted, recorded before the operator service is asked, in the
+# transaction that takes their orders' uses: a crash between the two leaves the job "admitting"
+# with its uses held, never a use taken for no job. An admission ends "created" (the operator
+# has the job) or "given_back" (it never had it; the uses are returned and its job_orders rows
+# go). c2d.provider.compute settles what a crash left admitting.
+ADMITTING, CREATED, GIVEN_BACK = "admitting", "created", "given_back"
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("owner", String(42), nullable=False),
+    Column("spec", JSON, nullable=False),  # the c2d.job.JobSpec sent to the operator service
+    Column("state", String(16), nullable=False),
+    Column("admitted_at", Float, nullable=False),
+)
+
+job_orders = Table(
+    "job_orders",
+    metadata,
+    Column("tx_hash", String(66), primary_key=True),
+    Column("datatoken", String(42), primary_key=True),
+    Column("job_id", String(64), primary_key=True),
+)
+
+
+@dataclass(frozen=True)
+class Admission:
+    job_id: str
+    owner: str
+    spec: dict[str, Any]
+    state: str
+    admitted_at: float
+    orders: tuple[tuple[str, str], ...]  # (tx hash, datatoken)
+
+
+class _UsedUp(Exception):
+    def __init__(self, tx_hash: str) -> None:
+        self.tx_hash = tx_hash
+
+
 # The web page's sessions (c2d.provider.web): only a hash of each token is kept.
 web_sessions = Table(
     "web_sessions",
@@ -166,6 +210,7 @@ class Store:
         self.engine = make_engine(url)
         create_schema(self.engine, metadata)
         self._nonces = _RecentNonces()
+        self._operator_nonces = NonceLedger(self.engine, operator_nonces, NONCE_WINDOW)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -188,6 +233,10 @@ class Store:
         if accepted:
             self._nonces.put(address.lower(), nonce)
         return accepted
+
+    def take_operator_nonce(self, address: str, nonce: int) -> bool:
+        """Records an operator's nonce (checked fresh); False for one taken before: a replay."""
+        return self._operator_nonces.take(address, nonce)
 
     # ---- orders ----
 
@@ -326,6 +375,94 @@ class Store:
         """Once a job's configure stage has ended, nothing of it may be fetched again."""
         with self.engine.begin() as conn:
             conn.execute(delete(job_inputs).where(job_inputs.c.job_id == job_id))
+
+    # ---- admitted jobs ----
+
+    def admit(
+        self,
+        job_id: str,
+        owner: str,
+        orders_of_job: list[tuple[str, str]],
+        max_uses: int,
+        spec: dict[str, Any],
+        inputs: list[str],
+    ) -> str | None:
+        """Takes one use of each (tx hash, datatoken) order and records the job as admitting,
+        with the assets its configure stage may fetch (`inputs`), all or nothing; returns None,
+        or the tx hash of an order with no use left."""
+        try:
+            with self.engine.begin() as conn:
+                for tx_hash, datatoken in orders_of_job:
+                    taken = conn.execute(
+                        update(orders)
+                        .where(orders.c.tx_hash == tx_hash, orders.c.datatoken == datatoken, orders.c.uses < max_uses)
+                        .values(uses=orders.c.uses + 1)
+                    ).rowcount
+                    if not taken:
+                        raise _UsedUp(tx_hash)
+                conn.execute(
+                    insert(jobs).values(
+                        job_id=job_id, owner=owner.lower(), spec=spec, state=ADMITTING, admitted_at=time.time()
+                    )
+                )
+                conn.execute(
+                    insert(job_orders),
+                    [{"tx_hash": tx, "datatoken": token, "job_id": job_id} for tx, token in orders_of_job],
+                )
+                conn.execute(insert(job_inputs), [{"job_id": job_id, "did": did} for did in dict.fromkeys(inputs)])
+        except _UsedUp as used:
+            return used.tx_hash
+        return None
+
+    def admissions_of_order(self, tx_hash: str, datatoken: str) -> list[Admission]:
+        """The jobs admitted (and not given back) that hold a use of this order."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(job_orders.c.job_id).where(job_orders.c.tx_hash == tx_hash, job_orders.c.datatoken == datatoken)
+            ).scalars()
+            return [a for a in (self._admission(conn, job_id) for job_id in list(ids)) if a is not None]
+
+    def admission(self, job_id: str) -> Admission | None:
+        with self.engine.connect() as conn:
+            return self._admission(conn, job_id)
+
+    def admitting(self, before: float) -> list[Admission]:
+        """The admissions still unsettled that began before `before` (a time.time())."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(jobs.c.job_id).where(jobs.c.state == ADMITTING, jobs.c.admitted_at < before)
+            ).scalars()
+            return [a for a in (self._admission(conn, job_id) for job_id in list(ids)) if a is not None]
+
+    def settle(self, job_id: str, created: bool) -> bool:
+        """Ends an admitting job: created, or given back (its orders' uses returned). False when
+        it was not admitting (settled already, by another request or another provider)."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(jobs)
+                .where(jobs.c.job_id == job_id, jobs.c.state == ADMITTING)
+                .values(state=CREATED if created else GIVEN_BACK)
+            ).rowcount
+            if not changed or created:
+                return bool(changed)
+            held = conn.execute(select(job_orders).where(job_orders.c.job_id == job_id)).all()
+            for row in held:
+                conn.execute(
+                    update(orders)
+                    .where(orders.c.tx_hash == row.tx_hash, orders.c.datatoken == row.datatoken, orders.c.uses > 0)
+                    .values(uses=orders.c.uses - 1)
+                )
+            conn.execute(delete(job_orders).where(job_orders.c.job_id == job_id))
+            conn.execute(delete(job_inputs).where(job_inputs.c.job_id == job_id))
+            return True
+
+    @staticmethod
+    def _admission(conn: Any, job_id: str) -> Admission | None:
+        row = conn.execute(select(jobs).where(jobs.c.job_id == job_id)).first()
+        if row is None:
+            return None
+        held = conn.execute(select(job_orders.c.tx_hash, job_orders.c.datatoken).where(job_orders.c.job_id == job_id))
+        return Admission(row.job_id, row.owner, row.spec, row.state, row.admitted_at, tuple((r[0], r[1]) for r in held))
 
     # ---- the web page's sessions ----
 

@@ -1,6 +1,6 @@
 """configure's HTTP client (http.client over the engine's relay socket) against a provider that
 answers badly: every such answer is a clear provisioning failure, never a traceback, and an
-error's body is read only up to a bound."""
+error's body is read only up to a bound; a provider unavailable for a while is asked again."""
 
 import socket
 import threading
@@ -13,21 +13,23 @@ from c2d.pods.configure import ERROR_BYTES, InputFetcher, ProvisioningFailed
 KEY = "0x" + "11" * 32
 
 
-def _serve(path, answer: bytes, sent: list[int]):
-    """One connection on a Unix socket: reads the request, sends `answer`, closes."""
+def _serve(path, answer: bytes, sent: list[int], *more: bytes):
+    """Connections on a Unix socket, one per answer: each reads the request, sends the next
+    answer (`answer`, then `more`), closes."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(1)
 
     def run():
-        connection, _ = server.accept()
-        with connection:
-            connection.recv(65536)
-            try:
-                connection.sendall(answer)
-                sent.append(len(answer))
-            except OSError:  # the client stopped reading: what it read was bounded
-                sent.append(-1)
+        for each in (answer, *more):
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                try:
+                    connection.sendall(each)
+                    sent.append(len(each))
+                except OSError:  # the client stopped reading: what it read was bounded
+                    sent.append(-1)
         server.close()
 
     thread = threading.Thread(target=run, daemon=True)
@@ -48,7 +50,7 @@ def _serve(path, answer: bytes, sent: list[int]):
 def test_a_bad_answer_is_a_clear_failure(tmp_path, answer, said):
     sent: list[int] = []
     thread = _serve(tmp_path / "relay.sock", answer, sent)
-    fetcher = InputFetcher("http://provider", KEY, "job", str(tmp_path / "relay.sock"))
+    fetcher = InputFetcher("http://provider", KEY, "job", str(tmp_path / "relay.sock"), retry_seconds=0)
     with pytest.raises(ProvisioningFailed) as failed:
         fetcher.fetch("did:op:x", 0, tmp_path / "input", None, ConfigureExit.DATA_FAILED)
     thread.join(timeout=10)
@@ -71,9 +73,37 @@ def test_an_error_body_is_read_only_up_to_its_bound(tmp_path):
 
 
 def test_no_provider_at_all(tmp_path):
-    fetcher = InputFetcher("http://provider", KEY, "job", str(tmp_path / "missing.sock"))
+    fetcher = InputFetcher("http://provider", KEY, "job", str(tmp_path / "missing.sock"), retry_seconds=0)
     with pytest.raises(ProvisioningFailed) as failed:
         fetcher.fetch("did:op:x", 0, tmp_path / "input", None, ConfigureExit.ALGORITHM_FAILED)
     assert failed.value.code == ConfigureExit.ALGORITHM_FAILED
     assert "provider unreachable (FileNotFoundError)" in failed.value.reason
     fetcher.forget()  # best effort: no exception either
+
+
+BUSY = b'{"error": "operator_unavailable", "message": "try later"}'
+UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: %d\r\n\r\n%s" % (len(BUSY), BUSY)
+FILE = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n1\n2\n3"
+
+
+def test_a_provider_unavailable_for_a_while_is_asked_again_until_it_answers(tmp_path, capsys):
+    """Found by the chaos suite: a provider restarted (or its operator service) while a job
+    configured failed the job (status 31) though the provider was back a second later."""
+    sent: list[int] = []
+    thread = _serve(tmp_path / "relay.sock", UNAVAILABLE, sent, b"", FILE)  # 503, broken off, the file
+    fetcher = InputFetcher("http://provider", KEY, "job", str(tmp_path / "relay.sock"), retry_seconds=30)
+    fetcher.fetch("did:op:x", 0, tmp_path / "input", None, ConfigureExit.DATA_FAILED)
+    thread.join(timeout=10)
+    assert (tmp_path / "input").read_bytes() == b"1\n2\n3" and len(sent) == 3
+    tries = capsys.readouterr().err.splitlines()
+    assert tries == [
+        "did:op:x file 0: provider answered 503 operator_unavailable; asking again in 0.2 s",
+        "did:op:x file 0: provider unreachable (RemoteDisconnected); asking again in 0.4 s",
+    ]
+
+
+def test_a_provider_away_longer_than_the_retries_is_a_clear_failure(tmp_path):
+    fetcher = InputFetcher("http://provider", KEY, "job", str(tmp_path / "missing.sock"), retry_seconds=1)
+    with pytest.raises(ProvisioningFailed) as failed:
+        fetcher.fetch("did:op:x", 0, tmp_path / "input", None, ConfigureExit.DATA_FAILED)
+    assert failed.value.reason == "did:op:x file 0: provider unreachable (FileNotFoundError) (asked for 1 s)"

@@ -61,6 +61,19 @@ def down(data_dir: DataDir = None) -> None:
 
 @app.command()
 @friendly
+def restart(
+    name: Annotated[str, typer.Argument(help="ganache, provider, operator-service or operator-engine")],
+    data_dir: DataDir = None,
+) -> None:
+    """Start one of the stack's processes again (stopped first if it still runs); its jobs continue."""
+    directory = data_dir or embedded.default_data_dir()
+    with console.status(f"restarting the {name}"):
+        state = embedded.restart(directory, name)
+    console.print(f"[green]✔[/] {name} is up again (pid {state.pids[name]})")
+
+
+@app.command()
+@friendly
 def status(data_dir: DataDir = None) -> None:
     """Which of the stack's processes run."""
     directory = data_dir or embedded.default_data_dir()
