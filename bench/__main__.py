@@ -44,6 +44,7 @@ BENCHMARKS = [
     Benchmark("filter"),
     Benchmark("chaos"),
     Benchmark("load"),
+    Benchmark("fuzz"),
     Benchmark("executors", cluster=True),
     Benchmark("stages", cluster=True),
     # Its from-nothing run ends by taking the test cluster down: benchmarks that need the cluster go before it.

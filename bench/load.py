@@ -19,6 +19,7 @@ every 0.5 s) until all are final. Printed:
 """
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -54,6 +55,12 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process and of its children it has waited for (the engine's stages)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _bytes_under(path: Path) -> int:
@@ -128,6 +135,7 @@ def _run(console: Console, state: embedded.StackState, data_dir: Path, jobs: int
     finals: dict[str, float] = {}  # job id → when the poller saw it final
     answered: list[str] = []
     refused: list[str] = []
+    status_errors: list[str] = []
     lock = threading.Lock()
     engine_pid, provider_pid = state.pids["operator-engine"], state.pids["provider"]
     early: dict[str, float] = {}
@@ -141,7 +149,13 @@ def _run(console: Console, state: embedded.StackState, data_dir: Path, jobs: int
         def poll() -> None:
             while True:
                 t = time.perf_counter()
-                listed = api.compute_status()
+                try:
+                    listed = api.compute_status()
+                except Exception as exc:  # counted; the poller goes on as a client would
+                    with lock:
+                        status_errors.append(str(exc))
+                    time.sleep(0.5)
+                    continue
                 with lock:
                     status_calls.append(time.perf_counter() - t)
                     for job in listed:
@@ -174,6 +188,8 @@ def _run(console: Console, state: embedded.StackState, data_dir: Path, jobs: int
         poller.join()
         api.close()
 
+    services = {name: state.pids[name] for name in ("provider", "operator-service", "operator-engine", "ganache")}
+    cpu_before = {name: _cpu_seconds(pid) for name, pid in services.items()}
     start = time.perf_counter()
     threads = [threading.Thread(target=consumer, args=(k, o)) for k, o in zip(keys, orders, strict=True)]
     for thread in threads:
@@ -181,6 +197,7 @@ def _run(console: Console, state: embedded.StackState, data_dir: Path, jobs: int
     for thread in threads:
         thread.join()
     elapsed = max(finals.values(), default=start) - start
+    cpu = {name: (_cpu_seconds(pid) - cpu_before[name]) / max(1, len(finals)) for name, pid in services.items()}
     ends = sorted(t - start for t in finals.values())
 
     from c2d.operator.store import JobStore
@@ -217,6 +234,7 @@ def _run(console: Console, state: embedded.StackState, data_dir: Path, jobs: int
         ("admission (POST compute) p99, s", f"{p99:.3f} (p50 {p50:.3f})", p99, f"<= {ADMISSION_P99_TARGET}",
          p99 <= ADMISSION_P99_TARGET),
         ("status call (a consumer's list) p99, s", f"{s99:.3f} (p50 {s50:.3f})", s99, "", None),
+        ("status calls refused", str(len(status_errors)), len(status_errors), "0", not status_errors),
         ("MiB under the jobs directory, after 10 -> all",
          f"{early.get('jobs bytes', 0) / mib:.1f} -> {after['jobs bytes'] / mib:.1f}",
          after["jobs bytes"] / mib, "", None),
@@ -224,6 +242,7 @@ def _run(console: Console, state: embedded.StackState, data_dir: Path, jobs: int
          after["provider"], "", None),
         ("engine RSS MiB, after 10 -> all", f"{early.get('engine', 0):.0f} -> {after['engine']:.0f}",
          after["engine"], "", None),
+        ("CPU s per job: " + ", ".join(cpu), " / ".join(f"{v:.3f}" for v in cpu.values()), sum(cpu.values()), "", None),
         ("left by the stages", "; ".join(left) or "nothing", len(left), "0", not left),
     ]  # fmt: skip
     table = Table(title=f"{jobs} no-op jobs from {consumers} consumers, {slots} slots, local executor")
@@ -233,7 +252,7 @@ def _run(console: Console, state: embedded.StackState, data_dir: Path, jobs: int
         table.add_row(figure, shown, target)
         figures.record("load", figure, recorded, target, met)
     console.print(table)
-    for line in refused[:10]:
+    for line in refused[:10] + status_errors[:10]:
         console.print(f"  refused: {line}")
     return 0 if all(met is not False for *_, met in rows) else figures.MISSED
 

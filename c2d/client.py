@@ -17,6 +17,15 @@ from eth_account import Account
 from c2d.signing import NonceClock, SignedRequest, params_hash, sign_request
 
 SIGNATURE_SECONDS = 300
+# How long c2d's own clients keep an idle connection to a c2d service: well under the services'
+# keep-alive (c2d.serving.ConnectionLimits.keep_alive, 5 s), so a client never sends on a
+# connection the service is closing as idle (under load, that race answered "did not answer").
+CLIENT_KEEPALIVE = 2.0
+
+
+def client_limits() -> httpx.Limits:
+    """The connection pool limits of an httpx client of a c2d service."""
+    return httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=CLIENT_KEEPALIVE)
 
 
 class ProviderRequestError(Exception):
@@ -54,7 +63,7 @@ class ProviderClient:
         self.url = url.rstrip("/")
         self._key = private_key
         self.address = Account.from_key(private_key).address
-        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, limits=client_limits())
         self._clock = NonceClock()
         # Nonces must reach the provider in increasing order: one signed request at a time.
         self._lock = threading.RLock()

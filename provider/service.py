@@ -18,6 +18,7 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from c2d import __version__
 from c2d.chain import Chain, ChainError, Deployment, datatoken_for, order_amount
+from c2d.client import client_limits
 from c2d.provider import models
 from c2d.provider.auth import Auth
 from c2d.provider.catalog import Catalog
@@ -67,7 +68,8 @@ class Provider:
         self.catalog = Catalog(self.chain, self.store, settings.index_interval, on_indexed=self._forget)
         self.auth = Auth(self.store, settings.chain_id, self.key.address)
         self.orders = OrderChecker(self.chain, self.store, settings.confirmations(), settings.order_uses)
-        self.http = operator_http or httpx.AsyncClient(timeout=settings.http_timeout)  # the operator service
+        # the operator service
+        self.http = operator_http or httpx.AsyncClient(timeout=settings.http_timeout, limits=client_limits())
         # the publishers' servers: each address checked (file_client)
         self.file_http = file_http or file_client(settings.http_timeout, settings.allow_private_urls)
         self.files = FileReader(settings.data_root, self.file_http, settings.allow_private_urls)

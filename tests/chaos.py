@@ -81,6 +81,13 @@ class ChaosStack:
     def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = root / "stack"
         self.state = embedded.up(self.data_dir, free_port(), free_port(), free_port(), operator_env=env)
+        try:
+            self._publish()
+        except BaseException:
+            embedded.down(self.data_dir)
+            raise
+
+    def _publish(self) -> None:
         self.publisher = self.state.chain_client(embedded.PUBLISHER)
         self.consumer = self.state.chain_client(embedded.CONSUMER)
         self.api = self.state.client(embedded.CONSUMER)

@@ -32,3 +32,13 @@ def test_client_address_trusts_forwarded_for_only_from_trusted_proxies():
     # Anyone else's X-Forwarded-For is ignored.
     assert client_address({"client": ("198.51.100.7", 1), "headers": forwarded}, proxies) == "198.51.100.7"
     assert client_address({"client": ("10.0.0.5", 1), "headers": forwarded}, []) == "10.0.0.5"
+
+
+def test_c2d_clients_let_go_of_idle_connections_well_before_a_service_closes_them():
+    """Found by the load benchmark: the provider's client of the operator service kept idle
+    connections as long as the service did (5 s), sent on ones the service was just closing, and
+    answered status calls 503 "did not answer in time" after 50 ms."""
+    from c2d.client import CLIENT_KEEPALIVE, client_limits
+    from c2d.serving import ConnectionLimits
+
+    assert client_limits().keepalive_expiry == CLIENT_KEEPALIVE <= ConnectionLimits().keep_alive / 2
