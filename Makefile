@@ -10,7 +10,7 @@ help:
 	@echo "make demo    set up, then run the demo on a local Ganache chain"
 	@echo "make test    set up, then lint and run every test (contracts on Ganache, Python)"
 	@echo "make bench   every benchmark (python -m bench), then one table of each figure against its target"
-	@echo "make chaos   the chaos suite at full size: 100 runs, a process of the stack killed in each (bench/chaos.py)"
+	@echo "make chaos   the chaos suite at full size: 100 runs per executor, a process, container or pod killed in each"
 	@echo "make setup   only set up: npm tools, brownie and c2d environments"
 	@echo "make cluster-up / cluster-down   the loopback test Kubernetes (built from Debian's source once)"
 	@echo "make images  c2d's container images, into the test cluster's Docker"
@@ -68,9 +68,10 @@ bench: contracts
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(VENV)/python -m bench
 
-# The chaos suite at full size (make test runs a few runs: tests/compute/test_chaos.py).
-chaos: contracts
-	$(VENV)/python -m bench.chaos
+# The chaos suite at full size, 100 runs per stack (make test runs a few: tests/compute/test_chaos.py,
+# tests/cluster/test_chaos.py): the embedded stack, then the docker and kubernetes executors on the test cluster.
+chaos: contracts cluster-up images
+	$(VENV)/python -m bench.chaos 100 local docker kubernetes
 
 # Re-resolve an environment in one pip run and record the result.
 lock:

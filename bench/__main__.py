@@ -47,6 +47,7 @@ BENCHMARKS = [
     Benchmark("fuzz"),
     Benchmark("executors", cluster=True),
     Benchmark("stages", cluster=True),
+    Benchmark("chaos_cluster", cluster=True),
     # Its from-nothing run ends by taking the test cluster down: benchmarks that need the cluster go before it.
     Benchmark("deploy", cluster=True),
 ]

@@ -33,30 +33,13 @@ from c2d.chain import order_amount
 from c2d.compute import DEFAULT_CONTAINER, FINAL_STATUSES
 from c2d.localchain import free_port
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from chaos import DOCKER_HOST, KUBECONFIG, executor_env
+
 ONE = 10**18
 NOOP = "pass\n"
-KUBECONFIG = Path("/var/lib/c2d-cluster/kubeconfig")
-DOCKER_HOST = "unix:///run/c2d-docker/docker.sock"
 LOCAL_TARGET = 0.2  # seconds, the local executor's p50
 RATIO_TARGETS = {"docker": 2.0, "kubernetes": 1.5}  # each container executor's p50 over its bare run's
-
-
-def executor_env(name: str, data_dir: Path) -> dict[str, str]:
-    if name == "docker":
-        return {"C2D_EXECUTOR": "docker", "C2D_DOCKER_HOST": DOCKER_HOST}
-    if name == "kubernetes":
-        from c2d.operator import bootstrap
-
-        # the stack's own operator key (made here first; `stack up` keeps it), for configure pods
-        key = embedded.service_key(data_dir, "operator").read_text().strip()
-        bootstrap.install(bootstrap.admin(KUBECONFIG), key)
-        return {
-            "C2D_EXECUTOR": "kubernetes",
-            "C2D_KUBECONFIG": str(KUBECONFIG),
-            "C2D_KUBE_NAMESPACE": bootstrap.JOBS_NS,
-            "C2D_KUBE_LOOPBACK": "true",
-        }
-    return {}
 
 
 IMAGE = "c2d/algorithm-python:dev"

@@ -233,8 +233,8 @@ class Engine:
             if isinstance(exc, IsolationUnavailable):
                 self._finish(job, _failure(stage), f"isolation unavailable, nothing ran: {exc}")
             else:  # never leave a job unfinished
-                log.error("job %s failed in %s: %s", job.id, stage, type(exc).__name__)
-                self._finish(job, _failure(stage), f"{stage} failed: {type(exc).__name__}")
+                log.error("job %s failed in %s: %s", job.id, stage, _what(exc))
+                self._finish(job, _failure(stage), f"{stage} failed: {_what(exc)}")
 
     def _stop_requested(self, job: Job) -> bool:
         return self.store.stop_requested(job.id)
@@ -399,6 +399,14 @@ class _Final(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+def _what(exc: Exception) -> str:
+    """What went wrong, for a job's reason: the error's kind, and for an OSError its cause (the
+    disk full, say), never its file name (a host path)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} ({type(exc).__name__})"
+    return type(exc).__name__
 
 
 def _failure(stage: str) -> Status:

@@ -358,7 +358,7 @@ class Compute:
         params: dict[str, Any] = {"owner": owner, "jobId": job_id}
         if not follow:
             params["follow"] = "false"
-        return await self._relay(await self.p.operator.send("GET", "/logs", params=params, read_timeout=None))
+        return await self._relay(await self.p.operator.send("GET", "/logs", params=params, follow=True))
 
     async def record(self, signed: models.Signed, job_id: str) -> JobRecord:
         """The job's record, for an approver of the job or the publisher of all its datasets."""

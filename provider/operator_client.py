@@ -32,10 +32,9 @@ class OperatorClient:
         self.client = client
         self._nonces = NonceClock()
 
-    def _signed(
-        self, method: str, path: str, params: dict[str, Any] | None, body: Any, read_timeout: float | None
-    ) -> httpx.Request:
-        timeout = httpx.Timeout(self.client.timeout.connect or 10.0, read=read_timeout)
+    def _signed(self, method: str, path: str, params: dict[str, Any] | None, body: Any, follow: bool) -> httpx.Request:
+        # the client's timeouts (the provider's http_timeout); none between two chunks of a log followed
+        timeout = httpx.Timeout(self.client.timeout.connect or 10.0, read=None if follow else self.client.timeout.read)
         request = self.client.build_request(
             method, self.base_url + PREFIX + path, params=params, json=body, timeout=timeout
         )
@@ -73,9 +72,10 @@ class OperatorClient:
         params: dict[str, Any] | None = None,
         body: Any = None,
         stream: bool = True,
-        read_timeout: float | None = 30.0,
+        follow: bool = False,
     ) -> httpx.Response:
-        request = self._signed(method, path, params, body, read_timeout)
+        """`follow`: an answer that may wait for what comes (a running job's log): no read timeout."""
+        request = self._signed(method, path, params, body, follow)
         try:
             response = await self.client.send(request, stream=stream)
         except httpx.ConnectError:

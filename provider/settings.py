@@ -52,7 +52,7 @@ class ProviderSettings(HttpLimitSettings, BaseSettings):
         gt=0,
         description="seconds after which a job whose creation was never confirmed (the provider crashed, an "
         "answer was lost) is settled: kept if the operator service has it, else its orders' uses are given "
-        "back; longer than any job creation can take (its connect timeout, http_timeout, and 30 s to answer)",
+        "back; longer than any job creation can take (twice http_timeout: to connect, then to answer)",
     )
     max_raw_algorithm_bytes: int = Field(default=1_000_000, gt=0)
     allow_private_urls: bool = Field(

@@ -41,10 +41,15 @@ from c2d.client import ProviderRequestError
 from c2d.compute import DEFAULT_CONTAINER
 from c2d.job import FINAL, Status
 from c2d.localchain import free_port
+from c2d.operator.bootstrap import JOBS_NS
 
 ONE = 10**18
 TARGETS = ("ganache", "provider", "operator-service", "operator-engine")
+# On the test cluster: the engine, and a stage's container (docker kill) or pod (deleted, no grace).
+CLUSTER_TARGETS = ("operator-engine", "stage")
 HOWS = ("kill", "stop")
+KUBECONFIG = Path("/var/lib/c2d-cluster/kubeconfig")
+DOCKER_HOST = "unix:///run/c2d-docker/docker.sock"  # the test cluster's dockerd
 FINAL_BOUND = 90.0  # seconds from the restart to the last job's final status
 SUBMIT_BOUND = 60.0  # how long a consumer keeps sending its request again
 CANONICAL = [1, 10, 20, 30, 40, 50, 60, 70]
@@ -72,14 +77,38 @@ class Run:
     to_final: float = 0.0  # seconds from the restart to the last job's final status
     violations: list[str] = field(default_factory=list)
     stage_repeats: int = 0  # stages started again after the engine died under them
+    ended_badly: Counter[str] = field(default_factory=Counter)  # a killed stage's jobs: status and reason
+
+
+def executor_env(name: str, data_dir: Path) -> dict[str, str]:
+    """The C2D_* settings of an embedded stack in `data_dir` whose engine uses executor `name`
+    (local, or docker and kubernetes on the test cluster: `make cluster-up images`)."""
+    if name == "docker":
+        return {"C2D_EXECUTOR": "docker", "C2D_DOCKER_HOST": DOCKER_HOST}
+    if name == "kubernetes":
+        from c2d.operator import bootstrap
+
+        # the stack's own operator key (made here first; `stack up` keeps it), for configure pods
+        key = embedded.service_key(data_dir, "operator").read_text().strip()
+        bootstrap.install(bootstrap.admin(KUBECONFIG), key)
+        return {
+            "C2D_EXECUTOR": "kubernetes",
+            "C2D_KUBECONFIG": str(KUBECONFIG),
+            "C2D_KUBE_NAMESPACE": bootstrap.JOBS_NS,
+            "C2D_KUBE_LOOPBACK": "true",
+        }
+    return {}
 
 
 class ChaosStack:
-    """An embedded stack (c2d.stack) under `root`, with one dataset to compute on; `env`: more
-    C2D_* settings of its services."""
+    """An embedded stack (c2d.stack) under `root` with executor `executor`, and one dataset to
+    compute on; `env`: more C2D_* settings of its services."""
 
-    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None, executor: str = "local") -> None:
         self.data_dir = root / "stack"
+        self.executor = executor
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**executor_env(executor, self.data_dir), **(env or {})}
         self.state = embedded.up(self.data_dir, free_port(), free_port(), free_port(), operator_env=env)
         try:
             self._publish()
@@ -128,6 +157,58 @@ class ChaosStack:
     def restart(self, name: str) -> None:
         self.state = embedded.restart(self.data_dir, name)
 
+    def kill_a_stage(self, job_ids: set[str], within: float = 5.0) -> str:
+        """Kills a running stage of one of `job_ids` as the infrastructure would: its container
+        (docker kill) or its pod (deleted without grace); the stage killed, or "" if none ran."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for _job, stage, name in self.stages_running(job_ids):
+                if self.executor == "docker":
+                    _docker("kill", name, check=False)
+                else:
+                    with contextlib.suppress(Exception):
+                        _core().delete_namespaced_pod(name, JOBS_NS, grace_period_seconds=0)
+                return stage
+            time.sleep(0.05)
+        return ""
+
+    def stages_running(self, job_ids: set[str]) -> list[tuple[str, str, str]]:
+        """(job id, stage, container or pod name) of the running stages of `job_ids`."""
+        found = []
+        if self.executor == "docker":
+            listed = _docker(
+                "ps", "--filter", "label=c2d.job", "--format", '{{.Names}} {{.Label "c2d.job"}} {{.Label "c2d.stage"}}'
+            )
+            for line in listed.splitlines():
+                name, job_id, stage = [*line.split(), "", "", ""][:3]
+                if job_id in job_ids:
+                    found.append((job_id, stage, name))
+        elif self.executor == "kubernetes":
+            for pod in _core().list_namespaced_pod(JOBS_NS, label_selector="workflow").items:
+                labels = pod.metadata.labels or {}
+                if labels.get("workflow") in job_ids and pod.status.phase == "Running":
+                    found.append((labels["workflow"], labels.get("component", ""), pod.metadata.name))
+        return found
+
+    def held_by_executor(self, job_ids: set[str]) -> list[str]:
+        """What the container executors still hold of `job_ids`: containers, Jobs, pods."""
+        if self.executor == "docker":
+            listed = _docker("ps", "-a", "--filter", "label=c2d.job", "--format", '{{.Names}} {{.Label "c2d.job"}}')
+            return [f"container left: {line.split()[0]}" for line in listed.splitlines() if line.split()[-1] in job_ids]
+        if self.executor == "kubernetes":
+            from kubernetes import client
+
+            batch = client.BatchV1Api(_kube())
+            kube_jobs = batch.list_namespaced_job(JOBS_NS, label_selector="workflow").items
+            pods = _core().list_namespaced_pod(JOBS_NS, label_selector="workflow").items
+            return [
+                f"{kind} left: {item.metadata.name}"
+                for kind, items in (("Job", kube_jobs), ("pod", pods))
+                for item in items
+                if (item.metadata.labels or {}).get("workflow") in job_ids
+            ]
+        return []
+
     # ---- one run ----
 
     def run(self, rng: random.Random, target: str, how: str, jobs: int = 3) -> Run:
@@ -168,9 +249,13 @@ class ChaosStack:
         for thread in submitters:
             thread.start()
         time.sleep(max(0.0, started + run.fault_at - time.monotonic()))
-        self.kill(target, signal.SIGKILL if how == "kill" else signal.SIGTERM)
-        time.sleep(run.pause)
-        self.restart(target)
+        if target == "stage":
+            killed = self.kill_a_stage(set(run.jobs.values()))
+            run.retried[f"stage killed: {killed}" if killed else "no stage under way to kill"] += 1
+        else:
+            self.kill(target, signal.SIGKILL if how == "kill" else signal.SIGTERM)
+            time.sleep(run.pause)
+            self.restart(target)
         restarted = time.monotonic()
         for thread in submitters:
             thread.join()
@@ -222,6 +307,7 @@ class ChaosStack:
             if unsettled:
                 run.violations.append(f"admissions left unsettled: {unsettled} ({ADMITTING})")
             run.violations += settled(lambda: leftovers(self.jobs_dir, self.state.pids["operator-engine"]))
+            run.violations += settled(lambda: self.held_by_executor(set(ids)), timeout=60.0)
             for job_id in ids:
                 with contextlib.suppress(ProviderRequestError):
                     self.api.compute_delete(job_id)
@@ -233,12 +319,15 @@ class ChaosStack:
     def _check_job(self, run: Run, operator: Any, job_id: str) -> None:
         job = operator.get(job_id)
         if job.status != Status.FINISHED:
+            if run.target == "stage" and job.reason:  # its stage was killed under it: ended, saying why
+                run.ended_badly[f"{int(job.status)} {job.reason}"] += 1
+                return
             run.violations.append(f"job {job_id}: ended {int(job.status)} ({job.reason})")
             return
         statuses = [int(status) for status, _, _ in operator.history(job_id)]
         squeezed = [s for n, s in enumerate(statuses) if n == 0 or s != statuses[n - 1]]
         repeats = len(statuses) - len(squeezed)
-        if squeezed != CANONICAL or (repeats and run.target != "operator-engine") or repeats > 1:
+        if squeezed != CANONICAL or (repeats and run.target not in ("operator-engine", "stage")) or repeats > 1:
             run.violations.append(f"job {job_id}: ran {statuses}")
         run.stage_repeats += repeats
         (status,) = self.api.compute_status(job_id)
@@ -260,6 +349,27 @@ def operator_jobs(operator: Any, orders: list[str]) -> dict[str, list[str]]:
                 if order:
                     found.setdefault(order, []).append(job_id)
     return found
+
+
+def _docker(*args: str, check: bool = True) -> str:
+    import subprocess
+
+    done = subprocess.run(
+        ["docker", *args], env={**os.environ, "DOCKER_HOST": DOCKER_HOST}, capture_output=True, text=True, check=check
+    )
+    return done.stdout
+
+
+def _kube() -> Any:
+    from c2d.operator import bootstrap
+
+    return bootstrap.admin(KUBECONFIG)
+
+
+def _core() -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(_kube())
 
 
 def settled(look: Callable[[], list[str]], timeout: float = 10.0) -> list[str]:
@@ -305,7 +415,7 @@ def leftovers(jobs_dir: Path, engine_pid: int) -> list[str]:
                         found.append(f"process {entry.name} ({comm}) holds {os.readlink(link)}")
                         break
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        if jobs in line.split()[4]:
+        if line.split()[4].startswith(jobs + "/"):  # under it (the jobs directory may be a mount itself)
             found.append(f"mount left: {line.split()[4]}")
     for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
         with contextlib.suppress(OSError):
@@ -330,8 +440,8 @@ def _wait_gone(pid: int, timeout: float = 20.0) -> None:
     raise AssertionError(f"process {pid} did not end")
 
 
-def schedule(runs: int, rng: random.Random) -> list[tuple[str, str]]:
+def schedule(runs: int, rng: random.Random, targets: tuple[str, ...] = TARGETS) -> list[tuple[str, str]]:
     """`runs` faults: every target and both ways in turn, in a shuffled order."""
-    plan = [(TARGETS[n % len(TARGETS)], HOWS[(n // len(TARGETS)) % len(HOWS)]) for n in range(runs)]
+    plan = [(targets[n % len(targets)], HOWS[(n // len(targets)) % len(HOWS)]) for n in range(runs)]
     rng.shuffle(plan)
     return plan

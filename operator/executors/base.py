@@ -408,7 +408,10 @@ class JobDirectories:
         """The algorithm's writable space: a volume of the environment's diskMb (c2d.operator.executors.quota)."""
         if self.volumes:
             outputs = layout.outputs(self.job_dir(job))
-            quota.mount(self.job_dir(job), outputs, env.disk_mb, owner)
+            try:
+                quota.mount(self.job_dir(job), outputs, env.disk_mb, owner)
+            except quota.NoRoom as exc:
+                raise IsolationUnavailable(str(exc)) from None
 
     def drop_outputs(self, job: Job) -> None:
         outputs = layout.outputs(self.job_dir(job))

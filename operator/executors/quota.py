@@ -2,8 +2,10 @@
 
 The algorithm writes only to <job dir>/data/outputs. When the engine runs as root and the
 machine has loop devices, that folder is an ext4 filesystem of the environment's diskMb, in a
-sparse file beside it (<job dir>/outputs.img), loop-mounted nosuid, nodev, noexec: the algorithm
-gets ENOSPC at the limit and the host's disk never sees more than that. Publish copies what is
+file of the engine's (<jobs dir>/.volumes/<job id>.img), loop-mounted nosuid, nodev, noexec: the
+algorithm gets ENOSPC at the limit and the host's disk never sees more than that. The file's
+whole size is reserved when it is made: a job the jobs directory's disk has no room for fails
+before its algorithm runs (NoRoom), rather than an algorithm failing writes it was told fit. Publish copies what is
 published out of it (data/results); the volume is unmounted and deleted when the job ends, well
 or badly, so nothing of a disk bomb stays behind.
 
@@ -11,6 +13,7 @@ Without root or loop devices there is no volume: the per-file limit (RLIMIT_FSIZ
 output limit at publish still apply, and the outputs are deleted when the job ends badly.
 """
 
+import errno
 import logging
 import os
 import shutil
@@ -21,6 +24,10 @@ log = logging.getLogger("c2d.operator.executors.quota")
 
 VOLUMES = ".volumes"  # <jobs dir>/.volumes/<job id>.img: the engine's, out of every stage's reach
 _warned = False
+
+
+class NoRoom(Exception):
+    """The jobs directory's disk has no room for a job's volume: nothing was mounted."""
 
 
 def _image(job_dir: Path) -> Path:
@@ -64,7 +71,18 @@ def mount(job_dir: Path, outputs: Path, size_mb: int, owner: int | None) -> bool
     image = _image(job_dir)
     fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as out:
-        out.truncate(size_mb << 20)
+        # Reserved, not sparse: on a disk that fills up, a sparse volume would fail its writes
+        # under the algorithm (or lose them at writeback) while it reports room to spare.
+        try:
+            os.posix_fallocate(out.fileno(), 0, size_mb << 20)
+        except OSError as exc:
+            image.unlink(missing_ok=True)
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            free = shutil.disk_usage(image.parent).free >> 20
+            raise NoRoom(
+                f"no room under the jobs directory for the algorithm's {size_mb} MB volume ({free} MB free)"
+            ) from None
     subprocess.run(
         ["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "nodiscard", "-b", "4096", str(image)],
         check=True,
