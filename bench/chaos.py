@@ -29,7 +29,7 @@ from rich.table import Table
 from bench import figures
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from chaos import CLUSTER_TARGETS, FINAL_BOUND, TARGETS, ChaosStack, Run, schedule
+from chaos import CLUSTER_TARGETS, FINAL_BOUND, TARGETS, ChaosStack, Run, describe, schedule
 
 RUNS = 100
 JOBS_PER_RUN = 3
@@ -48,10 +48,7 @@ def on(executor: str, runs: int, rng: random.Random, console: Console, bench: st
             run = stack.run(rng, target, how, JOBS_PER_RUN)
             done.append(run)
             mark = "[green]ok[/]" if not run.violations else f"[bold red]{len(run.violations)} violated[/]"
-            console.print(
-                f"{executor} {n:>3} {how:>4} {target:<16} at {run.fault_at:.1f} s: "
-                f"final {run.to_final:.1f} s after, {dict(run.retried)} {dict(run.ended_badly) or ''}; {mark}"
-            )
+            console.print(f"{executor} {n:>3} {describe(run)}; {mark}")
             for violation in run.violations:
                 console.print(f"      {violation}")
     finally:

@@ -10,9 +10,11 @@ the bare cost of the same image: one `docker run --rm` of c2d/algorithm-python, 
 Kubernetes Job of it (create → succeeded → deleted); each container executor's p50 is printed
 as a ratio to its bare run. Targets: docker ≤ 2x, kubernetes ≤ 1.5x, local p50 ≤ 0.2 s; a miss is
 reported and the others still run. The first job of each executor (images, imports cold) is
-shown apart.
+shown apart. Then the gVisor tier: the bare run under runsc against runc's, and the docker
+executor's jobs in an environment of runtime gvisor against its runc jobs.
 """
 
+import json
 import os
 import statistics
 import subprocess
@@ -38,6 +40,7 @@ from chaos import DOCKER_HOST, KUBECONFIG, executor_env
 
 ONE = 10**18
 NOOP = "pass\n"
+GVISOR_RUNTIME = "runsc"  # the test cluster's dockerd runtime of gVisor (scripts/cluster/common.sh)
 LOCAL_TARGET = 0.2  # seconds, the local executor's p50
 RATIO_TARGETS = {"docker": 2.0, "kubernetes": 1.5}  # each container executor's p50 over its bare run's
 
@@ -45,9 +48,13 @@ RATIO_TARGETS = {"docker": 2.0, "kubernetes": 1.5}  # each container executor's 
 IMAGE = "c2d/algorithm-python:dev"
 
 
-def bare_docker(runs: int) -> list[float]:
+def bare_docker(runs: int, runtime: str = "") -> list[float]:
+    """One `docker run --rm` of the algorithm image after another (`runtime`: the daemon's
+    runtime, runsc for gVisor; its default otherwise)."""
     env = {**os.environ, "DOCKER_HOST": DOCKER_HOST}
-    args = ["docker", "run", "--rm", "--network", "none", "--user", "10001:10001", IMAGE, "python", "-c", "pass"]
+    chosen = ["--runtime", runtime] if runtime else []
+    args = ["docker", "run", "--rm", *chosen, "--network", "none", "--user", "10001:10001", IMAGE]
+    args += ["python", "-c", "pass"]
     measured = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -102,9 +109,16 @@ def bare_kubernetes(runs: int) -> list[float]:
     return measured
 
 
-def overheads(name: str, jobs: int) -> list[float]:
+def overheads(name: str, jobs: int, runtime: str = "runc") -> list[float]:
+    """POST compute → 70 of `jobs` + 1 no-op jobs on executor `name`, the algorithms' container
+    runtime `runtime` (runc, or gvisor)."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"c2d-bench-{name}-"))
-    state = embedded.up(data_dir, free_port(), free_port(), free_port(), operator_env=executor_env(name, data_dir))
+    env = executor_env(name, data_dir)
+    if runtime != "runc":
+        environments = data_dir / "environments.json"
+        environments.write_text(json.dumps([{"id": "default", "runtime": runtime}]))
+        env["C2D_ENVIRONMENTS_FILE"] = str(environments)
+    state = embedded.up(data_dir, free_port(), free_port(), free_port(), operator_env=env)
     try:
         publisher, consumer = state.chain_client(embedded.PUBLISHER), state.chain_client(embedded.CONSUMER)
         publisher_api = state.client(embedded.PUBLISHER)
@@ -144,6 +158,8 @@ def main() -> int:
     console = Console()
     results = {name: overheads(name, jobs) for name in ("local", "docker", "kubernetes")}
     bare = {"docker": bare_docker(jobs), "kubernetes": bare_kubernetes(jobs)}
+    # The gVisor tier on docker, in the same run: its bare start and its jobs against runc's.
+    gvisor_bare, gvisor_jobs = bare_docker(jobs, GVISOR_RUNTIME), overheads("docker", jobs, "gvisor")
     table = Table(title=f"Job overhead: POST compute → 70, no-op algorithm, {jobs} jobs each (the first apart)")
     for column in ("executor", "first job", "p50", "p95", "bare p50", "p50 / bare", "target"):
         table.add_column(column, justify="right")
@@ -166,6 +182,15 @@ def main() -> int:
         if ratio > target:
             missed.append(f"{name} {ratio:.1f}x its bare run > {target}x")
     console.print(table)
+    runc_bare, runsc_bare = statistics.median(bare["docker"]), statistics.median(gvisor_bare)
+    runc_job, runsc_job = statistics.median(results["docker"][1:]), statistics.median(gvisor_jobs[1:])
+    console.print(
+        f"gVisor (runsc) on docker: bare run p50 {runsc_bare:.2f} s against runc's {runc_bare:.2f} s "
+        f"({runsc_bare / runc_bare:.2f}x); a job p50 {runsc_job:.2f} s against {runc_job:.2f} s "
+        f"({runsc_job / runc_job:.2f}x; first job {gvisor_jobs[0]:.2f} s)"
+    )
+    figures.record("executors", "gVisor bare run / runc bare run", runsc_bare / runc_bare, "", None)
+    figures.record("executors", "docker job p50, gVisor / runc", runsc_job / runc_job, "", None)
     for miss in missed:
         console.print(f"[yellow]target missed:[/] {miss}")
     return figures.MISSED if missed else 0

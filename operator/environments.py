@@ -57,6 +57,13 @@ class Environment(BaseModel):
         alias="startTimeout",
         description="seconds the algorithm's image may take to be pulled and started (not part of maxDuration)",
     )
+    runtime: Literal["runc", "gvisor"] = Field(
+        default="runc",
+        description="the algorithm container's runtime on the container executors: runc, or gvisor (gVisor's "
+        "runsc: the algorithm's system calls reach a kernel of gVisor's, not the host's; docker: the daemon's "
+        "runtime docker_gvisor_runtime, kubernetes: the RuntimeClass kube_gvisor_class). The local executor runs "
+        "its own sandbox: a job of a gvisor environment fails there, nothing run",
+    )
     gpus: int = Field(default=0, ge=0, le=64, description="GPUs each algorithm gets")
     gpu_resource: str = Field(
         default="nvidia.com/gpu",

@@ -45,6 +45,17 @@ class OperatorSettings(HttpLimitSettings, BaseSettings):
         "in place of image_prefix and images_tag",
     )
     docker_host: str = Field(default="", description="Docker daemon URL (docker executor); DOCKER_HOST if empty")
+    docker_gvisor_runtime: str = Field(
+        default="runsc",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="the Docker daemon's name of gVisor's runtime (dockerd --add-runtime runsc=/usr/bin/runsc), "
+        "for algorithms of gvisor environments",
+    )
+    kube_gvisor_class: str = Field(
+        default="gvisor",
+        pattern=r"^[a-z0-9.-]+$",
+        description="the RuntimeClass of gVisor (handler runsc) for algorithms of gvisor environments",
+    )
     kube_namespace: str = Field(default="c2d-jobs", description="namespace of the stage Jobs and WorkFlows")
     kubeconfig: Path | None = Field(default=None, description="kubeconfig of the cluster; in-cluster config if unset")
     kube_jobs_claim: str = Field(

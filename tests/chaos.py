@@ -100,6 +100,32 @@ def executor_env(name: str, data_dir: Path) -> dict[str, str]:
     return {}
 
 
+def describe(run: Run) -> str:
+    """One line of a run: the fault, how long its jobs took to end, what consumers met."""
+    badly = f", ended badly {dict(run.ended_badly)}" if run.ended_badly else ""
+    return (
+        f"{run.how:>4} {run.target:<16} at {run.fault_at:.1f} s, down {run.pause:.1f} s: final "
+        f"{run.to_final:.1f} s after, {dict(run.retried)}, stages again {run.stage_repeats}{badly}"
+    )
+
+
+def suite(root: Path, runs: int, targets: tuple[str, ...], executor: str = "local", say: Any = print) -> None:
+    """`runs` runs on a fresh stack under `root`, each line told to `say`; fails with every
+    violated invariant (and the seed that repeats the schedule: C2D_CHAOS_SEED)."""
+    seed = int(os.environ.get("C2D_CHAOS_SEED", random.randrange(1 << 32)))
+    rng = random.Random(seed)
+    stack = ChaosStack(root, executor=executor)
+    done = []
+    try:
+        for target, how in schedule(runs, rng, targets):
+            done.append(stack.run(rng, target, how))
+            say(f"{executor}: {describe(done[-1])}")
+    finally:
+        stack.close()
+    failed = [(run.target, run.how, v) for run in done for v in run.violations]
+    assert not failed, f"seed {seed}: {failed}"
+
+
 class ChaosStack:
     """An embedded stack (c2d.stack) under `root` with executor `executor`, and one dataset to
     compute on; `env`: more C2D_* settings of its services."""
@@ -143,10 +169,12 @@ class ChaosStack:
     def order(self) -> str:
         return self.consumer.start_order(self.dataset.datatoken, order_amount(ONE), COMPUTE_SERVICE_ID).tx_hash
 
-    def start(self, order: str) -> str:
-        """Starts the chaos algorithm's job on `order`; its id."""
+    def start(self, order: str, code: str = ALGORITHM, environment: str | None = None) -> str:
+        """Starts a job of the raw algorithm `code` (the chaos algorithm by default) on `order`
+        in `environment`; its id."""
         job_input = {"documentId": self.dataset.did, "serviceId": COMPUTE_SERVICE_ID, "transferTxId": order}
-        (job,) = self.api.compute_start(job_input, {"meta": {"rawcode": ALGORITHM, "container": DEFAULT_CONTAINER}})
+        algorithm = {"meta": {"rawcode": code, "container": DEFAULT_CONTAINER}}
+        (job,) = self.api.compute_start(job_input, algorithm, environment=environment)
         return str(job["jobId"])
 
     def kill(self, name: str, how: int = signal.SIGKILL) -> None:

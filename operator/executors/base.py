@@ -87,6 +87,7 @@ class StagePlan:
     start_seconds: int = 60
     gpus: int = 0
     gpu_resource: str = "nvidia.com/gpu"
+    runtime: str = "runc"  # the container's runtime (c2d.operator.environments.Environment.runtime)
     # Started ahead: how long it may wait for its signal (not part of `seconds`).
     wait_seconds: int = 0
 
@@ -249,6 +250,7 @@ def _plan(stage: str, job: Job, env: Environment, settings: OperatorSettings) ->
         start_seconds=env.start_timeout,
         gpus=env.gpus,
         gpu_resource=env.gpu_resource,
+        runtime=env.runtime,
     )
 
 

@@ -159,6 +159,8 @@ class DockerExecutor(ContainerExecutor):
             args += ["--env-file", str(secret_file)]
         if p.gpus:
             args += ["--gpus", str(p.gpus)]
+        if p.runtime == "gvisor":
+            args += ["--runtime", self.settings.docker_gvisor_runtime]
         command = p.command
         user_network = p.stage == "algorithm" and p.network
         if user_network:

@@ -317,6 +317,8 @@ class KubernetesExecutor(ContainerExecutor):
         }
         if p.container and p.pull_secret and not loopback:
             pod["imagePullSecrets"] = [{"name": p.pull_secret}]
+        if p.runtime == "gvisor":
+            pod["runtimeClassName"] = self.settings.kube_gvisor_class
         if p.gpus:  # GPU nodes are tainted so that nothing else lands there (the stack's GPU pools)
             pod["tolerations"] = [{"key": p.gpu_resource, "operator": "Exists", "effect": "NoSchedule"}]
         if claim:  # the claim's file system is the stage user's through the pod's group

@@ -98,6 +98,8 @@ class LocalExecutor(JobDirectories):
             return self._trusted(job, argv, folder, "configure.log", secrets, should_stop)
 
     def algorithm(self, job: Job, env: Environment, should_stop: Callable[[], bool]) -> Outcome:
+        if env.runtime != "runc":
+            raise IsolationUnavailable(f"the environment's runtime {env.runtime} is the container executors' only")
         job_dir = self._prepare(job)
         data = layout.data(job_dir)
         outputs = layout.outputs(job_dir)

@@ -12,7 +12,7 @@ source "$here/common.sh"
 
 need_root
 apt_install golang-go etcd-server docker.io docker-registry debootstrap gcc libc6-dev dpkg-dev \
-  golang-github-modern-go-reflect2-dev
+  golang-github-modern-go-reflect2-dev runsc
 
 # A deb-src entry for bookworm, so that apt-get source finds the package.
 if ! apt-cache showsrc kubernetes >/dev/null 2>&1 || [[ -z $(kube_source_version) ]]; then

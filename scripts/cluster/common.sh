@@ -107,8 +107,9 @@ spawn() {
   echo $! > "$CLUSTER_DIR/run/$name.pid"
 }
 
-# The cluster's own dockerd (own socket and data root): no bridge, no iptables, and a runtime
-# wrapper that clamps negative oom_score_adj (this VM lacks CAP_SYS_RESOURCE).
+# The cluster's own dockerd (own socket and data root): no bridge, no iptables, a runtime
+# wrapper that clamps negative oom_score_adj (this VM lacks CAP_SYS_RESOURCE), and gVisor's
+# runsc as the runtime `runsc` (environments with "runtime": "gvisor").
 docker_up() {
   if docker_ready; then return 0; fi
   egress_guard_up  # dockerd and its containers are cluster processes too
@@ -118,7 +119,7 @@ docker_up() {
     --exec-root /run/c2d-docker/exec --pidfile /run/c2d-docker/dockerd.pid \
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent=/c2d-cluster/docker \
-    --add-runtime "c2d=$CLUSTER_DIR/runc-clamp-oom" --default-runtime=c2d \
+    --add-runtime "c2d=$CLUSTER_DIR/runc-clamp-oom" --default-runtime=c2d --add-runtime runsc=/usr/bin/runsc \
     --log-driver=json-file --log-opt max-size=10m --storage-driver=overlay2 \
     --default-ulimit nofile=4096:4096 --dns 127.0.0.1
   wait_for dockerd 30 docker_ready
