@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class Environment(BaseModel):
@@ -61,8 +61,8 @@ class Environment(BaseModel):
         default="runc",
         description="the algorithm container's runtime on the container executors: runc, or gvisor (gVisor's "
         "runsc: the algorithm's system calls reach a kernel of gVisor's, not the host's; docker: the daemon's "
-        "runtime docker_gvisor_runtime, kubernetes: the RuntimeClass kube_gvisor_class). The local executor runs "
-        "its own sandbox: a job of a gvisor environment fails there, nothing run",
+        "runtime docker_gvisor_runtime, kubernetes: the RuntimeClass kube_gvisor_class), without a network. "
+        "The local executor runs its own sandbox: a job of a gvisor environment fails there, nothing run",
     )
     gpus: int = Field(default=0, ge=0, le=64, description="GPUs each algorithm gets")
     gpu_resource: str = Field(
@@ -80,6 +80,12 @@ class Environment(BaseModel):
     @property
     def free(self) -> bool:
         return self.price == "0"
+
+    @model_validator(mode="after")
+    def _gvisor_has_no_network(self) -> "Environment":
+        if self.runtime == "gvisor" and self.network:
+            raise ValueError("a gvisor environment runs its algorithms without a network: network must be false")
+        return self
 
 
 DEFAULT = [Environment(id="default", description="1 CPU, 512 MB, 10 minutes, no network")]

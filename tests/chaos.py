@@ -88,9 +88,15 @@ def executor_env(name: str, data_dir: Path) -> dict[str, str]:
     if name == "kubernetes":
         from c2d.operator import bootstrap
 
-        # the stack's own operator key (made here first; `stack up` keeps it), for configure pods
+        # The operator key's Secret and the engine's Role are the cluster's, shared by every stack
+        # on it (the cluster tests' too): the key already there becomes this stack's operator key
+        # (`stack up` keeps a key it finds), and the Role is installed as the tests install it.
+        admin = bootstrap.admin(KUBECONFIG)
+        key_file = data_dir / "keys" / "operator.key"
+        if not key_file.exists() and (installed := _installed_key(admin)):
+            embedded.service_key(data_dir, "operator").write_text(installed)
         key = embedded.service_key(data_dir, "operator").read_text().strip()
-        bootstrap.install(bootstrap.admin(KUBECONFIG), key)
+        bootstrap.install(admin, key, outputs_class=bootstrap.TEST_OUTPUTS_CLASS)
         return {
             "C2D_EXECUTOR": "kubernetes",
             "C2D_KUBECONFIG": str(KUBECONFIG),
@@ -377,6 +383,24 @@ def operator_jobs(operator: Any, orders: list[str]) -> dict[str, list[str]]:
                 if order:
                     found.setdefault(order, []).append(job_id)
     return found
+
+
+def _installed_key(admin: Any) -> str | None:
+    """The operator key in the test cluster's Secret, if there is one."""
+    import base64
+
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from c2d.operator import bootstrap
+    from c2d.operator.executors.kubernetes import SECRET_KEY
+
+    try:
+        secret = client.CoreV1Api(admin).read_namespaced_secret(bootstrap.SECRET_NAME, bootstrap.JOBS_NS)
+    except ApiException:
+        return None
+    value = (secret.data or {}).get(SECRET_KEY)
+    return base64.b64decode(value).decode() if value else None
 
 
 def _docker(*args: str, check: bool = True) -> str:

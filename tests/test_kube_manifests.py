@@ -139,3 +139,16 @@ def test_configure_reads_the_operator_key_from_a_secret_file_and_no_stage_has_it
         pod = manifest(tmp_path, stage)
         assert not any(v["name"] == "operator-key" for v in pod["volumes"]), stage
         assert "KEY" not in str([e["name"] for e in pod["containers"][0]["env"]]), stage
+
+
+def test_a_gvisor_environment_gives_its_algorithm_pod_and_only_it_the_gvisor_runtime_class(tmp_path):
+    gvisor = Environment(id="default", runtime="gvisor")
+    assert manifest(tmp_path, "algorithm", env=gvisor)["runtimeClassName"] == "gvisor"
+    assert manifest(tmp_path, "algorithm", env=gvisor, kube_gvisor_class="gke-sandbox")["runtimeClassName"] == (
+        "gke-sandbox"
+    )
+    for stage in ("configure", "publish"):  # c2d's own stages keep the nodes' runtime
+        assert "runtimeClassName" not in manifest(tmp_path, stage, env=gvisor)
+    assert "runtimeClassName" not in manifest(tmp_path, "algorithm", env=Environment(id="default"))
+    with pytest.raises(ValueError, match="without a network"):
+        Environment(id="default", runtime="gvisor", network=True)

@@ -12,6 +12,7 @@ declares, and run by id, so the image checked is the image that runs. Its time l
 its container's start.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -31,6 +32,18 @@ from c2d.operator.store import Job
 POLL = 0.05
 STOP_TIMEOUT = 2  # seconds between SIGTERM and SIGKILL when a stage is stopped
 FOLLOW_END_SECONDS = 30  # for a followed log to end once its container has
+
+
+# gVisor's own threads on the host (its kernel, Sentry, and one file server per mount): they
+# count against the container's pids limit, and 64 was measured to be too few for an algorithm's
+# five mounts (it exited 2 at its start). The algorithm's processes live inside gVisor.
+GVISOR_HOST_THREADS = 256
+KEY_FILE_SECONDS = 60  # a `docker run` has read its env file long before
+
+
+def _host_pids(p: StagePlan) -> int:
+    """The container's pids limit: the environment's processes, and gVisor's threads under gVisor."""
+    return p.processes + (GVISOR_HOST_THREADS if p.runtime == "gvisor" else 0)
 
 
 class DockerExecutor(ContainerExecutor):
@@ -56,6 +69,16 @@ class DockerExecutor(ContainerExecutor):
             raise ExecutorUnavailable("the Docker daemon did not answer within 30 s") from None
         if done.returncode != 0 or not done.stdout.strip():
             raise ExecutorUnavailable(f"the docker executor cannot reach Docker: {_first_line(done.stderr)}")
+        self._forget_key_files()
+
+    def _forget_key_files(self) -> None:
+        """The operator key's files that an engine killed while it started a container left
+        (each lives only while `docker run` reads it): found by the chaos suite. Only those older
+        than a minute: another engine on these jobs may be starting a container right now."""
+        for stale in self.jobs_dir.glob(".c2d-*.env"):
+            with contextlib.suppress(OSError):
+                if time.time() - stale.lstat().st_mtime > KEY_FILE_SECONDS:
+                    stale.unlink()
 
     def _under_way(self, job: Job, stage: str) -> bool:
         return self._state(self._name(job, stage)) is not None
@@ -129,7 +152,7 @@ class DockerExecutor(ContainerExecutor):
             "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
             "--read-only", "--tmpfs", f"/tmp:rw,nosuid,nodev,size={p.tmp_mb}m,mode=1777",  # noqa: S108
             "--memory", f"{p.memory_mb}m", "--memory-swap", f"{p.memory_mb}m",
-            "--cpus", str(p.cpu), "--pids-limit", str(p.processes), "--shm-size", f"{p.shm_mb}m",
+            "--cpus", str(p.cpu), "--pids-limit", str(_host_pids(p)), "--shm-size", f"{p.shm_mb}m",
             # No container gets the host's network: configure reaches the provider through the
             # relay's socket (p.relay); a network-allowed algorithm gets slirp4netns (usernet).
             "--network", "none",

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -61,6 +62,9 @@ REFUSED_AFTER = 2.0  # seconds without a pod before the Job's events are looked 
 REFUSED_POLL = 2.0
 STAGE_REQUESTS = {"cpu": "100m", "memory": "64Mi"}
 SETTLE_SECONDS = 5  # configure's pod, for its end to be seen (its log complete)
+# Reading an ended stage's log: found by stopping the kubelet under a running job, whose stage
+# then waited for ever on a log read the API server passed to the silent kubelet.
+LOG_CONNECT_SECONDS, LOG_READ_SECONDS = 10, 30
 FOLLOW_END_SECONDS = 30  # for a followed log to end once its container has
 CLAIM_SECONDS = 120  # a job's earlier outputs claim is waited for this long to go
 GRACE = 2  # seconds between SIGTERM and SIGKILL for stage pods (a PID-1 python ignores SIGTERM)
@@ -523,16 +527,18 @@ class KubernetesExecutor(ContainerExecutor):
         """The stage's log from its pod, streamed, at most its limit (the API server is asked for
         one byte more, to know whether there was more); the bytes cut (1: some, how many unknown)."""
         try:
+            # Bounded in time: the log comes from the pod's kubelet, which may have stopped answering.
             response = self.core.read_namespaced_pod_log(
-                pod, self.ns, container=stage, limit_bytes=limit + 1, _preload_content=False
-            )
+                pod, self.ns, container=stage, limit_bytes=limit + 1, _preload_content=False,
+                _request_timeout=(LOG_CONNECT_SECONDS, LOG_READ_SECONDS),
+            )  # fmt: skip
             try:
                 cut = self.copy_log(job, stage, response, limit, counted=False)
             finally:
                 response.release_conn()
             return cut
-        except (ApiException, ValueError, OSError) as exc:
-            why = f"{getattr(exc, 'status', '')} {getattr(exc, 'reason', '')}"
+        except (ApiException, ValueError, OSError, urllib3.exceptions.HTTPError) as exc:
+            why = f"{exc.status} {exc.reason}" if isinstance(exc, ApiException) else type(exc).__name__
             self.write_log(job, stage, f"(the stage's log could not be read: {why})\n".encode())
             return 0
 

@@ -109,17 +109,18 @@ spawn() {
 
 # The cluster's own dockerd (own socket and data root): no bridge, no iptables, a runtime
 # wrapper that clamps negative oom_score_adj (this VM lacks CAP_SYS_RESOURCE), and gVisor's
-# runsc as the runtime `runsc` (environments with "runtime": "gvisor").
+# runsc, without a network, as the runtime `runsc` (environments with "runtime": "gvisor").
 docker_up() {
   if docker_ready; then return 0; fi
   egress_guard_up  # dockerd and its containers are cluster processes too
   mkdir -p "$(dirname "$DOCKER_SOCK")" "$DOCKER_ROOT" "$CLUSTER_DIR/logs" "$CLUSTER_DIR/run"
   install -m 755 "$CLUSTER_SCRIPTS/runc-clamp-oom" "$CLUSTER_DIR/runc-clamp-oom"
+  install -m 755 "$CLUSTER_SCRIPTS/runsc-no-network" "$CLUSTER_DIR/runsc-no-network"
   spawn dockerd dockerd --host "unix://$DOCKER_SOCK" --data-root "$DOCKER_ROOT" \
     --exec-root /run/c2d-docker/exec --pidfile /run/c2d-docker/dockerd.pid \
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent=/c2d-cluster/docker \
-    --add-runtime "c2d=$CLUSTER_DIR/runc-clamp-oom" --default-runtime=c2d --add-runtime runsc=/usr/bin/runsc \
+    --add-runtime "c2d=$CLUSTER_DIR/runc-clamp-oom" --default-runtime=c2d --add-runtime "runsc=$CLUSTER_DIR/runsc-no-network" \
     --log-driver=json-file --log-opt max-size=10m --storage-driver=overlay2 \
     --default-ulimit nofile=4096:4096 --dns 127.0.0.1
   wait_for dockerd 30 docker_ready
