@@ -4,6 +4,7 @@ for its owner; and the configure stages' input fetches."""
 
 import json
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -126,9 +127,7 @@ class Compute:
                 + (f" (by your job {yours[-1]})" if yours else "")
                 + "; start a new order"
             )
-        admission = await run_in_threadpool(self.p.store.admission, job_id)
-        assert admission is not None
-        return await self._create(admission, first=True)
+        return await self._create(Admission(job_id, consumer.lower(), spec, ADMITTING, time.time(), tuple(held)), True)
 
     def _unconfirmed(self, owner: str, held: list[tuple[str, str]], spec: dict[str, Any]) -> Admission | None:
         """An admission of this very request (the same owner, orders and job, but for its id)
@@ -175,10 +174,13 @@ class Compute:
         if isinstance(exc, ProviderError) and not isinstance(exc, (OperatorUnavailable, BadGateway)):
             return False  # the operator refused this job (an earlier attempt would be job_exists)
         try:
-            params = {"owner": admission.owner, "jobId": admission.job_id}
-            return bool(await self.p.operator.call("GET", "/compute", params=params))
+            return await self._operator_has(admission)
         except ProviderError:
             return None
+
+    async def _operator_has(self, admission: Admission) -> bool:
+        params = {"owner": admission.owner, "jobId": admission.job_id}
+        return bool(await self.p.operator.call("GET", "/compute", params=params))
 
     async def settle_unconfirmed(self, before: float) -> int:
         """Settles the admissions a crash or a lost answer left unconfirmed since before
@@ -187,8 +189,7 @@ class Compute:
         settled = 0
         for admission in await run_in_threadpool(self.p.store.admitting, before):
             try:
-                params = {"owner": admission.owner, "jobId": admission.job_id}
-                created = bool(await self.p.operator.call("GET", "/compute", params=params))
+                created = await self._operator_has(admission)
             except ProviderError:
                 continue
             if await run_in_threadpool(self.p.store.settle, admission.job_id, created):

@@ -116,7 +116,7 @@ jobs = Table(
     metadata,
     Column("job_id", String(64), primary_key=True),
     Column("owner", String(42), nullable=False),
-    Column("spec", JSON, nullable=False),  # the c2d.job.JobSpec sent to the operator service
+    Column("spec", JSON, nullable=False),  # the c2d.job.JobSpec to send, while admitting ({} once settled)
     Column("state", String(16), nullable=False),
     Column("admitted_at", Float, nullable=False),
 )
@@ -438,10 +438,12 @@ class Store:
         """Ends an admitting job: created, or given back (its orders' uses returned). False when
         it was not admitting (settled already, by another request or another provider)."""
         with self.engine.begin() as conn:
+            # The spec was kept only to send it again: a settled job's record keeps no copy of it
+            # (a raw algorithm may be megabytes).
             changed = conn.execute(
                 update(jobs)
                 .where(jobs.c.job_id == job_id, jobs.c.state == ADMITTING)
-                .values(state=CREATED if created else GIVEN_BACK)
+                .values(state=CREATED if created else GIVEN_BACK, spec={})
             ).rowcount
             if not changed or created:
                 return bool(changed)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from chaos import ChaosStack, Run
 
-from c2d.provider.store import ADMITTING, CREATED, GIVEN_BACK, Store
+from c2d.provider.store import CREATED, GIVEN_BACK, Store
 
 GRACE = 3.0
 
@@ -25,23 +25,31 @@ def stack(tmp_path_factory):
     stack.close()
 
 
-def _admission_of(stack, order, state, timeout=30.0):
-    """The provider's admission of a job on `order` once it is in `state`, and the order's uses."""
-    from sqlalchemy import select
-
-    from c2d.provider.store import jobs
-
+def _admission_of(stack, order, timeout=30.0):
+    """The provider's admission of a job on `order` while it is admitting, and the order's uses."""
     store = Store(f"sqlite:///{stack.data_dir / 'provider.db'}")
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with store.engine.connect() as conn:
-                ids = conn.execute(select(jobs.c.job_id).where(jobs.c.state == state)).scalars().all()
-            for admission in filter(None, map(store.admission, ids)):
+            for admission in store.admitting(time.time() + 60):
                 if admission.spec["datasets"][0]["transferTxId"] == order:
                     return admission, store.cached_order(order, stack.dataset.datatoken)[1]
             time.sleep(0.05)
-        raise AssertionError(f"no admission {state} of {order}")
+        raise AssertionError(f"no admission of {order}")
+    finally:
+        store.close()
+
+
+def _settled(stack, admission, state, timeout=30.0):
+    """The admission once it is in `state`: its record (which keeps no spec) and its order's uses."""
+    store = Store(f"sqlite:///{stack.data_dir / 'provider.db'}")
+    try:
+        deadline = time.monotonic() + timeout
+        while (now := store.admission(admission.job_id)).state != state:
+            assert time.monotonic() < deadline, now.state
+            time.sleep(0.05)
+        tx, token = admission.orders[0]
+        return now, store.cached_order(tx, token)[1]
     finally:
         store.close()
 
@@ -53,7 +61,7 @@ def _provider_dies_waiting_for_the_operator(stack, order):
     answered = []
     sender = threading.Thread(target=lambda: answered.append(_try(stack, order)))
     sender.start()
-    admission, uses = _admission_of(stack, order, ADMITTING)
+    admission, uses = _admission_of(stack, order)
     assert uses == 1
     stack.kill("provider")
     sender.join(30)
@@ -74,8 +82,8 @@ def test_the_same_request_sent_again_after_the_crash_gets_the_one_job(stack):
     stack.kill("operator-service", signal.SIGCONT)  # it may create the job from the request it holds
     stack.restart("provider")
     assert stack.start(order) == admission.job_id  # sent again: the same job, created once
-    created, uses = _admission_of(stack, order, CREATED)
-    assert (created.job_id, uses) == (admission.job_id, 1)
+    created, uses = _settled(stack, admission, CREATED)
+    assert (created.spec, uses) == ({}, 1)
     run = Run("provider", "kill", 0.0, 0.0, orders=[order], jobs={order: admission.job_id})
     stack.check(run, time.monotonic())
     assert not run.violations, run.violations
@@ -87,8 +95,8 @@ def test_a_job_never_created_gives_its_orders_uses_back_after_the_grace(stack):
     stack.kill("operator-service")  # the request it held dies with it: no job
     stack.restart("operator-service")
     stack.restart("provider")
-    given_back, uses = _admission_of(stack, order, GIVEN_BACK, timeout=GRACE * 4 + 10)
-    assert (given_back.job_id, uses) == (admission.job_id, 0)
+    given_back, uses = _settled(stack, admission, GIVEN_BACK, timeout=GRACE * 4 + 10)
+    assert (given_back.spec, given_back.orders, uses) == ({}, (), 0)
     job_id = stack.start(order)  # the order is good for its one job again
     assert job_id != admission.job_id
     run = Run("provider", "kill", 0.0, 0.0, orders=[order], jobs={order: job_id})
