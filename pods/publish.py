@@ -33,6 +33,7 @@ from c2d.job.results import RESULT_FILES, ResultType
 
 MAX_OUTPUT_FILES = 1000
 ARCHIVE = "outputs.tar"
+MOVED = "publish.moved"  # in the job directory: data/results may hold outputs moved from data/outputs
 LOGS: tuple[tuple[str, ResultType], ...] = (
     ("algorithm.log", "algorithmLog"),
     ("configure.log", "configurationLog"),
@@ -95,10 +96,11 @@ def _result(job_dir: Path, path: Path, filename: str, size: int, kind: ResultTyp
     return ResultFile(filename=filename, filesize=size, type=kind, path=str(path.relative_to(job_dir)))
 
 
-def _keep(outputs: Path, kept: Path, files: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
+def _keep(job_dir: Path, outputs: Path, kept: Path, files: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
     """The published files moved (or, where they cannot be, from the job's own disk volume or
     another mount, copied) out of the algorithm's writable space into data/results, which
     outlives it."""
+    (job_dir / MOVED).touch()  # before the first move: a publish killed from here on is undone by the next
     moved = []
     for path, size in files:
         target = kept / path.relative_to(outputs)
@@ -116,7 +118,7 @@ def _keep(outputs: Path, kept: Path, files: list[tuple[Path, int]]) -> list[tupl
 def collect(job_dir: Path, max_bytes: int) -> list[ResultFile]:
     outputs = layout.outputs(job_dir)
     kept = layout.data(job_dir) / RESULTS
-    shutil.rmtree(kept, ignore_errors=True)  # a publish run again starts clean
+    _undo(job_dir, outputs, kept)  # a publish run again starts from the algorithm's outputs as they were
     kept.mkdir()
     files = _output_files(outputs, _withheld(job_dir))
     if sum(size for _, size in files) > max_bytes:
@@ -125,9 +127,27 @@ def collect(job_dir: Path, max_bytes: int) -> list[ResultFile]:
         print(f"{len(files)} output files (more than {MAX_OUTPUT_FILES}): published as {ARCHIVE}", flush=True)
         files = [_archive(outputs, files, kept, max_bytes)]
     else:
-        files = _keep(outputs, kept, files)
+        files = _keep(job_dir, outputs, kept, files)
     results = [_result(job_dir, path, str(path.relative_to(kept)), size, "output") for path, size in files]
     return results + log_results(job_dir)
+
+
+def _undo(job_dir: Path, outputs: Path, kept: Path) -> None:
+    """What an earlier publish of this job left (it was killed, its pod deleted and run again,
+    or the engine restarted while it published): the outputs it had moved go back to where the
+    algorithm wrote them, and its partial results go. Without this, a publish run again would
+    find the moved outputs gone and publish none of them."""
+    if (job_dir / MOVED).exists() and kept.is_dir():
+        for root, _dirs, names in os.walk(kept, followlinks=False):
+            for name in names:
+                path = Path(root) / name
+                back = outputs / path.relative_to(kept)
+                if os.path.lexists(back):
+                    continue  # copied, not moved (another mount): the algorithm's own is still there
+                back.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(path, back)
+    shutil.rmtree(kept, ignore_errors=True)
+    (job_dir / MOVED).unlink(missing_ok=True)
 
 
 def _withheld(job_dir: Path) -> list[str]:

@@ -1,6 +1,7 @@
 """publish keeps what the algorithm wrote even where its outputs are a mount of their own (a pod's
 subPath mount, the engine's disk volume): a rename across mounts fails, a copy does not."""
 
+import contextlib
 import json
 import subprocess
 import threading
@@ -80,3 +81,57 @@ def test_signals_are_whole_and_only_where_the_job_has_signals(tmp_path):
     assert [p.name for p in layout.signals(tmp_path).iterdir()] == [layout.PUBLISHED]  # nothing half-written
     layout.clear_signals(tmp_path)
     assert list(layout.signals(tmp_path).iterdir()) == []
+
+
+class _Killed(BaseException):
+    """What a SIGKILL leaves: the moves done so far, and nothing after them."""
+
+
+def _publish_killed_after(monkeypatch, job_dir, moves):
+    real, done = publish.os.rename, []
+
+    def rename(src, dst):
+        if len(done) == moves:
+            raise _Killed
+        done.append(src)
+        real(src, dst)
+
+    monkeypatch.setattr(publish.os, "rename", rename)
+    with contextlib.suppress(_Killed):
+        publish.main([str(job_dir), str(1 << 20)])
+    monkeypatch.undo()
+    return done
+
+
+def _outputs(job_dir):
+    results = json.loads((job_dir / layout.RESULTS_FILE).read_text())
+    return {r["filename"]: (job_dir / r["path"]).read_text() for r in results if r["type"] == "output"}
+
+
+def test_a_publish_killed_while_it_moved_the_outputs_loses_none_when_run_again(tmp_path, monkeypatch):
+    """Found by the chaos suite on kubernetes: a publish pod deleted under it is run again by its
+    Job, and the second run found the outputs the first had moved gone: the job finished with
+    no results."""
+    job_dir = _job_dir(tmp_path)
+    (layout.outputs(job_dir) / "sub").mkdir()
+    written = {"out.txt": "result\n", **{f"sub/{n}.txt": f"{n}\n" for n in range(5)}}
+    for name, text in written.items():
+        (layout.outputs(job_dir) / name).write_text(text)
+    moved = _publish_killed_after(monkeypatch, job_dir, 3)
+    assert len(moved) == 3 and not (job_dir / layout.RESULTS_FILE).exists()  # killed midway
+    assert publish.main([str(job_dir), str(1 << 20)]) == 0
+    assert _outputs(job_dir) == written
+    assert publish.main([str(job_dir), str(1 << 20)]) == 0  # and again, once it had ended (an engine restart)
+    assert _outputs(job_dir) == written
+
+
+def test_a_publish_run_again_after_archiving_does_not_take_its_archive_for_an_output(tmp_path, monkeypatch):
+    job_dir = _job_dir(tmp_path)
+    monkeypatch.setattr(publish, "MAX_OUTPUT_FILES", 2)
+    for n in range(3):
+        (layout.outputs(job_dir) / f"{n}.txt").write_text(f"{n}\n")
+    assert publish.main([str(job_dir), str(1 << 20)]) == 0
+    assert publish.main([str(job_dir), str(1 << 20)]) == 0
+    results = json.loads((job_dir / layout.RESULTS_FILE).read_text())
+    assert [r["filename"] for r in results if r["type"] == "output"] == [publish.ARCHIVE]
+    assert sorted(p.name for p in layout.outputs(job_dir).iterdir()) == ["0.txt", "1.txt", "2.txt", "out.txt"]
