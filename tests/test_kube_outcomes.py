@@ -13,7 +13,7 @@ from kubernetes.client import (
     V1PodStatus,
 )
 
-from c2d.operator.executors.pods import pod_outcome
+from c2d.operator.executors.pods import START_ALLOWANCE, pod_outcome
 
 
 def pod(phase, reason=None, message=None, state=None):
@@ -59,3 +59,12 @@ def test_a_pod_still_running_or_starting_has_no_outcome_yet():
     creating = V1ContainerState(waiting=V1ContainerStateWaiting(reason="ContainerCreating"))
     assert pod_outcome(pod("Pending", state=creating), 0.5) is None
     assert pod_outcome(pod("Running", state=V1ContainerState()), 0.5) is None
+
+
+def test_one_of_c2ds_own_stage_pods_that_never_starts_ends_at_its_allowance():
+    """A started-ahead publish pod the kubelet never reported as started (it had stopped
+    reporting): the stage ends at c2d's start allowance instead of its much later time bound."""
+    creating = V1ContainerState(waiting=V1ContainerStateWaiting(reason="ContainerCreating"))
+    assert pod_outcome(pod("Pending", state=creating), START_ALLOWANCE - 1) is None
+    late = pod_outcome(pod("Pending", state=creating), START_ALLOWANCE + 1)
+    assert late is not None and late.unprovisioned and late.detail == f"did not start within {START_ALLOWANCE} s"

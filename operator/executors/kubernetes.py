@@ -519,6 +519,10 @@ class KubernetesExecutor(ContainerExecutor):
 
         def stop() -> None:
             for response in opened:
+                # The copy's read is woken first: a close waits for the read's lock, which a read
+                # from a silent kubelet holds for good.
+                with contextlib.suppress(Exception):
+                    response.shutdown()
                 response.close()
 
         return FollowedLog(copy, stop)

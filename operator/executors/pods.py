@@ -60,6 +60,6 @@ def pod_outcome(pod: Any, elapsed: float, start_seconds: float | None = None) ->
             if condition.type == "PodScheduled" and condition.status == "False":
                 said = f"could not be scheduled: {condition.message or condition.reason}"
                 return Outcome.not_provisioned(said[:500], elapsed)
-        if pulls and not running_for(pod):
+        if not running_for(pod):  # scheduled, never started: a kubelet that stopped reporting, a volume never mounted
             return Outcome.not_provisioned(f"did not start within {start_seconds:.0f} s", elapsed)
     return None
