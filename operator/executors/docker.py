@@ -18,6 +18,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from c2d.job import Outcome
@@ -174,7 +175,7 @@ class DockerExecutor(ContainerExecutor):
             args += ["--env", f"{key}={value}"]
         secret_file = None
         if p.secret_env:  # never on a command line: through a file only root can read
-            secret_file = root.parent / f".{name}.env"
+            secret_file = self._key_file(job, name)
             fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:
                 for key in p.secret_env:
@@ -250,10 +251,16 @@ class DockerExecutor(ContainerExecutor):
             return Outcome.failed(f"could not start: {problem}")
         return None
 
+    def _key_file(self, job: Job, name: str) -> Path:
+        """The operator key's file for the `docker run` of container `name` (outside the job's
+        directory, which its stages mount)."""
+        return self.job_dir(job).parent / f".{name}.env"
+
     def _discard(self, job: Job, stages: Iterable[str]) -> None:
         names = [self._name(job, stage) for stage in stages]
         self._docker("rm", "--force", *names, check=False)
         for name in names:
+            self._key_file(job, name).unlink(missing_ok=True)
             if name in self._networks:
                 self._networks.pop(name).close()
 
@@ -269,6 +276,8 @@ class DockerExecutor(ContainerExecutor):
             state = self._state(name) or {}
         else:  # started ahead, or under way before an engine restart: its own time so far
             started = time.monotonic() - _age(state, self.since(job, p.stage))
+            # its `docker run` has read the key's file: an engine killed during that run left it
+            self._key_file(job, name).unlink(missing_ok=True)
         if started_hook:
             started_hook()
         followed = self._follow(job, p, name)

@@ -40,3 +40,55 @@ def test_an_engine_started_again_removes_the_operator_key_files_a_killed_one_lef
     )  # fmt: skip
     DockerExecutor(settings).check()  # what an engine does before it starts
     assert not stale.exists() and fresh.exists()  # a fresh one may be another engine's, being read
+
+
+def test_an_engine_that_takes_up_a_container_a_killed_one_started_removes_its_key_file(tmp_path):
+    """Found by the chaos suite (docker): an engine SIGKILLed just after `docker run` made a
+    configure container left its env file; the next engine took that container up (it was not
+    started again, so the file was not written and removed again) and the file stayed for good,
+    younger than the stale files' minute at that engine's start."""
+    import subprocess
+    import time
+
+    from chaos import DOCKER_HOST
+
+    from c2d.job.status import Status
+    from c2d.operator.executors.base import StagePlan
+    from c2d.operator.executors.docker import DockerExecutor
+    from c2d.operator.settings import OperatorSettings
+    from c2d.operator.store import Job
+    from jobs import job_spec
+
+    settings = OperatorSettings(
+        jobs_dir=tmp_path / "jobs", operator_providers="0x" + "11" * 20, operator_key="0x" + "08" * 32,
+        provider_url="http://127.0.0.1:8030", executor="docker", docker_host=DOCKER_HOST,
+    )  # fmt: skip
+    executor = DockerExecutor(settings)
+    spec = job_spec("keyleft")
+    now = time.time()
+    job = Job(
+        id="keyleft", seq=1, owner=spec.owner, environment="default", spec=spec, status=Status.CONFIGURING,
+        reason="", created=now, updated=now, finished=None, stop_requested=False, attempts=0,
+    )  # fmt: skip
+    executor.prepare(job)
+    name = "c2d-keyleft-configure"
+    docker = ["docker", "--host", DOCKER_HOST]
+    subprocess.run([*docker, "rm", "--force", name], capture_output=True, check=False)
+    subprocess.run(
+        [*docker, "run", "--detach", "--name", name, "--entrypoint", "true", "c2d/configure:dev"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    key_file = settings.jobs_dir / f".{name}.env"
+    key_file.write_text("C2D_OPERATOR_KEY=0x" + "08" * 32 + "\n")  # what the killed engine left
+    try:
+        plan = StagePlan(
+            stage="configure", image="c2d/configure:dev", command=["true"], env={}, mounts=[], network=False,
+            cpu=1, memory_mb=64, processes=16, tmp_mb=1, seconds=30,
+        )  # fmt: skip
+        outcome = executor._run_container(job, plan, lambda: False, None)
+        assert outcome.ok, outcome
+        assert not key_file.exists()
+        key_file.write_text("C2D_OPERATOR_KEY=0x" + "08" * 32 + "\n")
+    finally:
+        executor.remove(job)  # and a job removed takes any of its stages' files with it
+    assert not key_file.exists()
