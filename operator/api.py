@@ -125,7 +125,7 @@ def create(request: Request, body: JobSpec) -> list[JobStatus]:
 
 @router.get("/compute")
 def status(request: Request, owner: Owner, jobId: JobId | None = None, did: str | None = None) -> list[JobStatus]:
-    return [job.as_status() for job in operator(request).store.of_owner(owner, jobId, did)]
+    return operator(request).store.statuses(owner, jobId, did)
 
 
 @router.put("/compute")

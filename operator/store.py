@@ -15,8 +15,11 @@ jobs from their recorded status, as a restarted engine would."""
 import json
 import logging
 import os
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -47,6 +50,7 @@ from c2d.job.results import RESULT_FILES
 from c2d.signing import NONCE_WINDOW
 
 log = logging.getLogger("c2d.operator.store")
+SUMMARIES = 16_384  # jobs whose DIDs a store keeps for status reads
 metadata = MetaData()
 
 jobs = Table(
@@ -170,25 +174,7 @@ class Job:
 
     def as_status(self) -> JobStatus:
         """What the provider shows a consumer: no URL, no path."""
-        datasets = self.spec.dataset_dids
-        return JobStatus(
-            jobId=self.id,
-            owner=self.owner,
-            did=datasets[0] if datasets else None,
-            inputDID=datasets,
-            algoDID=self.spec.algorithm_did,
-            environment=self.environment,
-            status=self.status,
-            statusText=self.status.text,
-            reason=self.reason,
-            dateCreated=self.created,
-            dateFinished=self.finished,
-            stopreq=self.stop_requested,
-            results=[
-                ResultInfo(index=i, filename=_shown(r.filename), filesize=r.filesize, type=r.type)
-                for i, r in enumerate(self.results)
-            ],
-        )
+        return _status(self, self.spec.dataset_dids, self.spec.algorithm_did)
 
     def as_record(self, history: list[tuple[Status, float, str]]) -> JobRecord:
         """What the datasets' publishers see of the job (c2d.job.policy.JobRecord)."""
@@ -209,6 +195,28 @@ class Job:
             heldUntil=self.held_until,
             approvals={a: Decision.model_validate(d) for a, d in self.approvals.items()},
         )
+
+
+def _status(job: Any, datasets: list[str], algorithm_did: str | None) -> JobStatus:
+    """A Job's (or a row's, read as one) status."""
+    return JobStatus(
+        jobId=job.id,
+        owner=job.owner,
+        did=datasets[0] if datasets else None,
+        inputDID=datasets,
+        algoDID=algorithm_did,
+        environment=job.environment,
+        status=job.status,
+        statusText=job.status.text,
+        reason=job.reason,
+        dateCreated=job.created,
+        dateFinished=job.finished,
+        stopreq=job.stop_requested,
+        results=[
+            ResultInfo(index=i, filename=_shown(r.filename), filesize=r.filesize, type=r.type)
+            for i, r in enumerate(job.results)
+        ],
+    )
 
 
 _FINAL = [int(s) for s in FINAL]
@@ -265,9 +273,7 @@ def _job(row: Any) -> Job:
     m = row._mapping
     stored = m["spec"] if isinstance(m["spec"], dict) else json.loads(m["spec"])
     spec = _stored_spec({"jobId": m["id"], "owner": m["owner"], "environment": m["environment"], **stored})
-    results = RESULT_FILES.validate_python(
-        m["results"] if isinstance(m["results"], list) else json.loads(m["results"] or "[]")
-    )
+    results = _results(m["results"])
     return Job(
         id=m["id"],
         seq=int(m["seq"]),
@@ -287,6 +293,10 @@ def _job(row: Any) -> Job:
         held_until=m["held_until"],
         approvals=_json(m["approvals"]) or {},
     )
+
+
+def _results(stored: Any) -> list[ResultFile]:
+    return RESULT_FILES.validate_python(stored if isinstance(stored, list) else json.loads(stored or "[]"))
 
 
 def _json(value: Any) -> Any:
@@ -315,6 +325,8 @@ class JobStore:
         self.holder = holder
         create_schema(self.engine, metadata)
         self._nonces = NonceLedger(self.engine, signer_nonces, NONCE_WINDOW)
+        self._summaries: OrderedDict[tuple[str, float], tuple[list[str], str | None]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -376,6 +388,45 @@ class JobStore:
         if did:
             found = [j for j in found if did in j.spec.dataset_dids]
         return found
+
+    def statuses(self, owner: str, job_id: str | None = None, did: str | None = None) -> list[JobStatus]:
+        """of_owner's jobs as the provider shows them. A consumer's poll reads all its jobs, so
+        each job's stored spec is read (validated, as of_owner does: a row that is not a job is
+        left out) once per store, and only its DIDs are kept (SUMMARIES jobs; raw algorithms
+        stay out of memory); the other polls do not read the specs at all."""
+        listed = [c for c in jobs.c if c.name not in ("spec", "report", "approvals")]
+        query = select(*listed).where(jobs.c.owner == owner.lower()).order_by(jobs.c.seq)
+        if job_id:
+            query = query.where(jobs.c.id == job_id)
+        with self.engine.connect() as conn:
+            rows = [row._mapping for row in conn.execute(query)]
+            with self._lock:
+                summaries = {(m["id"], m["created"]): self._summaries.get((m["id"], m["created"])) for m in rows}
+            # an id deleted and used again is another job: (id, created)
+            if missed := [job_id for job_id, created in summaries if summaries[job_id, created] is None]:
+                for at in range(0, len(missed), 500):  # bound parameters per statement
+                    chunk = select(jobs).where(jobs.c.id.in_(missed[at : at + 500]))
+                    for job in self._parse(conn.execute(chunk))[0]:
+                        summaries[job.id, job.created] = (job.spec.dataset_dids, job.spec.algorithm_did)
+        with self._lock:
+            for key, summary in summaries.items():
+                if summary is not None:
+                    self._summaries[key] = summary
+                    self._summaries.move_to_end(key)
+            while len(self._summaries) > SUMMARIES:
+                self._summaries.popitem(last=False)
+        shown = []
+        for m in rows:
+            summary = summaries[m["id"], m["created"]]
+            if summary is None or (did and did not in summary[0]):
+                continue  # not a job (logged), or not of that dataset
+            row = SimpleNamespace(
+                id=m["id"], owner=m["owner"], environment=m["environment"], status=Status(m["status"]),
+                reason=m["reason"] or "", created=m["created"], finished=m["finished"],
+                stop_requested=bool(m["stop_requested"]), results=_results(m["results"]),
+            )  # fmt: skip
+            shown.append(_status(row, *summary))
+        return shown
 
     def latest(self, limit: int = 500) -> list[Job]:
         """The latest jobs of every owner, newest first (the publisher's page)."""

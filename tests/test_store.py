@@ -53,6 +53,40 @@ def test_rows_of_the_untyped_job_load_and_unreadable_ones_end(tmp_path):
     assert store.get("broken") is None and [j.id for j in store.of_owner(OWNER)] == ["old", "next"]
     assert [job.id for job in store.unfinished()] == ["old", "next"]
 
+    assert [s.jobId for s in store.statuses(OWNER)] == ["old", "next"]
+
+
+def test_a_consumers_statuses_are_its_jobs_as_status_with_each_spec_read_once(tmp_path, monkeypatch):
+    """The status poll's own read (a poll lists every job of its owner): the same statuses as
+    the jobs read whole, each spec validated once, and an id deleted and used again is read anew."""
+    import c2d.operator.store as store_module
+    from c2d.job import ResultFile
+
+    store = JobStore(f"sqlite:///{tmp_path / 'operator.db'}")
+    second = "did:op:" + "56" * 20
+    store.create(job_spec("one"))
+    two = job_spec("two")
+    store.create(
+        two.model_copy(update={"datasets": [*two.datasets, two.datasets[0].model_copy(update={"did": second})]})
+    )
+    store.set_status("one", Status.FINISHED, results=[ResultFile(filename="out.txt", path="outputs/out.txt", filesize=3, type="output")])
+    _row(store, "broken", 3, {"datasets": "not a list", "algorithm": {}})
+    expected = [job.as_status() for job in store.of_owner(OWNER)]
+    assert [s.jobId for s in expected] == ["one", "two"] and expected[0].results[0].filename == "out.txt"
+    validated = []
+    real = store_module._stored_spec
+    monkeypatch.setattr(store_module, "_stored_spec", lambda stored: validated.append(stored["jobId"]) or real(stored))
+    for _ in range(3):
+        assert store.statuses(OWNER) == expected
+    assert sorted(validated) == ["broken", "broken", "broken", "one", "two"]  # a broken row is never kept
+    assert store.statuses(OWNER, "two") == expected[1:]
+    assert [s.jobId for s in store.statuses(OWNER, did=second)] == ["two"]
+    assert store.statuses("0x" + "35" * 20) == []
+    store.remove("two")
+    time.sleep(0.01)
+    store.create(job_spec("two"))  # the same id, another job: one dataset
+    assert [s.inputDID for s in store.statuses(OWNER, "two")] == [[job_spec().datasets[0].did]]
+
 
 def test_the_store_url_may_come_from_a_file_the_owner_only_reads(tmp_path):
     """A PostgreSQL URL carries a password: a Secret's file, never the environment."""
