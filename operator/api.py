@@ -26,7 +26,7 @@ from c2d.operator.assembly import make_store
 from c2d.operator.environments import Environment
 from c2d.operator.page import page
 from c2d.operator.settings import OperatorSettings
-from c2d.operator.store import ClusterUnavailable, Job, JobExists
+from c2d.operator.store import ClusterUnavailable, Job, JobExists, StoreBusy
 from c2d.serving import BodyLimits, Guard, Scope
 from c2d.signing import RequestRejected, check_request_headers, service_nonce_fresh, verify_signed_request
 
@@ -121,6 +121,8 @@ def create(request: Request, body: JobSpec) -> list[JobStatus]:
         raise OperatorError(400, "invalid_job_id", str(exc)) from None
     except ClusterUnavailable as exc:
         raise OperatorError(503, "cluster_unavailable", str(exc)) from None
+    except StoreBusy as exc:
+        raise OperatorError(503, "store_busy", str(exc)) from None
 
 
 @router.get("/compute")

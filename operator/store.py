@@ -15,6 +15,7 @@ jobs from their recorded status, as a restarted engine would."""
 import json
 import logging
 import os
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -50,6 +51,7 @@ from c2d.job.results import RESULT_FILES
 from c2d.signing import NONCE_WINDOW
 
 log = logging.getLogger("c2d.operator.store")
+INSERT_SECONDS = 5.0  # an admission's time to get an arrival number under contention
 SUMMARIES = 16_384  # jobs whose DIDs a store keeps for status reads
 metadata = MetaData()
 
@@ -110,6 +112,10 @@ signer_nonces = nonce_ledger_table("service_nonces", metadata)  # the providers'
 
 class JobExists(Exception):
     pass
+
+
+class StoreBusy(Exception):
+    """A job could not be stored now (contention on its arrival number); nothing was kept."""
 
 
 class EngineNameTaken(Exception):
@@ -327,6 +333,7 @@ class JobStore:
         self._nonces = NonceLedger(self.engine, signer_nonces, NONCE_WINDOW)
         self._summaries: OrderedDict[tuple[str, float], tuple[list[str], str | None]] = OrderedDict()
         self._lock = threading.Lock()
+        self._inserting = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -336,16 +343,25 @@ class JobStore:
         assert spec.environment is not None, "the operator chooses the environment before storing a job"
         if self.events:
             self.events.created(spec)
-        for _ in range(5):
+        deadline, pause = time.monotonic() + INSERT_SECONDS, 0.001
+        while True:
             try:
-                self._insert(spec)
+                with self._inserting:  # this process's admissions take arrival numbers in turn
+                    self._insert(spec)
                 break
             except IntegrityError:
                 if self.get(spec.jobId):
                     raise JobExists(spec.jobId) from None
-                continue  # another job took the same arrival number: take the next one
+                # another writer (an operator service on the same database) took the arrival
+                # number between its read and this insert: the next one, after a random pause
+                if time.monotonic() > deadline:
+                    if self.events:  # nothing kept: its WorkFlow goes too
+                        self.events.removed(spec.jobId)
+                    raise StoreBusy("the job store is too busy to take the job now: send it again") from None
+                time.sleep(random.uniform(0, pause))  # noqa: S311 (a pause, not a secret)
+                pause = min(pause * 2, 0.05)
         job = self.get(spec.jobId)
-        assert job is not None
+        assert job is not None  # stored just now from a valid spec, and not final: not deleted
         if self.events:
             self.events.status(job.id, job.status, "")
         return job
@@ -354,7 +370,7 @@ class JobStore:
         now = time.time()
         job_id = spec.jobId
         with self.engine.begin() as conn:
-            last = conn.execute(select(jobs.c.seq).order_by(jobs.c.seq.desc()).limit(1)).scalar() or 0
+            last = self._last_seq(conn)
             conn.execute(
                 insert(jobs).values(
                     id=job_id,
@@ -372,6 +388,10 @@ class JobStore:
                 )
             )
             conn.execute(insert(transitions).values(job_id=job_id, status=int(Status.WARMING_UP), at=now, reason=""))
+
+    @staticmethod
+    def _last_seq(conn: Any) -> int:
+        return int(conn.execute(select(jobs.c.seq).order_by(jobs.c.seq.desc()).limit(1)).scalar() or 0)
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as conn:

@@ -69,7 +69,11 @@ def test_a_consumers_statuses_are_its_jobs_as_status_with_each_spec_read_once(tm
     store.create(
         two.model_copy(update={"datasets": [*two.datasets, two.datasets[0].model_copy(update={"did": second})]})
     )
-    store.set_status("one", Status.FINISHED, results=[ResultFile(filename="out.txt", path="outputs/out.txt", filesize=3, type="output")])
+    store.set_status(
+        "one",
+        Status.FINISHED,
+        results=[ResultFile(filename="out.txt", path="outputs/out.txt", filesize=3, type="output")],
+    )
     _row(store, "broken", 3, {"datasets": "not a list", "algorithm": {}})
     expected = [job.as_status() for job in store.of_owner(OWNER)]
     assert [s.jobId for s in expected] == ["one", "two"] and expected[0].results[0].filename == "out.txt"
@@ -86,6 +90,53 @@ def test_a_consumers_statuses_are_its_jobs_as_status_with_each_spec_read_once(tm
     time.sleep(0.01)
     store.create(job_spec("two"))  # the same id, another job: one dataset
     assert [s.inputDID for s in store.statuses(OWNER, "two")] == [[job_spec().datasets[0].did]]
+
+
+def test_admissions_that_lose_their_arrival_number_again_and_again_are_still_stored(tmp_path, monkeypatch):
+    """Found by the load benchmark: 20 consumers at once, and an operator service's admission
+    lost its arrival number to another one five times running; it answered 500 and the job was
+    refused. Another service on the same database makes this one's reads of the last number
+    stale: the inserts collide for real, and the job is stored once the read is fresh; past the
+    store's bound, a clear StoreBusy and nothing stored."""
+    import threading
+
+    import pytest
+
+    import c2d.operator.store as store_module
+    from c2d.operator.store import StoreBusy
+
+    url = f"sqlite:///{tmp_path / 'operator.db'}"
+    this, other = JobStore(url), JobStore(url)
+    other.create(job_spec("other"))
+    stale = {"reads": 0}
+    real = JobStore._last_seq
+
+    def behind(conn):  # the read before the other service's insert, eight times running
+        stale["reads"] += 1
+        return 0 if stale["reads"] <= 8 else real(conn)
+
+    monkeypatch.setattr(JobStore, "_last_seq", staticmethod(behind))
+    job = this.create(job_spec("this"))
+    assert stale["reads"] == 9 and (job.id, job.seq) == ("this", 2)
+
+    monkeypatch.setattr(JobStore, "_last_seq", staticmethod(lambda conn: 0))
+    monkeypatch.setattr(store_module, "INSERT_SECONDS", 0.2)
+    with pytest.raises(StoreBusy):
+        this.create(job_spec("never"))
+    assert this.get("never") is None
+
+    monkeypatch.setattr(JobStore, "_last_seq", staticmethod(real))
+    ids = [f"t{n:02d}x{m:02d}" for n in range(12) for m in range(10)]
+    threads = [
+        threading.Thread(target=lambda n=n: [this.create(job_spec(i)) for i in ids[n * 10 : n * 10 + 10]])
+        for n in range(12)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seqs = sorted(job.seq for job in this.of_owner(OWNER))
+    assert seqs == list(range(1, 3 + len(ids)))  # every job, each its own number
 
 
 def test_the_store_url_may_come_from_a_file_the_owner_only_reads(tmp_path):
