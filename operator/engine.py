@@ -263,7 +263,7 @@ class Engine:
         if outcome.ok:
             self.store.set_status(job.id, Status.PROVISIONED)
             return
-        reason = self._last_log_line(job, "configure.log") or _describe(outcome, "configure")
+        reason = self._stage_reason(job, outcome, "configure")
         raise _Final(ConfigureExit.failure(outcome.exit_code), reason)
 
     def _algorithm(self, job: Job, env: Environment) -> tuple[Status | None, str]:
@@ -331,7 +331,7 @@ class Engine:
         current = self.store.get(job.id)
         pending = current.pending_status if current else None
         if not outcome.ok:
-            reason = self._last_log_line(job, "publish.log") or _describe(outcome, "publish")
+            reason = self._stage_reason(job, outcome, "publish")
             self._finish(job, Status.PUBLISHING_FAILED, reason, results=results)
             return
         # The algorithm's reason stays: why it failed, or that its log was cut.
@@ -379,6 +379,15 @@ class Engine:
             if status == Status.FILTERING:
                 return reason
         return self._reason(job_id)
+
+    def _stage_reason(self, job: Job, outcome: Outcome, stage: str) -> str:
+        """Why one of c2d's own stages failed: the last line of its log when it ended by itself
+        (its own reason, or the error it died of); how it ended when it did not (killed, timed
+        out, not started): a line written just before a kill, as configure's "provisioned", is
+        not why it failed."""
+        code = outcome.exit_code
+        by_itself = code is not None and 0 < code < 128 and not (outcome.signal or outcome.timed_out or outcome.detail)
+        return (self._last_log_line(job, f"{stage}.log") if by_itself else "") or _describe(outcome, stage)
 
     def _last_log_line(self, job: Job, name: str) -> str:
         path = layout.log(self.executor.job_dir(job), name.removesuffix(".log"))

@@ -355,6 +355,8 @@ class ChaosStack:
         if job.status != Status.FINISHED:
             if run.target == "stage" and job.reason:  # its stage was killed under it: ended, saying why
                 run.ended_badly[f"{int(job.status)} {job.reason}"] += 1
+                if job.reason == "provisioned" or job.reason.startswith("published "):  # a success line
+                    run.violations.append(f"job {job_id}: ended {int(job.status)} saying {job.reason!r}")
                 return
             run.violations.append(f"job {job_id}: ended {int(job.status)} ({job.reason})")
             return
