@@ -71,6 +71,7 @@ class Run:
     how: str
     fault_at: float  # seconds after the first submission
     pause: float  # seconds between the death and the restart
+    faulted: float = 0.0  # when the fault came (wall clock): a violation's history is told from it
     orders: list[str] = field(default_factory=list)
     jobs: dict[str, str] = field(default_factory=dict)  # order → the job its consumer was answered
     retried: Counter[str] = field(default_factory=Counter)  # what made consumers send again
@@ -283,6 +284,7 @@ class ChaosStack:
         for thread in submitters:
             thread.start()
         time.sleep(max(0.0, started + run.fault_at - time.monotonic()))
+        run.faulted = time.time()
         if target == "stage":
             killed = self.kill_a_stage(set(run.jobs.values()))
             run.retried[f"stage killed: {killed}" if killed else "no stage under way to kill"] += 1
@@ -368,8 +370,13 @@ class ChaosStack:
         run.stage_repeats += repeats
         (status,) = self.api.compute_status(job_id)
         index = next((r["index"] for r in status["results"] if r["filename"] == "sum.txt"), None)
-        if index is None or self.api.compute_result(job_id, index) != EXPECTED:
-            run.violations.append(f"job {job_id}: its result is lost or wrong")
+        got = None if index is None else self.api.compute_result(job_id, index)
+        if got != EXPECTED:
+            told = [(int(s), round(at - run.faulted, 2)) for s, at, _ in operator.history(job_id)]
+            what = f"it is {got[:40]!r}" if got is not None else f"results {[r['filename'] for r in status['results']]}"
+            run.violations.append(
+                f"job {job_id}: its result is lost or wrong ({what}; statuses, s from the fault: {told})"
+            )
 
 
 def operator_jobs(operator: Any, orders: list[str]) -> dict[str, list[str]]:

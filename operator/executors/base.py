@@ -504,6 +504,11 @@ class ContainerExecutor(JobDirectories):
         if problem := self._ahead_problems.pop(job.id, None):
             return problem
         if not self._under_way(job, "algorithm"):
+            # A fresh outputs volume: a publish started ahead (by an engine that died before it
+            # started the algorithm, or beside an algorithm that could not start ahead) keeps
+            # the volume it was started with and would publish none of these outputs; it goes,
+            # and is started in its own stage.
+            self._discard(job, ("publish",))
             self.drop_outputs(job)
             self.mount_outputs(job, env, STAGE_UID if os.geteuid() == 0 else None)
         return self._run(job, plan("algorithm", job, env, self.settings), should_stop)

@@ -92,3 +92,54 @@ def test_an_engine_that_takes_up_a_container_a_killed_one_started_removes_its_ke
     finally:
         executor.remove(job)  # and a job removed takes any of its stages' files with it
     assert not key_file.exists()
+
+
+def test_an_algorithm_started_after_publish_was_started_ahead_has_its_outputs_published(tmp_path):
+    """Found by the chaos suite (docker, seed 1319022209, run 73): an engine SIGKILLed after it
+    had started a job's publish ahead but before its algorithm left that publish container with
+    the outputs' volume of the moment; the next engine mounted a fresh volume for the algorithm,
+    whose outputs that publish never saw: the job finished 70 with no results. A publish started
+    ahead now goes with the volume it saw, and is started again in its own stage."""
+    import time
+
+    from chaos import DOCKER_HOST
+
+    from c2d.job import layout
+    from c2d.job.status import Status
+    from c2d.operator.environments import Environment
+    from c2d.operator.executors import quota
+    from c2d.operator.executors.base import STAGE_UID, plan
+    from c2d.operator.executors.docker import DockerExecutor
+    from c2d.operator.settings import OperatorSettings
+    from c2d.operator.store import Job
+    from jobs import job_spec
+
+    assert quota.available()  # the outputs on a volume of their own, as in the suite
+    settings = OperatorSettings(
+        jobs_dir=tmp_path / "jobs", operator_providers="0x" + "11" * 20, operator_key="0x" + "08" * 32,
+        provider_url="http://127.0.0.1:8030", executor="docker", docker_host=DOCKER_HOST,
+    )  # fmt: skip
+    env = Environment(id="default", diskMb=16)
+    spec = job_spec("aheadpublish")  # its algorithm is written below, as configure would
+    now = time.time()
+    job = Job(
+        id="aheadpublish", seq=1, owner=spec.owner, environment="default", spec=spec, status=Status.PROVISIONED,
+        reason="", created=now, updated=now, finished=None, stop_requested=False, attempts=0,
+    )  # fmt: skip
+    killed = DockerExecutor(settings)  # what the engine did before its SIGKILL: configure had run,
+    job_dir = killed.prepare(job)  # its outputs' volume made, publish started ahead, not the algorithm
+    algorithm = layout.data(job_dir) / layout.ALGORITHM
+    algorithm.write_text("open('/data/outputs/sum.txt', 'w').write('5050')\n")
+    os.chown(algorithm, STAGE_UID, STAGE_UID)
+    killed.mount_outputs(job, env, STAGE_UID)
+    assert killed._start(job, plan("publish", job, env, settings, ahead=True)) is None
+    again = DockerExecutor(settings)  # the engine started again
+    try:
+        assert again.algorithm(job, env, lambda: False).ok
+        assert again.publish(job, env, lambda: False).ok
+        outputs = [r for r in again.results(job) if r.type == "output"]
+        assert [(r.filename, r.filesize) for r in outputs] == [("sum.txt", 4)], again.results(job)
+        assert (job_dir / outputs[0].path).read_text() == "5050"
+    finally:
+        again.clean_inputs(job)
+        again.remove(job)
