@@ -49,7 +49,15 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
     rpcUrl, chainId, addresses             required when chain is "external" (addresses: JSON
                                            of the deployment, as addresses.json records it)
     environments        one default        JSON list of compute environments (id, cpu, memoryMb,
-                                           diskMb, maxJobs, maxDuration, network, ...)
+                                           diskMb, maxJobs, maxDuration, network, runtime, ...)
+    gvisorRuntimeClass  "gvisor"           with an environment of "runtime": "gvisor": the
+                                           RuntimeClass its algorithm pods run with
+    gvisorHandler       "runsc"            existing cluster: the stack declares that RuntimeClass
+                                           with this handler (the nodes' containerd runtime of
+                                           gVisor); "none": the cluster has the class already.
+                                           gke: GKE Sandbox's own class gvisor, on a sandbox
+                                           node pool the stack adds; eks and local: refused
+                                           (no gVisor on their nodes)
     resultsSize "10Gi", dataSize "10Gi", chainSize "5Gi", storageClass ""   the volumes (jobs
                                            and results; the publisher's data; the in-cluster
                                            chain's state), and their storage class
@@ -71,7 +79,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import pulumi
@@ -168,6 +176,15 @@ class ClusterSettings:
     vpc_id: str = ""
     subnet_ids: tuple[str, ...] = ()
     vpc_cidr: str = "172.31.0.0/16"
+    sandbox_nodes: bool = False  # gke: a GKE Sandbox (gVisor) node pool for gvisor environments
+
+
+@dataclass(frozen=True)
+class GvisorSettings:
+    """The RuntimeClass of gvisor environments' algorithm pods; `handler` "": the cluster's own."""
+
+    runtime_class: str = "gvisor"
+    handler: str = "runsc"
 
 
 @dataclass(frozen=True)
@@ -213,6 +230,7 @@ class StackConfig:
     volumes: Volumes = Volumes()
     chain: ChainSettings = ChainSettings()
     environments: list[Environment] = field(default_factory=list)
+    gvisor: GvisorSettings | None = None  # None: no environment runs under gVisor
     api_server_cidr: str = "0.0.0.0/0"
 
 
@@ -302,6 +320,9 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
     else:
         values["environments"] = [Environment(id="default", description="1 CPU, 512 MB, 10 minutes, no network")]
     cluster = _cluster(config, problems)
+    values["gvisor"] = _gvisor(config, values.get("environments", []), cluster.kind, problems)
+    if values["gvisor"] is not None and cluster.kind == "gke":
+        cluster = replace(cluster, sandbox_nodes=True)
     loopback = config.get_bool("loopback")
     if loopback is not None:
         values["loopback"] = loopback
@@ -402,6 +423,48 @@ def _cluster(config: pulumi.Config, problems: list[str]) -> ClusterSettings:
         problems.append(f"c2d:vpcCidr: {vpc_cidr!r} is not a network")
     kubeconfig = config.get_secret("kubeconfig") if kind == "existing" else None
     return ClusterSettings(kind=kind, kubeconfig=kubeconfig, subnet_ids=subnets, vpc_cidr=vpc_cidr, **numbers, **texts)
+
+
+def _gvisor(
+    config: pulumi.Config, environments: list[Environment], cluster: str, problems: list[str]
+) -> GvisorSettings | None:
+    """Where gvisor environments' algorithm pods get gVisor: a RuntimeClass the stack declares
+    (existing clusters), GKE Sandbox's (gke), or none at all (eks, local: refused)."""
+    sandboxed = [e.id for e in environments if e.runtime == "gvisor"]
+    runtime_class, handler = config.get("gvisorRuntimeClass"), config.get("gvisorHandler")
+    if not sandboxed:
+        return None
+    which = ", ".join(sandboxed)
+    if cluster == "eks":
+        problems.append(
+            f"c2d:environments: {which} run under gVisor, which EKS's node images do not have "
+            "(c2d:cluster gke runs them on GKE Sandbox; an existing cluster whose nodes run runsc, "
+            "with c2d:gvisorHandler)"
+        )
+        return None
+    if cluster == "local":
+        problems.append(
+            f"c2d:environments: {which} run under gVisor, which the loopback test cluster's kubelet "
+            "(dockershim) cannot choose: there gVisor is the docker executor's only (README)"
+        )
+        return None
+    if cluster == "gke":
+        if runtime_class not in (None, "gvisor") or handler is not None:
+            problems.append("c2d:gvisorRuntimeClass, c2d:gvisorHandler: on gke the class is GKE Sandbox's own, gvisor")
+        return GvisorSettings(runtime_class="gvisor", handler="")
+    settings = GvisorSettings(
+        runtime_class=runtime_class or GvisorSettings.runtime_class,
+        handler="" if handler == "none" else handler or GvisorSettings.handler,
+    )
+    if not DNS_SUBDOMAIN.match(settings.runtime_class):
+        problems.append(
+            f"c2d:gvisorRuntimeClass: {settings.runtime_class!r} is not a RuntimeClass name (a DNS subdomain)"
+        )
+    if settings.handler and not DNS_LABEL.match(settings.handler):
+        problems.append(
+            f"c2d:gvisorHandler: {settings.handler!r} is not a runtime handler (a DNS label, as runsc), nor none"
+        )
+    return settings
 
 
 def _endpoint(config: pulumi.Config, problems: list[str]) -> EndpointSettings:

@@ -27,6 +27,7 @@ class Deployment:
     operator: c.Operator
     policies: c.NetworkPolicies
     quota: c.JobQuota
+    sandbox: c.SandboxRuntime | None = None
     images: Images | None = None
     database: Database | None = None
     endpoint: Endpoint | None = None
@@ -97,6 +98,9 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         public_url=f"https://{cfg.endpoint.hostname}" if cfg.endpoint.kind != "none" else None,
         opts=on(rbac, database),
     )
+    sandbox = None
+    if cfg.gvisor is not None:  # gvisor environments: their algorithm pods' RuntimeClass
+        sandbox = c.SandboxRuntime("sandbox-runtime", cfg.gvisor, on())
     operator = c.Operator(
         "operator",
         at,
@@ -108,7 +112,8 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         provider_account=c.address(cfg.provider_key),
         database=database,
         engine_replicas=cfg.database.engine_replicas,
-        opts=on(rbac, crd, database),
+        gvisor_class=cfg.gvisor.runtime_class if cfg.gvisor else "gvisor",
+        opts=on(rbac, crd, database, sandbox),
     )
     policies = c.NetworkPolicies(
         "network-policies",
@@ -144,6 +149,7 @@ def deploy(cfg: StackConfig | None = None) -> Deployment:
         operator,
         policies,
         quota,
+        sandbox,
         images,
         database,
         endpoint,

@@ -30,6 +30,7 @@ SECRET_KEYS = (
 )
 ORDER = [
     "StorageClass",
+    "RuntimeClass",
     "Namespace",
     "CustomResourceDefinition",
     "PersistentVolume",

@@ -5,7 +5,7 @@ Where things run: the chain (Ganache) and the provider in the system namespace; 
 service and engine next to the jobs they run, in the jobs namespace (the job directory is one
 volume that the stage pods mount too, and a volume claim cannot cross namespaces).
 
-    cluster   Namespaces, WorkflowCrd, Rbac, JobQuota
+    cluster   Namespaces, WorkflowCrd, Rbac, JobQuota, SandboxRuntime
     storage   Storage, Secrets
     chain     Chain, Contracts
     services  Provider, Operator
@@ -14,7 +14,7 @@ volume that the stage pods mount too, and a volume claim cannot cross namespaces
 """
 
 from c2d.infra.components.chain import Chain, Contracts
-from c2d.infra.components.cluster import JobQuota, Namespaces, Rbac, WorkflowCrd
+from c2d.infra.components.cluster import JobQuota, Namespaces, Rbac, SandboxRuntime, WorkflowCrd
 from c2d.infra.components.common import GANACHE_PORT, PROVIDER_DATA_ROOT, PROVIDER_PORT, address, host_volume
 from c2d.infra.components.network import NetworkPolicies
 from c2d.infra.components.services import Operator, Provider
@@ -32,6 +32,7 @@ __all__ = [
     "Operator",
     "Provider",
     "Rbac",
+    "SandboxRuntime",
     "Secrets",
     "Storage",
     "WorkflowCrd",

@@ -1,5 +1,5 @@
 """The frame of the deployment: namespaces (Pod Security), the WorkFlow CRD, service accounts
-and Roles, the jobs namespace's quota."""
+and Roles, the jobs namespace's quota, gVisor's RuntimeClass."""
 
 from typing import Any
 
@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from c2d.infra.components.common import API_CLIENTS, CONTRACTS_CONFIG_MAP, NAME_LABEL, PART_OF, labels
-from c2d.infra.config import Placement
+from c2d.infra.config import GvisorSettings, Placement
 from c2d.operator import workflows
 from c2d.operator.environments import Environment
 
@@ -178,3 +178,21 @@ class JobQuota(pulumi.ComponentResource):
 
 
 # ---- shared pieces ----
+
+
+class SandboxRuntime(pulumi.ComponentResource):
+    """The RuntimeClass that gvisor environments' algorithm pods name (the engine's
+    C2D_KUBE_GVISOR_CLASS), with the nodes' runtime handler of gVisor; none where the cluster has
+    its own (GKE Sandbox's gvisor, or c2d:gvisorHandler none)."""
+
+    def __init__(self, name: str, settings: GvisorSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("c2d:infra:SandboxRuntime", name, None, opts)
+        self.runtime_class: k8s.node.v1.RuntimeClass | None = None
+        if settings.handler:
+            self.runtime_class = k8s.node.v1.RuntimeClass(
+                "gvisor",
+                metadata={"name": settings.runtime_class, "labels": dict(PART_OF)},
+                handler=settings.handler,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs({})

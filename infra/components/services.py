@@ -169,6 +169,7 @@ class Operator(pulumi.ComponentResource):
         provider_account: pulumi.Input[str],
         database: Database | None = None,
         engine_replicas: int = 1,
+        gvisor_class: str = "gvisor",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`database`: the job store's PostgreSQL (else SQLite on the jobs volume: one service,
@@ -190,6 +191,7 @@ class Operator(pulumi.ComponentResource):
             {"name": "C2D_KUBE_OUTPUTS_CLASS", "value": outputs_storage_class},
             {"name": "C2D_KUBE_OPERATOR_KEY_SECRET", "value": secrets.operator.metadata["name"]},
             {"name": "C2D_KUBE_LOOPBACK", "value": "true" if at.loopback else "false"},
+            {"name": "C2D_KUBE_GVISOR_CLASS", "value": gvisor_class},
             {"name": "C2D_IMAGE_PREFIX", "value": at.image_registry},
             {"name": "C2D_IMAGES_TAG", "value": at.image_tag},
             # the stage pods' images, by digest as the stack's own
