@@ -52,12 +52,11 @@ resource is declared. Keys (README, "Deploy on Kubernetes"):
                                            diskMb, maxJobs, maxDuration, network, runtime, ...)
     gvisorRuntimeClass  "gvisor"           with an environment of "runtime": "gvisor": the
                                            RuntimeClass its algorithm pods run with
-    gvisorHandler       "runsc"            existing cluster: the stack declares that RuntimeClass
-                                           with this handler (the nodes' containerd runtime of
-                                           gVisor); "none": the cluster has the class already.
-                                           gke: GKE Sandbox's own class gvisor, on a sandbox
-                                           node pool the stack adds; eks and local: refused
-                                           (no gVisor on their nodes)
+    gvisorHandler       "runsc"            the stack declares that RuntimeClass with this
+                                           handler (the nodes' containerd runtime of gVisor);
+                                           "none": the cluster has the class already (needed on
+                                           eks and gke, whose nodes the stack makes without
+                                           gVisor); refused on the loopback test cluster
     resultsSize "10Gi", dataSize "10Gi", chainSize "5Gi", storageClass ""   the volumes (jobs
                                            and results; the publisher's data; the in-cluster
                                            chain's state), and their storage class
@@ -79,7 +78,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pulumi
@@ -176,7 +175,6 @@ class ClusterSettings:
     vpc_id: str = ""
     subnet_ids: tuple[str, ...] = ()
     vpc_cidr: str = "172.31.0.0/16"
-    sandbox_nodes: bool = False  # gke: a GKE Sandbox (gVisor) node pool for gvisor environments
 
 
 @dataclass(frozen=True)
@@ -320,15 +318,14 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
     else:
         values["environments"] = [Environment(id="default", description="1 CPU, 512 MB, 10 minutes, no network")]
     cluster = _cluster(config, problems)
-    values["gvisor"] = _gvisor(config, values.get("environments", []), cluster.kind, problems)
-    if values["gvisor"] is not None and cluster.kind == "gke":
-        cluster = replace(cluster, sandbox_nodes=True)
     loopback = config.get_bool("loopback")
     if loopback is not None:
         values["loopback"] = loopback
     if cluster.kind == "local":  # the loopback test cluster, made by the program
         values["loopback"] = True
         values.setdefault("api_server_cidr", "127.100.0.1/32")
+    environments = values.get("environments", [])
+    values["gvisor"] = _gvisor(config, environments, cluster.kind, bool(values.get("loopback")), problems)
     build = None
     mode = config.get("images") or "prebuilt"
     wanted = SERVICE_IMAGES + (CHAIN_IMAGES if values.get("kind", "ganache") == "ganache" else ())
@@ -426,45 +423,37 @@ def _cluster(config: pulumi.Config, problems: list[str]) -> ClusterSettings:
 
 
 def _gvisor(
-    config: pulumi.Config, environments: list[Environment], cluster: str, problems: list[str]
+    config: pulumi.Config, environments: list[Environment], cluster: str, loopback: bool, problems: list[str]
 ) -> GvisorSettings | None:
-    """Where gvisor environments' algorithm pods get gVisor: a RuntimeClass the stack declares
-    (existing clusters), GKE Sandbox's (gke), or none at all (eks, local: refused)."""
+    """The RuntimeClass of gvisor environments' algorithm pods: declared by the stack with the
+    nodes' handler (an existing cluster's nodes that run gVisor), or the cluster's own (handler
+    none); refused where the stack would have to bring gVisor itself (eks, gke: not on their
+    node images or node pools, and the stage pods of a job share its volumes with the
+    algorithm's, on one node) or where no kubelet can choose it (the loopback test cluster)."""
+    runtime_class = config.get("gvisorRuntimeClass") or GvisorSettings.runtime_class
+    handler = config.get("gvisorHandler") or GvisorSettings.handler
+    if not DNS_SUBDOMAIN.match(runtime_class):
+        problems.append(f"c2d:gvisorRuntimeClass: {runtime_class!r} is not a RuntimeClass name (a DNS subdomain)")
+    if handler != "none" and not DNS_LABEL.match(handler):
+        problems.append(f"c2d:gvisorHandler: {handler!r} is not a runtime handler (a DNS label, as runsc), nor none")
     sandboxed = [e.id for e in environments if e.runtime == "gvisor"]
-    runtime_class, handler = config.get("gvisorRuntimeClass"), config.get("gvisorHandler")
     if not sandboxed:
         return None
     which = ", ".join(sandboxed)
-    if cluster == "eks":
-        problems.append(
-            f"c2d:environments: {which} run under gVisor, which EKS's node images do not have "
-            "(c2d:cluster gke runs them on GKE Sandbox; an existing cluster whose nodes run runsc, "
-            "with c2d:gvisorHandler)"
-        )
-        return None
-    if cluster == "local":
+    if loopback:
         problems.append(
             f"c2d:environments: {which} run under gVisor, which the loopback test cluster's kubelet "
             "(dockershim) cannot choose: there gVisor is the docker executor's only (README)"
         )
         return None
-    if cluster == "gke":
-        if runtime_class not in (None, "gvisor") or handler is not None:
-            problems.append("c2d:gvisorRuntimeClass, c2d:gvisorHandler: on gke the class is GKE Sandbox's own, gvisor")
-        return GvisorSettings(runtime_class="gvisor", handler="")
-    settings = GvisorSettings(
-        runtime_class=runtime_class or GvisorSettings.runtime_class,
-        handler="" if handler == "none" else handler or GvisorSettings.handler,
-    )
-    if not DNS_SUBDOMAIN.match(settings.runtime_class):
+    if cluster in ("eks", "gke") and handler != "none":
         problems.append(
-            f"c2d:gvisorRuntimeClass: {settings.runtime_class!r} is not a RuntimeClass name (a DNS subdomain)"
+            f"c2d:environments: {which} run under gVisor, which the stack does not bring to {cluster}'s nodes: "
+            "with nodes of your own that run it and their RuntimeClass, set c2d:gvisorRuntimeClass to it "
+            "and c2d:gvisorHandler none"
         )
-    if settings.handler and not DNS_LABEL.match(settings.handler):
-        problems.append(
-            f"c2d:gvisorHandler: {settings.handler!r} is not a runtime handler (a DNS label, as runsc), nor none"
-        )
-    return settings
+        return None
+    return GvisorSettings(runtime_class=runtime_class, handler="" if handler == "none" else handler)
 
 
 def _endpoint(config: pulumi.Config, problems: list[str]) -> EndpointSettings:

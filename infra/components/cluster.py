@@ -183,7 +183,7 @@ class JobQuota(pulumi.ComponentResource):
 class SandboxRuntime(pulumi.ComponentResource):
     """The RuntimeClass that gvisor environments' algorithm pods name (the engine's
     C2D_KUBE_GVISOR_CLASS), with the nodes' runtime handler of gVisor; none where the cluster has
-    its own (GKE Sandbox's gvisor, or c2d:gvisorHandler none)."""
+    its own (c2d:gvisorHandler none)."""
 
     def __init__(self, name: str, settings: GvisorSettings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("c2d:infra:SandboxRuntime", name, None, opts)

@@ -8,9 +8,8 @@ the stack is created with:
                tainted), the EBS CSI driver and an encrypted gp3 storage class for the volumes
     gke        a GKE cluster (pulumi-gcp) in c2d:project and c2d:location: Dataplane V2 (it
                enforces NetworkPolicies), Workload Identity (pods see no node credentials through
-               the metadata server), a node pool, an optional GPU pool (drivers installed by
-               GKE, tainted) and, for gvisor environments, a GKE Sandbox pool; volumes on its
-               standard-rwo class
+               the metadata server), a node pool and an optional GPU pool (drivers installed by
+               GKE, tainted); volumes on its standard-rwo class
     local      the loopback test cluster of this repository, brought up and down by the
                program itself (pulumi-command: scripts/cluster/up.sh, down.sh), with c2d's images
                built on it (scripts/images.sh)
@@ -204,27 +203,6 @@ class Cluster(pulumi.ComponentResource):
                         ],
                         taints=[gcp.container.NodePoolNodeConfigTaintArgs(**GPU_TAINT)],
                         labels={"c2d.dev/pool": "gpu"},
-                    ),
-                    opts=child,
-                )
-            )
-        if s.sandbox_nodes:  # GKE Sandbox: gVisor's nodes, GKE's RuntimeClass gvisor, its taint and selector
-            pools.append(
-                gcp.container.NodePool(
-                    "c2d-sandbox-nodes",
-                    project=s.project,
-                    location=s.location,
-                    cluster=cluster.name,
-                    autoscaling=gcp.container.NodePoolAutoscalingArgs(min_node_count=0, max_node_count=s.max_nodes),
-                    node_config=gcp.container.NodePoolNodeConfigArgs(
-                        machine_type=s.node_type or "e2-standard-4",
-                        image_type="COS_CONTAINERD",
-                        sandbox_config=gcp.container.NodePoolNodeConfigSandboxConfigArgs(type="gvisor"),
-                        workload_metadata_config=metadata,
-                        shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
-                            enable_secure_boot=True
-                        ),
-                        labels={"c2d.dev/pool": "sandbox"},
                     ),
                     opts=child,
                 )

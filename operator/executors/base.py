@@ -507,7 +507,8 @@ class ContainerExecutor(JobDirectories):
             # A fresh outputs volume: a publish started ahead (by an engine that died before it
             # started the algorithm, or beside an algorithm that could not start ahead) keeps
             # the volume it was started with and would publish none of these outputs; it goes,
-            # and is started in its own stage.
+            # and is started in its own stage (once its start ahead is over: not made after this).
+            self._ahead_started(job, "publish")
             self._discard(job, ("publish",))
             self.drop_outputs(job)
             self.mount_outputs(job, env, STAGE_UID if os.geteuid() == 0 else None)

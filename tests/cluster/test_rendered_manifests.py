@@ -6,6 +6,7 @@ import subprocess
 
 from c2d.infra.render import run, stack_config
 from stacks import REPO
+from variants import PREBUILT
 
 SYSTEM, JOBS = "c2d-render-system", "c2d-render-jobs"
 
@@ -41,15 +42,8 @@ def test_a_gvisor_environments_runtime_class_is_what_admits_its_algorithm_pods(k
     node's: this cluster's dockershim cannot, README.)"""
     name = "c2d-render-gvisor"
     environments = json.dumps([{"id": "default"}, {"id": "sandboxed", "runtime": "gvisor"}])
-    config = stack_config(
-        REPO / "Pulumi.dev.yaml",
-        [
-            f"c2d:systemNamespace={SYSTEM}",
-            f"c2d:jobsNamespace={JOBS}",
-            f"c2d:environments={environments}",
-            f"c2d:gvisorRuntimeClass={name}",
-        ],
-    )
+    # an existing cluster of nodes that run gVisor (the loopback one's kubelet cannot: refused)
+    config = {**PREBUILT, "c2d:environments": environments, "c2d:gvisorRuntimeClass": name}
     rendered = run(config)
     (runtime_class,) = rendered.of_kind("RuntimeClass")
     engine = next(m for m in rendered.of_kind("Deployment") if m["metadata"]["name"] == "c2d-operator-engine")

@@ -673,35 +673,42 @@ def test_gvisor_environments_get_the_runtime_class_their_algorithm_pods_name():
     assert not the_clusters.of_kind("RuntimeClass") and _engine_env(the_clusters)["C2D_KUBE_GVISOR_CLASS"] == "theirs"
 
 
-def test_gvisor_environments_on_gke_run_on_a_gke_sandbox_pool_with_its_own_class():
-    plain = run(VARIANTS["gke"])
-    assert ("gcp:container/nodePool:NodePool", "c2d-sandbox-nodes") not in {(t, n) for t, n, _ in plain.others}
-    stack = run({**VARIANTS["gke"], "c2d:environments": GVISOR_ENVS})
-    others = {(typ, n): inputs for typ, n, inputs in stack.others}
-    sandbox = others[("gcp:container/nodePool:NodePool", "c2d-sandbox-nodes")]["nodeConfig"]
-    assert sandbox["sandboxConfig"] == {"type": "gvisor"} and sandbox["imageType"] == "COS_CONTAINERD"
-    assert sandbox["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
-    assert not stack.of_kind("RuntimeClass")  # GKE Sandbox's own gvisor
-    assert _engine_env(stack)["C2D_KUBE_GVISOR_CLASS"] == "gvisor"
+def test_gvisor_environments_on_a_managed_cluster_need_the_class_of_nodes_of_their_own():
+    for cluster in ("eks", "gke"):
+        stack = run(
+            {
+                **VARIANTS[cluster],
+                "c2d:environments": GVISOR_ENVS,
+                "c2d:gvisorRuntimeClass": "gvisor",
+                "c2d:gvisorHandler": "none",
+            }
+        )
+        assert not stack.of_kind("RuntimeClass") and _engine_env(stack)["C2D_KUBE_GVISOR_CLASS"] == "gvisor"
 
 
 @pytest.mark.parametrize(
     ("changes", "says"),
     [
-        ({"c2d:cluster": "eks"}, "c2d:environments: sandboxed run under gVisor, which EKS's node images do not have"),
+        ({"c2d:cluster": "eks"}, "c2d:environments: sandboxed run under gVisor, which the stack does not bring to eks"),
+        (
+            {"c2d:cluster": "gke", "c2d:project": "p", "c2d:location": "l"},
+            "which the stack does not bring to gke's nodes: with nodes of your own",
+        ),
         ({"c2d:cluster": "local"}, "the loopback test cluster's kubelet (dockershim) cannot choose"),
+        ({"c2d:loopback": "true"}, "the loopback test cluster's kubelet (dockershim) cannot choose"),
         ({"c2d:gvisorRuntimeClass": "No_Class"}, "c2d:gvisorRuntimeClass: 'No_Class' is not a RuntimeClass name"),
         ({"c2d:gvisorHandler": "run.sc"}, "c2d:gvisorHandler: 'run.sc' is not a runtime handler"),
-        (
-            {"c2d:cluster": "gke", "c2d:project": "p", "c2d:location": "l", "c2d:gvisorHandler": "runsc"},
-            "on gke the class is GKE Sandbox's own, gvisor",
-        ),
     ],
 )
 def test_gvisor_environments_where_no_node_runs_gvisor_are_refused(changes, says):
     with pytest.raises(ConfigError) as raised:
         run({**KEYS, "c2d:environments": GVISOR_ENVS, **changes})
     assert says in str(raised.value)
+
+
+def test_malformed_gvisor_settings_are_refused_without_a_gvisor_environment_too():
+    with pytest.raises(ConfigError, match="c2d:gvisorHandler: 'Run SC' is not a runtime handler"):
+        run({**KEYS, "c2d:gvisorHandler": "Run SC"})
 
 
 def test_the_program_renders_under_uvicorns_event_loop_policy():
