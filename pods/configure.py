@@ -287,6 +287,12 @@ def _operator_key() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     job_dir = Path(args[0])
+    if layout.signalled(job_dir, layout.CONFIGURED) is not None:
+        # Provisioned already, and run again by its Job (a pod deleted after its signal, on
+        # Kubernetes): the algorithm may be reading the inputs; nothing is fetched or removed.
+        # The engine clears the signals before it configures a job again itself.
+        print("provisioned already: this configure was run again, and does nothing", flush=True)
+        return 0
     try:
         spec = layout.read_spec(job_dir)
     except (OSError, ValueError):  # pydantic's ValidationError is a ValueError

@@ -107,3 +107,27 @@ def test_a_provider_away_longer_than_the_retries_is_a_clear_failure(tmp_path):
     with pytest.raises(ProvisioningFailed) as failed:
         fetcher.fetch("did:op:x", 0, tmp_path / "input", None, ConfigureExit.DATA_FAILED)
     assert failed.value.reason == "did:op:x file 0: provider unreachable (FileNotFoundError) (asked for 1 s)"
+
+
+def test_a_configure_run_again_after_its_signal_leaves_the_inputs_alone(tmp_path, capsys, monkeypatch):
+    """Found by the chaos suite (kubernetes, seed 2064142168, runs 7 and 39): configure's pod,
+    deleted after it had given its signal, was run again by its Job, and the new run emptied the
+    inputs and fetched them again while the algorithm read them: the job finished 70 with a sum
+    of nothing. Once the signal is given (the engine clears it before it configures a job again
+    itself), a configure run again fetches and removes nothing."""
+    from c2d.job import layout
+    from c2d.pods.configure import main
+    from jobs import job_spec
+
+    job_dir = tmp_path / "job"
+    layout.signals(job_dir).mkdir(parents=True)
+    layout.write_spec(job_dir, job_spec("again"))
+    inputs = layout.data(job_dir) / "inputs" / "did:op:1"
+    inputs.mkdir(parents=True)
+    (inputs / "0").write_text("1\n2\n")
+    monkeypatch.setenv("C2D_OPERATOR_KEY", "0x" + "08" * 32)
+    monkeypatch.setenv("C2D_PROVIDER_URL", "http://127.0.0.1:9")  # nothing is asked of it
+    layout.signal(job_dir, layout.CONFIGURED)
+    assert main([str(job_dir)]) == ConfigureExit.PROVISIONED
+    assert (inputs / "0").read_text() == "1\n2\n"
+    assert "run again, and does nothing" in capsys.readouterr().out
